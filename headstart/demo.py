@@ -1,0 +1,74 @@
+"""``headstart demo``: the main job on the embedded default data, start to finish, offline."""
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+from .config import load_pretrain_config
+from .pretrain import pretrain
+from .text.generate import generate
+from .text.prepare import prepare_text
+from .text.stdlib_corpus import write_stdlib_corpus
+
+log = logging.getLogger("headstart")
+MARKER = ".headstart-demo"
+
+# A GPT small enough to learn visibly in ~3 minutes on 2 CPU cores.
+DEMO_CONFIG = {
+    "model": {"preset": "gpt-nano", "context_length": 128, "d_model": 192, "n_head": 6,
+              "positions": "rope", "qk_norm": True},
+    "objective": {"name": "causal_lm"},
+    "train": {"steps": 600, "batch_size": 16, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 50,
+              "betas": [0.9, 0.99], "weight_decay": 0.1, "eval_every": 150, "eval_batches": 20,
+              "log_every": 25, "seed": 1337},
+}
+
+
+def run_demo(out: Path = Path("headstart-demo"), steps: Optional[int] = None) -> dict:
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        if not (out / MARKER).exists():
+            from .errors import HeadstartError
+            raise HeadstartError(f"{out} exists and was not made by the demo; choose another --out")
+        shutil.rmtree(out)  # a previous demo's outputs: start afresh
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("made by `headstart demo`; safe to delete\n")
+    t0 = time.perf_counter()
+
+    log.info("1/4  writing the built-in corpus (Python's own documentation)")
+    corpus = out / "corpus" / "python-docs.jsonl"
+    docs, size = write_stdlib_corpus(corpus)
+    log.info("     %d documents, %.1f MB -> %s", docs, size / 1e6, corpus)
+
+    log.info("2/4  preparing: clean, deduplicate, train a BPE tokenizer, write token shards")
+    data = out / "data"
+    prepare_text([corpus], data, tokenizer="bpe", vocab_size=4096, fmt="jsonl", val_fraction=0.05,
+                 progress=False)
+
+    log.info("3/4  pre-training a small GPT (causal LM)")
+    config = {"run_dir": str(out / "run"), "data": {"path": str(data)}, **DEMO_CONFIG}
+    if steps:
+        config["train"] = {**config["train"], "steps": steps,
+                           "warmup_steps": min(config["train"]["warmup_steps"], steps)}
+    config_file = out / "pretrain.yaml"
+    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = pretrain(load_pretrain_config(config_file))
+
+    log.info("4/4  sampling from the best checkpoint")
+    sample = generate(result.run_dir, "The", max_new_tokens=80, temperature=0.8, seed=0)[0]
+    minutes = (time.perf_counter() - t0) / 60
+    print("\n=== headstart demo: done in %.1f min ===" % minutes)
+    print(f"corpus:           {corpus}")
+    print(f"prepared data:    {data}  (manifest.json, token shards, tokenizer.json)")
+    print(f"config:           {config_file}")
+    print(f"run:              {result.run_dir}")
+    print(f"best checkpoint:  {result.best_checkpoint}")
+    print(f"metrics:          {result.run_dir / 'metrics.jsonl'}  (tensorboard --logdir {result.run_dir})")
+    print("validation:       " + ", ".join(f"{k} {v:.3f}" for k, v in result.final_eval.items()))
+    print(f"sample:           {sample!r}")
+    return {"corpus": corpus, "data": data, "config": config_file, "result": result, "sample": sample}

@@ -1,0 +1,194 @@
+"""Checkpoints: one directory per saved step, written atomically, no pickle anywhere.
+
+    checkpoints/step_000500/
+        model.safetensors       the model alone (what fine-tuning and export read)
+        objective.safetensors   other trained parameters of the objective (heads), if any
+        optimizer.safetensors   optimizer tensors; optimizer.json holds its hyper-parameters
+        rng.safetensors         torch RNG states
+        state.json              step, python/numpy RNG, data position, metrics, full run config
+        + extra files (tokenizer.json, ...)
+    checkpoints/best.json       which step is best, by which metric
+
+A checkpoint is first written to a hidden ``.step_000500.tmp-PID`` directory, flushed to disk, then
+renamed: a directory named ``step_*`` is always complete, so a crash (kill -9, full disk) mid-write
+leaves the previous checkpoint as the latest.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Optional
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, load_model, save_file, save_model
+from torch import nn
+
+from ..errors import HeadstartError
+
+STEP_DIR = re.compile(r"^step_(\d{6,})$")
+COMPILE_PREFIX = "_orig_mod."
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """The module under ``torch.compile`` (and later DDP) wrappers, so saved keys carry no prefix."""
+    while hasattr(module, "_orig_mod") or hasattr(module, "module"):
+        module = getattr(module, "_orig_mod", None) or module.module
+    return module
+
+
+def optimizer_to_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    sd = opt.state_dict()
+    tensors = {f"{idx}.{name}": value.contiguous() for idx, state in sd["state"].items()
+               for name, value in state.items() if torch.is_tensor(value)}
+    scalars = {f"{idx}.{name}": value for idx, state in sd["state"].items()
+               for name, value in state.items() if not torch.is_tensor(value)}
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def optimizer_from_tensors(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state: dict[int, dict] = {}
+    for key, value in list(tensors.items()) + list(meta.get("scalars", {}).items()):
+        idx, name = key.split(".", 1)
+        state.setdefault(int(idx), {})[name] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+class Checkpointer:
+    def __init__(self, directory: Path, keep_last: int = 2):
+        self.dir = Path(directory)
+        self.keep_last = keep_last
+
+    # ---- finding -------------------------------------------------------------------------------
+    def steps(self) -> list[Path]:
+        if not self.dir.is_dir():
+            return []
+        found = [p for p in self.dir.iterdir() if p.is_dir() and STEP_DIR.match(p.name)]
+        return sorted(found, key=lambda p: int(STEP_DIR.match(p.name).group(1)))
+
+    def latest(self) -> Optional[Path]:
+        steps = self.steps()
+        return steps[-1] if steps else None
+
+    def best(self) -> Optional[Path]:
+        info = self.dir / "best.json"
+        if not info.exists():
+            return None
+        path = self.dir / json.loads(info.read_text())["checkpoint"]
+        return path if path.is_dir() else None
+
+    # ---- saving --------------------------------------------------------------------------------
+    def save(self, step: int, *, model: nn.Module, objective: nn.Module, optimizer: torch.optim.Optimizer,
+             rng_tensors: dict[str, torch.Tensor], state: dict, extra_files: dict[str, Path] = (),
+             best_metric: Optional[tuple[str, float]] = None) -> Path:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        final = self.dir / f"step_{step:06d}"
+        tmp = self.dir / f".{final.name}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        try:
+            model = unwrap(model)
+            save_model(model, str(tmp / "model.safetensors"))  # drops tied duplicates (lm_head = tok_emb)
+            extra = {k: v.contiguous() for k, v in unwrap(objective).state_dict().items()
+                     if not k.startswith("model.")}
+            if extra:
+                save_file(extra, str(tmp / "objective.safetensors"))
+            opt_tensors, opt_meta = optimizer_to_tensors(optimizer)
+            save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
+            (tmp / "optimizer.json").write_text(json.dumps(opt_meta))
+            save_file({k: v.contiguous() for k, v in rng_tensors.items()}, str(tmp / "rng.safetensors"))
+            (tmp / "state.json").write_text(json.dumps(state, indent=2))
+            for name, src in dict(extra_files).items():
+                shutil.copyfile(src, tmp / name)
+            for f in tmp.iterdir():
+                with open(f, "rb+") as fh:
+                    os.fsync(fh.fileno())
+            if final.exists():  # re-saving the same step (e.g. SIGTERM right after a periodic save)
+                shutil.rmtree(final)
+            os.rename(tmp, final)
+            _fsync_dir(self.dir)
+        except OSError as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise HeadstartError(f"could not write checkpoint {final}: {e.strerror or e}; "
+                                 f"the previous checkpoint is intact") from None
+        if best_metric is not None:
+            write_json_atomic(self.dir / "best.json", {"checkpoint": final.name, "step": step,
+                                                       "metric": best_metric[0], "value": best_metric[1]})
+        self._prune()
+        return final
+
+    def _prune(self) -> None:
+        best = self.best()
+        for old in self.steps()[: -self.keep_last]:
+            if best is None or old.name != best.name:
+                shutil.rmtree(old, ignore_errors=True)
+        for leftover in self.dir.glob(".step_*.tmp-*"):  # from a crashed earlier writer
+            if not leftover.name.endswith(f"tmp-{os.getpid()}"):
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
+# ---- loading (no pickle: safetensors + JSON only) ----------------------------------------------
+def read_state(path: Path) -> dict:
+    try:
+        return json.loads((Path(path) / "state.json").read_text())
+    except FileNotFoundError:
+        raise HeadstartError(f"{path}: not a headstart checkpoint (no state.json)") from None
+    except json.JSONDecodeError as e:
+        raise HeadstartError(f"{path}/state.json: not valid JSON ({e})") from None
+
+
+def load_model_weights(model: nn.Module, path: Path, strict: bool = True) -> None:
+    file = Path(path) / "model.safetensors"
+    if not file.exists():
+        raise HeadstartError(f"{path}: no model.safetensors in this checkpoint")
+    try:
+        missing, unexpected = load_model(unwrap(model), str(file), strict=False)
+    except (SafetensorError, RuntimeError) as e:
+        raise HeadstartError(f"{file}: weights do not fit this model ({str(e).splitlines()[0]})") from None
+    if strict and (missing or unexpected):
+        raise HeadstartError(f"{file}: weights do not fit this model "
+                             f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
+
+
+def load_tensors(file: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(file))
+    except (SafetensorError, OSError) as e:
+        raise HeadstartError(f"{file}: unreadable ({e})") from None
+
+
+def strip_compile_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k.replace(COMPILE_PREFIX, ""): v for k, v in state.items()}
+
+
+def resolve_checkpoint(path, prefer: str = "best") -> Path:
+    """A step directory from a run directory, a checkpoints directory, or a step directory itself."""
+    path = Path(path)
+    if (path / "state.json").exists():
+        return path
+    for directory in (path / "checkpoints", path):
+        ck = Checkpointer(directory)
+        found = (ck.best() or ck.latest()) if prefer == "best" else (ck.latest() or ck.best())
+        if found is not None:
+            return found
+    raise HeadstartError(f"{path}: no checkpoint found (expected a run directory or a checkpoints/step_* directory)")

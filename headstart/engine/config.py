@@ -1,0 +1,43 @@
+"""Settings of the training engine, shared by every objective and by fine-tuning."""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    steps: int = Field(gt=0, description="optimizer steps")
+    batch_size: int = Field(gt=0, description="sequences (or samples) per micro-batch")
+    grad_accum: int = Field(default=1, gt=0, description="micro-batches per optimizer step")
+    lr: float = Field(gt=0)
+    min_lr: float = Field(default=0.0, ge=0, description="floor of the cosine decay")
+    warmup_steps: int = Field(default=0, ge=0)
+    schedule: Literal["cosine", "constant", "linear"] = "cosine"
+    weight_decay: float = Field(default=0.1, ge=0)
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: Optional[float] = Field(default=1.0, gt=0, description="max global grad norm; null = off")
+    seed: int = 1337
+    device: str = Field(default="auto", description="auto, cpu, cuda, cuda:N or mps")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        default="auto", description="auto = bf16 autocast on CUDA, fp32 elsewhere")
+    compile: bool = False
+    eval_every: int = Field(default=250, gt=0)
+    eval_batches: int = Field(default=20, gt=0)
+    log_every: int = Field(default=10, gt=0)
+    checkpoint_every: Optional[int] = Field(default=None, gt=0, description="default: eval_every")
+    keep_last: int = Field(default=2, gt=0, description="checkpoints kept besides the best")
+    max_nonfinite_steps: int = Field(default=10, ge=0, description="skipped non-finite steps before the run stops")
+    progress: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TrainConfig":
+        if self.min_lr > self.lr:
+            raise ValueError(f"min_lr ({self.min_lr}) must not exceed lr ({self.lr})")
+        if self.warmup_steps > self.steps:
+            raise ValueError(f"warmup_steps ({self.warmup_steps}) must not exceed steps ({self.steps})")
+        if not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas must lie in [0, 1), got {list(self.betas)}")
+        return self

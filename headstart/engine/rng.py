@@ -1,0 +1,44 @@
+"""Capture and restore every random-number generator, so a resumed run continues bit for bit.
+
+Torch states are byte tensors (saved in safetensors); Python's and NumPy's are lists of ints (JSON).
+"""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+
+def capture() -> tuple[dict, dict[str, torch.Tensor]]:
+    """Return ``(json_part, tensor_part)``."""
+    np_state = np.random.get_state()
+    version, internal, gauss = random.getstate()
+    json_part = {
+        "python": {"version": version, "internal": list(internal), "gauss": gauss},
+        "numpy": {"kind": np_state[0], "keys": np_state[1].tolist(), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+    }
+    tensors = {"torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for i, state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"torch_cuda_{i}"] = state
+    return json_part, tensors
+
+
+def restore(json_part: dict, tensors: dict[str, torch.Tensor]) -> None:
+    py = json_part["python"]
+    random.setstate((py["version"], tuple(py["internal"]), py["gauss"]))
+    n = json_part["numpy"]
+    np.random.set_state((n["kind"], np.asarray(n["keys"], dtype=np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    torch.set_rng_state(tensors["torch_cpu"])
+    cuda = [tensors[k] for k in sorted(k for k in tensors if k.startswith("torch_cuda_"))]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda[: torch.cuda.device_count()])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)

@@ -1,0 +1,47 @@
+"""Throughput accounting: units/s and model FLOPs utilisation (MFU).
+
+MFU = achieved model FLOP/s / peak FLOP/s of the device, where achieved FLOP/s counts the FLOPs the
+model needs (``train_flops_per_token`` x tokens per second: 6N + 12·L·H·Q·T per token, PaLM
+appendix B), not recomputation.  Peaks: a table of dense bf16 tensor-core figures for known GPUs; on a
+CPU, a measured fp32 matmul rate (below), so a CPU MFU says how close training runs to the best this
+machine did on one large matmul.
+"""
+from __future__ import annotations
+
+import functools
+import time
+
+import torch
+
+# Dense (no sparsity) bf16 peak FLOP/s from the vendors' data sheets.
+GPU_PEAK_BF16 = {
+    "H200": 989e12, "H100": 989e12, "H800": 989e12, "A100": 312e12, "A800": 312e12, "L40S": 362e12,
+    "L4": 121e12, "A10G": 70e12, "RTX 4090": 165e12, "RTX 3090": 71e12, "V100": 125e12, "T4": 65e12,
+}
+
+
+@functools.lru_cache(maxsize=None)
+def measured_cpu_peak(size: int = 1024, seconds: float = 0.3) -> float:
+    """FLOP/s of a fp32 ``size``x``size`` matmul on this CPU with torch's threads, best of a few runs."""
+    g = torch.Generator().manual_seed(0)  # never touch the global RNG: training streams depend on it
+    a, b = torch.randn(size, size, generator=g), torch.randn(size, size, generator=g)
+    a @ b  # warm-up
+    best, deadline = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        a @ b
+        best = max(best, 2 * size**3 / (time.perf_counter() - t0))
+    return best
+
+
+def device_peak_flops(device: torch.device) -> tuple[float, str]:
+    """(peak FLOP/s, where the figure comes from)."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        for key, peak in GPU_PEAK_BF16.items():
+            if key in name:
+                return peak, f"{name} bf16 data sheet"
+        return 0.0, f"{name}: peak unknown"
+    if device.type == "cpu":
+        return measured_cpu_peak(), "measured fp32 matmul peak"
+    return 0.0, f"{device.type}: peak unknown"

@@ -1,0 +1,268 @@
+"""The one training engine: every objective and modality, pre-training and fine-tuning, runs here.
+
+It knows nothing of text, images or audio.  It gets an objective (an ``nn.Module`` whose forward maps
+a batch to an ``ObjectiveOutput``), a ``BatchSource`` for training and one for validation, and a
+``TrainConfig``; it owns the loop, precision, optimizer, schedule, evaluation, checkpoints, metrics,
+signals and non-finite-loss handling.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from ..errors import HeadstartError
+from . import rng
+from .checkpoint import (Checkpointer, load_model_weights, load_tensors, optimizer_from_tensors, read_state,
+                         unwrap)
+from .config import TrainConfig
+from .data import BatchSource
+from .device import autocast, autocast_dtype, resolve_device
+from .metrics import MetricsLogger
+from .optim import build_optimizer, lr_at
+from .signals import StopRequest
+from .throughput import device_peak_flops
+
+log = logging.getLogger("headstart.engine")
+
+# Keys of the run config that may change when resuming: they do not alter what is computed.
+RESUMABLE_CHANGES = {"train.steps", "train.log_every", "train.eval_every", "train.eval_batches",
+                     "train.checkpoint_every", "train.keep_last", "train.progress", "train.device",
+                     "train.compile", "train.max_nonfinite_steps"}
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    interrupted: bool
+    seconds: float
+    last_checkpoint: Optional[Path]
+    best_checkpoint: Optional[Path]
+    final_eval: dict = field(default_factory=dict)
+    best_eval: Optional[dict] = None
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        out.update(_flatten(v, key + ".") if isinstance(v, dict) else {key: v})
+    return out
+
+
+def config_changes(old: dict, new: dict) -> list[str]:
+    a, b = _flatten(old), _flatten(new)
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
+class Trainer:
+    def __init__(self, objective: nn.Module, train_data: BatchSource, val_data: Optional[BatchSource],
+                 cfg: TrainConfig, run_dir: Path, *, run_config: dict, flops_per_unit: float = 0.0,
+                 extra_files: Optional[dict[str, Path]] = None, eval_metric: str = "loss",
+                 higher_is_better: bool = False, evaluate: Optional[Callable[[nn.Module], dict]] = None,
+                 resumable_changes: frozenset[str] = frozenset()):
+        self.resumable_changes = RESUMABLE_CHANGES | set(resumable_changes)
+        self.cfg, self.run_dir, self.run_config = cfg, Path(run_dir), run_config
+        self.device = resolve_device(cfg.device)
+        self.amp_dtype = autocast_dtype(cfg.precision, self.device)
+        self.objective = objective.to(self.device)
+        self.model = objective.model
+        self.train_data, self.val_data = train_data, val_data
+        self.flops_per_unit = flops_per_unit
+        self.extra_files = extra_files or {}
+        self.eval_metric, self.higher_is_better = eval_metric, higher_is_better
+        self.evaluate_fn = evaluate
+        self.checkpointer = Checkpointer(self.run_dir / "checkpoints", cfg.keep_last)
+        self.optimizer = build_optimizer(objective, cfg, self.device)
+        self.params = [p for p in objective.parameters() if p.requires_grad]
+        self.step = 0
+        self.resumed = False
+        self.nonfinite_steps = 0
+        self.best: Optional[dict] = None
+        self.elapsed_before = 0.0
+        self.forward = torch.compile(objective) if cfg.compile else objective
+
+    # ---- resume --------------------------------------------------------------------------------
+    def resume(self, checkpoint: Path) -> None:
+        state = read_state(checkpoint)
+        changed = [k for k in config_changes(state["config"], self.run_config) if k not in self.resumable_changes]
+        if changed:
+            raise HeadstartError(f"cannot resume from {checkpoint}: the config changed in {', '.join(changed)} "
+                                 f"(start a new run, or restore these values)")
+        load_model_weights(self.model, checkpoint)
+        extra_file = checkpoint / "objective.safetensors"
+        if extra_file.exists():
+            unwrap(self.objective).load_state_dict(load_tensors(extra_file), strict=False)
+        opt_meta = json.loads((checkpoint / "optimizer.json").read_text())
+        self.optimizer.load_state_dict(optimizer_from_tensors(load_tensors(checkpoint / "optimizer.safetensors"),
+                                                              opt_meta))
+        rng.restore(state["rng"], load_tensors(checkpoint / "rng.safetensors"))
+        self.step = state["step"]
+        self.resumed = True
+        self.nonfinite_steps = state["nonfinite_steps"]
+        self.best = state.get("best")
+        self.elapsed_before = state.get("elapsed_seconds", 0.0)
+        log.info("resumed from %s at step %d", checkpoint, self.step)
+
+    # ---- one optimizer step --------------------------------------------------------------------
+    def _to_device(self, batch: dict) -> dict:
+        return {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+    def _train_step(self) -> dict:
+        """Run ``grad_accum`` micro-batches and one optimizer update; returns the step's numbers."""
+        cfg = self.cfg
+        lr = lr_at(self.step, cfg)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * group.get("lr_scale", 1.0)
+        data_seconds, units, metric_sums, loss_sum = 0.0, 0, {}, 0.0
+        for micro in range(cfg.grad_accum):
+            t0 = time.perf_counter()
+            batch = self._to_device(self.train_data.batch(self.step * cfg.grad_accum + micro))
+            data_seconds += time.perf_counter() - t0
+            units += self.train_data.units(batch)
+            with autocast(self.device, self.amp_dtype):
+                out = self.forward(batch)
+            (out.loss / cfg.grad_accum).backward()
+            loss_sum += out.loss.detach().float()
+            for k, v in out.metrics.items():
+                metric_sums[k] = metric_sums.get(k, 0.0) + v.detach().float() / cfg.grad_accum
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip or float("inf"))
+        metrics = {k: float(v) for k, v in metric_sums.items()}
+        finite = math.isfinite(float(grad_norm)) and math.isfinite(float(loss_sum))
+        if finite:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return {"finite": finite, "lr": lr, "grad_norm": float(grad_norm), "units": units,
+                "data_seconds": data_seconds, **metrics}
+
+    # ---- evaluation ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        self.objective.eval()
+        # A fixed seed makes every evaluation see the same masks/noise, and forking keeps the training
+        # RNG untouched, so evaluating does not change what training does next.
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(self.cfg.seed)
+            if self.evaluate_fn is not None:
+                result = self.evaluate_fn(self.objective)
+            else:
+                sums: dict[str, float] = {}
+                for i in range(self.cfg.eval_batches):
+                    with autocast(self.device, self.amp_dtype):
+                        out = self.objective(self._to_device(self.val_data.batch(i)))
+                    for k, v in out.metrics.items():
+                        sums[k] = sums.get(k, 0.0) + float(v) / self.cfg.eval_batches
+                result = sums
+                derived = getattr(unwrap(self.objective), "derived_metrics", None)
+                if derived is not None:
+                    result.update(derived(result))
+        self.objective.train()
+        return result
+
+    def _is_better(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        return value > self.best["value"] if self.higher_is_better else value < self.best["value"]
+
+    # ---- checkpoints ---------------------------------------------------------------------------
+    def save(self, elapsed: float, best: bool = False) -> Path:
+        rng_json, rng_tensors = rng.capture()
+        state = {"step": self.step, "nonfinite_steps": self.nonfinite_steps, "best": self.best,
+                 "data": {"next_batch_index": self.step * self.cfg.grad_accum},
+                 "elapsed_seconds": elapsed, "rng": rng_json, "config": self.run_config,
+                 "torch_version": torch.__version__}
+        best_metric = (self.eval_metric, self.best["value"]) if best else None
+        return self.checkpointer.save(self.step, model=self.model, objective=self.objective,
+                                      optimizer=self.optimizer, rng_tensors=rng_tensors, state=state,
+                                      extra_files=self.extra_files, best_metric=best_metric)
+
+    # ---- the loop ------------------------------------------------------------------------------
+    def fit(self, stop_at: Optional[int] = None) -> TrainResult:
+        """Train to ``cfg.steps``; ``stop_at`` pauses earlier (checkpoint saved) on the same schedule,
+        for jobs with a time slot shorter than the run."""
+        cfg = self.cfg
+        if not self.resumed:
+            # Dropout and masking streams start from the seed, whatever ran before in this process.
+            rng.seed_everything(cfg.seed)
+        metrics = MetricsLogger(self.run_dir)
+        peak, peak_source = device_peak_flops(self.device)
+        log.info("training on %s (%s); MFU against %.3g FLOP/s (%s)", self.device,
+                 "bf16 autocast" if self.amp_dtype else "fp32", peak, peak_source)
+        checkpoint_every = cfg.checkpoint_every or cfg.eval_every
+        show_bar = cfg.progress and sys.stderr.isatty()
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not show_bar, unit="step", dynamic_ncols=True)
+        unit = self.train_data.unit
+        window = {"units": 0, "data_seconds": 0.0, "t0": time.perf_counter()}
+        start = time.perf_counter()
+        elapsed = lambda: self.elapsed_before + time.perf_counter() - start  # noqa: E731
+        last_saved, final_eval, interrupted = None, {}, False
+        self.objective.train()
+        try:
+            with StopRequest() as stop:
+                while self.step < cfg.steps:
+                    out = self._train_step()
+                    self.step += 1
+                    window["units"] += out["units"]
+                    window["data_seconds"] += out["data_seconds"]
+                    if not out["finite"]:
+                        self._on_nonfinite(out)
+                    if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                        seconds = time.perf_counter() - window["t0"]
+                        rate = window["units"] / seconds
+                        row = {k: out[k] for k in out if k not in ("finite", "units", "data_seconds")}
+                        row.update({f"{unit}_per_s": rate, "data_wait_pct": 100 * window["data_seconds"] / seconds,
+                                    "mfu_pct": 100 * self.flops_per_unit * rate / peak if peak else 0.0,
+                                    "skipped_steps": self.nonfinite_steps, "elapsed_s": elapsed()})
+                        metrics.log(self.step, "train", row)
+                        bar.set_postfix(loss=f"{row.get('loss', float('nan')):.4f}",
+                                        **{f"{unit[:3]}/s": f"{rate:,.0f}"}, mfu=f"{row['mfu_pct']:.1f}%")
+                        if not show_bar and cfg.progress:
+                            log.info("step %d/%d  loss %.4f  lr %.2e  %s/s %.0f  mfu %.1f%%", self.step, cfg.steps,
+                                     row.get("loss", float("nan")), out["lr"], unit, rate, row["mfu_pct"])
+                        window = {"units": 0, "data_seconds": 0.0, "t0": time.perf_counter()}
+                    bar.update(1)
+                    is_last = self.step == cfg.steps
+                    improved = False
+                    if self.step % cfg.eval_every == 0 or is_last:
+                        final_eval = self.evaluate()
+                        metrics.log(self.step, "val", final_eval)
+                        value = final_eval.get(self.eval_metric)
+                        log.info("step %d: validation %s", self.step,
+                                 "  ".join(f"{k} {v:.4f}" for k, v in final_eval.items()))
+                        if value is not None and self._is_better(value):
+                            self.best = {"metric": self.eval_metric, "value": value, "step": self.step}
+                            improved = True
+                    pause = stop.requested or self.step == stop_at
+                    if improved or is_last or pause or self.step % checkpoint_every == 0:
+                        last_saved = self.save(elapsed(), best=improved)
+                    if pause:
+                        interrupted = True
+                        log.warning("stopped at step %d of %d; checkpoint %s; continue with --resume",
+                                    self.step, cfg.steps, last_saved)
+                        break
+        finally:
+            bar.close()
+            metrics.close()
+        return TrainResult(self.run_dir, self.step, interrupted, elapsed(), last_saved or self.checkpointer.latest(),
+                           self.checkpointer.best(), final_eval, self.best)
+
+    def _on_nonfinite(self, out: dict) -> None:
+        self.nonfinite_steps += 1
+        log.warning("step %d: non-finite loss or gradient (loss %s, grad norm %s); update skipped (%d/%d)",
+                    self.step, out.get("loss"), out["grad_norm"], self.nonfinite_steps, self.cfg.max_nonfinite_steps)
+        if self.nonfinite_steps > self.cfg.max_nonfinite_steps:
+            last = self.checkpointer.latest()
+            raise HeadstartError(
+                f"loss was non-finite on {self.nonfinite_steps} steps (limit train.max_nonfinite_steps="
+                f"{self.cfg.max_nonfinite_steps}); last good checkpoint: {last or 'none saved yet'} "
+                f"(try a lower train.lr or more train.warmup_steps)")

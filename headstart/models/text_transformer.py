@@ -1,0 +1,54 @@
+"""A text transformer: GPT-style when ``causal`` (next-token LM), BERT-style otherwise (masked LM).
+
+The model maps token ids to hidden states and hidden states to vocabulary logits; losses live in
+``headstart.objectives`` and task heads in fine-tuning code.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .blocks import TransformerStack, init_weights
+from .config import TransformerConfig
+
+
+class TextTransformer(nn.Module):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.pos_emb = nn.Embedding(cfg.context_length, cfg.d_model) if cfg.positions == "learned" else None
+        self.drop = nn.Dropout(cfg.dropout)
+        self.stack = TransformerStack(cfg)
+        self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        init_weights(self, cfg.n_layer)
+        if cfg.tie_embeddings:
+            self.lm_head.weight = self.tok_emb.weight
+
+    def hidden_states(self, tokens: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """(B, T) token ids -> (B, T, d_model) final hidden states."""
+        t = tokens.shape[1]
+        if t > self.cfg.context_length:
+            raise ValueError(f"sequence of {t} tokens exceeds the model's context of {self.cfg.context_length}")
+        x = self.tok_emb(tokens)
+        if self.pos_emb is not None:
+            x = x + self.pos_emb.weight[:t]
+        return self.stack(self.drop(x), padding_mask)
+
+    def forward(self, tokens: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """(B, T) token ids -> (B, T, vocab) logits."""
+        return self.lm_head(self.hidden_states(tokens, padding_mask))
+
+    def num_params(self, non_embedding: bool = True) -> int:
+        """Parameter count; position embeddings excluded by default (they cost no matmul FLOPs)."""
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding and self.pos_emb is not None:
+            n -= self.pos_emb.weight.numel()
+        return n
+
+    def train_flops_per_token(self, seq_len: int) -> float:
+        """Forward + backward FLOPs per token (PaLM appendix B, as nanoGPT): 6N + 12 L H Q T."""
+        c = self.cfg
+        return 6 * self.num_params() + 12 * c.n_layer * c.n_head * c.head_dim * seq_len

@@ -1,0 +1,85 @@
+"""``headstart pretrain``: assemble data, model and objective from a config, and hand them to the engine."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Union
+
+import yaml
+
+from .config import PretrainConfig, load_pretrain_config, resolve_model
+from .engine import Checkpointer, Trainer, TrainResult
+from .engine.rng import seed_everything
+from .errors import HeadstartError
+from .models import TextTransformer
+from .objectives import CausalLM, MaskedLM
+from .text.shards import TokenShards
+from .text.windows import TokenWindows
+
+log = logging.getLogger("headstart")
+
+
+def build_text_objective(cfg: PretrainConfig, vocab_size: int, special: dict):
+    """The model and objective a text pre-training config describes."""
+    given = cfg.model.get("vocab_size")
+    if given is not None and given != vocab_size:
+        raise HeadstartError(f"model.vocab_size is {given} but the tokenizer of {cfg.data.path} has "
+                             f"{vocab_size} tokens; remove model.vocab_size to take it from the data")
+    causal = cfg.objective.name == "causal_lm"
+    try:
+        arch = resolve_model(cfg.model, vocab_size=vocab_size, causal=causal)
+    except ValueError as e:
+        raise HeadstartError(str(e)) from None
+    model = TextTransformer(arch)
+    if causal:
+        return model, CausalLM(model)
+    specials = [i for i in special.values() if i is not None]
+    return model, MaskedLM(model, mask_id=special["mask"], special_ids=specials, mask_prob=cfg.objective.mask_prob)
+
+
+def pretrain(config: Union[PretrainConfig, str, Path], overrides: list[str] = (),
+             resume: Union[bool, str, Path] = False) -> TrainResult:
+    """Pre-train as ``config`` says.  ``resume=True`` continues from the run's latest checkpoint,
+    ``resume=PATH`` from that checkpoint."""
+    cfg = config if isinstance(config, PretrainConfig) else load_pretrain_config(config, overrides)
+    train_shards = TokenShards(cfg.data.path, "train")
+    val_shards = TokenShards(cfg.data.path, "val")
+
+    seed_everything(cfg.train.seed)  # before building the model: initial weights depend on the seed
+    model, objective = build_text_objective(cfg, train_shards.vocab_size, train_shards.special_tokens)
+    seq_len = cfg.data.seq_len or model.cfg.context_length
+    window = seq_len + objective.sequence_offset
+    train_src = TokenWindows(train_shards, batch_size=cfg.train.batch_size, length=window, seed=cfg.train.seed,
+                             tokens_per_window=seq_len, split="train")
+    # A different seed for validation, and the same val batches at every evaluation.
+    val_src = TokenWindows(val_shards, batch_size=cfg.train.batch_size, length=window, seed=cfg.train.seed + 1,
+                           tokens_per_window=seq_len, split="val")
+
+    run_config = cfg.model_dump(mode="json")
+    run_config["model"] = model.cfg.model_dump(mode="json")
+    run_config["data"]["tokenizer_sha256"] = train_shards.manifest["tokenizer"]["sha256"]
+    run_config["task"] = "pretrain_text"
+
+    checkpointer = Checkpointer(cfg.run_dir / "checkpoints")
+    start_from = None
+    if resume:
+        start_from = Path(resume) if not isinstance(resume, bool) else checkpointer.latest()
+        if start_from is None:
+            raise HeadstartError(f"--resume: no checkpoint in {checkpointer.dir} yet; run without --resume")
+    elif checkpointer.latest() is not None:
+        raise HeadstartError(f"{cfg.run_dir} already holds checkpoints; pass --resume to continue that run "
+                             f"or set run_dir to a new directory")
+
+    trainer = Trainer(objective, train_src, val_src, cfg.train, cfg.run_dir, run_config=run_config,
+                      flops_per_unit=model.train_flops_per_token(seq_len),
+                      extra_files={"tokenizer.json": train_shards.tokenizer_path},
+                      resumable_changes=frozenset({"data.path"}))
+    if start_from is not None:
+        trainer.resume(start_from)
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    (cfg.run_dir / "config.yaml").write_text(yaml.safe_dump(run_config, sort_keys=False))
+    arch = model.cfg
+    log.info("model: %d layers, %d heads, d_model %d, %.2f M parameters; objective %s; %d tokens per step",
+             arch.n_layer, arch.n_head, arch.d_model, model.num_params() / 1e6, cfg.objective.name,
+             cfg.train.batch_size * cfg.train.grad_accum * seq_len)
+    return trainer.fit()

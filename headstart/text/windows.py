@@ -1,0 +1,31 @@
+"""Training batches of random token windows, as nanoGPT samples them, addressed by batch index."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..errors import HeadstartError
+
+
+class TokenWindows:
+    """Batch ``i`` = ``batch_size`` windows of ``length`` tokens at offsets drawn from a generator seeded
+    by ``(seed, i, rank)``: any batch can be produced again without replaying the ones before it."""
+
+    unit = "tokens"
+
+    def __init__(self, shards, *, batch_size: int, length: int, seed: int, tokens_per_window: int,
+                 rank: int = 0, split: str = "train"):
+        if shards.n_tokens < length:
+            raise HeadstartError(f"the {split} split of {shards.prepared_dir} has {shards.n_tokens} tokens, "
+                                 f"fewer than one window of {length}; prepare more text or lower data.seq_len")
+        self.shards, self.batch_size, self.length = shards, batch_size, length
+        self.seed, self.rank, self.tokens_per_window = seed, rank, tokens_per_window
+
+    def batch(self, index: int) -> dict[str, torch.Tensor]:
+        rng = np.random.Generator(np.random.PCG64([self.seed, index, self.rank]))
+        starts = rng.integers(0, self.shards.n_tokens - self.length + 1, size=self.batch_size)
+        windows = np.stack([self.shards.read(int(s), self.length) for s in starts])
+        return {"tokens": torch.from_numpy(windows.astype(np.int64))}
+
+    def units(self, batch: dict) -> int:
+        return batch["tokens"].shape[0] * self.tokens_per_window

@@ -1,0 +1,149 @@
+"""The training engine: exact resume, graceful stop, non-finite steps, atomic checkpoints."""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from headstart.engine import Checkpointer, Trainer, TrainConfig
+from headstart.engine.metrics import read_metrics
+from headstart.engine.optim import lr_at
+from headstart.errors import HeadstartError
+from helpers import tiny_objective
+
+
+def make_trainer(run_dir, steps, kind="causal", **train):
+    objective, train_src, val_src = tiny_objective(kind)
+    settings = dict(steps=steps, batch_size=4, lr=3e-3, warmup_steps=2, eval_every=3, eval_batches=2,
+                    log_every=1, progress=False)
+    cfg = TrainConfig(**{**settings, **train})
+    run_config = {"train": cfg.model_dump(mode="json")}
+    return Trainer(objective, train_src, val_src, cfg, run_dir, run_config=run_config)
+
+
+def params(trainer):
+    return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+
+
+def train_losses(run_dir):
+    return [(r["step"], r["loss"]) for r in read_metrics(run_dir, "train")]
+
+
+@pytest.mark.parametrize("kind", ["causal", "masked"])
+def test_resume_is_bitwise_identical_to_an_uninterrupted_run(tmp_path, kind):
+    # With dropout on and masked-LM masking drawn from the global RNG, only a full restore of
+    # weights, optimizer, RNG states and data position gives the same bits.
+    straight = make_trainer(tmp_path / "straight", steps=8, kind=kind)
+    straight.fit()
+
+    first = make_trainer(tmp_path / "split", steps=8, kind=kind)
+    assert first.fit(stop_at=4).interrupted
+    second = make_trainer(tmp_path / "split", steps=8, kind=kind)
+    second.resume(Checkpointer(tmp_path / "split" / "checkpoints").latest())
+    assert second.step == 4
+    second.fit()
+
+    a, b = params(straight), params(second)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert train_losses(tmp_path / "straight") == train_losses(tmp_path / "split")
+
+
+def test_resume_refuses_a_changed_config(tmp_path):
+    make_trainer(tmp_path, steps=3).fit()
+    changed = make_trainer(tmp_path, steps=6, lr=1e-3)
+    with pytest.raises(HeadstartError, match="config changed in train.lr"):
+        changed.resume(Checkpointer(tmp_path / "checkpoints").latest())
+
+
+def test_sigterm_saves_a_checkpoint_and_resume_finishes_the_same_run(tmp_path):
+    straight = make_trainer(tmp_path / "straight", steps=6)
+    straight.fit()
+
+    stopped = make_trainer(tmp_path / "stopped", steps=6)
+    source_batch = stopped.train_data.batch
+    def batch_then_sigterm(index):
+        if index == 2:  # preemption arrives during step 3
+            os.kill(os.getpid(), signal.SIGTERM)
+        return source_batch(index)
+    stopped.train_data.batch = batch_then_sigterm
+    result = stopped.fit()
+    assert result.interrupted and result.step == 3
+    assert result.last_checkpoint.name == "step_000003"
+
+    resumed = make_trainer(tmp_path / "stopped", steps=6)
+    resumed.resume(result.last_checkpoint)
+    resumed.fit()
+    a, b = params(straight), params(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_non_finite_steps_are_skipped_then_stop_the_run(tmp_path, caplog):
+    trainer = make_trainer(tmp_path, steps=10, max_nonfinite_steps=2)
+    forward = trainer.forward
+    def nan_from_step_4(batch):
+        out = forward(batch)
+        if trainer.step >= 4:
+            out.loss = out.loss * float("nan")
+            out.metrics["loss"] = out.loss.detach()
+        return out
+    trainer.forward = nan_from_step_4
+    # Steps 5, 6 and 7 are non-finite; skipped updates leave the weights finite, so step 6's
+    # periodic checkpoint is still a good one.
+    with pytest.raises(HeadstartError, match=r"non-finite on 3 steps .*last good checkpoint: .*step_000006"):
+        trainer.fit()
+    assert trainer.nonfinite_steps == 3
+    assert "step 5: non-finite loss" in caplog.text and "update skipped (1/2)" in caplog.text
+    # The last good checkpoint is intact and loadable.
+    last = Checkpointer(tmp_path / "checkpoints").latest()
+    assert all(torch.isfinite(t).all() for t in load_file(last / "model.safetensors").values())
+
+
+def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
+    trainer = make_trainer(tmp_path, steps=6)
+    trainer.cfg.steps = 3
+    trainer.fit()
+    ck = Checkpointer(tmp_path / "checkpoints")
+    before = ck.latest()
+
+    import headstart.engine.checkpoint as checkpoint_module
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(checkpoint_module, "save_file", disk_full)
+    trainer.cfg.steps = 6
+    with pytest.raises(HeadstartError, match="No space left on device.*previous checkpoint is intact"):
+        trainer.fit()
+    assert ck.latest() == before
+    assert not list((tmp_path / "checkpoints").glob(".step_*"))  # no half-written directory left
+
+
+def test_checkpoints_hold_no_pickle_and_keys_without_compile_prefix(tmp_path):
+    trainer = make_trainer(tmp_path, steps=3)
+    trainer.forward = torch.compile(trainer.objective, backend="eager")  # wrapper adds _orig_mod.
+    trainer.fit()
+    last = Checkpointer(tmp_path / "checkpoints").latest()
+    names = sorted(p.name for p in last.iterdir())
+    assert names == ["model.safetensors", "optimizer.json", "optimizer.safetensors", "rng.safetensors", "state.json"]
+    keys = load_file(last / "model.safetensors").keys()
+    assert keys and not any("_orig_mod" in k for k in keys)
+
+
+def test_keep_last_prunes_old_checkpoints_but_keeps_the_best(tmp_path):
+    trainer = make_trainer(tmp_path, steps=12, keep_last=1, checkpoint_every=1)
+    trainer.fit()
+    ck = Checkpointer(tmp_path / "checkpoints")
+    kept = {p.name for p in ck.steps()}
+    assert ck.latest().name == "step_000012"
+    assert kept == {"step_000012", ck.best().name}
+
+
+def test_learning_rate_warms_up_then_decays_to_min_lr():
+    cfg = TrainConfig(steps=100, batch_size=1, lr=1e-3, min_lr=1e-4, warmup_steps=10)
+    lrs = [lr_at(s, cfg) for s in range(101)]
+    assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+    assert lrs[100] == pytest.approx(1e-4)
