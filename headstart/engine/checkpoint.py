@@ -24,7 +24,7 @@ from typing import Optional
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, load_model, save_file, save_model
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import HeadstartError
@@ -108,7 +108,7 @@ class Checkpointer:
         tmp.mkdir()
         try:
             model = unwrap(model)
-            save_model(model, str(tmp / "model.safetensors"))  # drops tied duplicates (lm_head = tok_emb)
+            save_file(model_tensors(model), str(tmp / "model.safetensors"))
             extra = {k: v.contiguous() for k, v in unwrap(objective).state_dict().items()
                      if not k.startswith("model.")}
             if extra:
@@ -157,14 +157,36 @@ def read_state(path: Path) -> dict:
         raise HeadstartError(f"{path}/state.json: not valid JSON ({e})") from None
 
 
+def _tied_aliases(model: nn.Module) -> dict[str, str]:
+    """{alias: first name} for state-dict entries that share storage with an earlier one (tied weights)."""
+    first, aliases = {}, {}
+    for name, t in model.state_dict(keep_vars=True).items():
+        key = (t.data_ptr(), tuple(t.shape), tuple(t.stride()))
+        if key in first:
+            aliases[name] = first[key]
+        else:
+            first[key] = name
+    return aliases
+
+
+def model_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's state dict with each tied tensor once, under its first name (``tok_emb.weight``)."""
+    aliases = _tied_aliases(model)
+    return {k: v.detach().contiguous() for k, v in model.state_dict().items() if k not in aliases}
+
+
 def load_model_weights(model: nn.Module, path: Path, strict: bool = True) -> None:
     file = Path(path) / "model.safetensors"
     if not file.exists():
         raise HeadstartError(f"{path}: no model.safetensors in this checkpoint")
+    model = unwrap(model)
+    tensors = strip_compile_prefix(load_tensors(file))
     try:
-        missing, unexpected = load_model(unwrap(model), str(file), strict=False)
-    except (SafetensorError, RuntimeError) as e:
-        raise HeadstartError(f"{file}: weights do not fit this model ({str(e).splitlines()[0]})") from None
+        missing, unexpected = model.load_state_dict(tensors, strict=False)
+    except RuntimeError as e:
+        reason = next((line.strip() for line in str(e).splitlines() if "size mismatch" in line), str(e).splitlines()[0])
+        raise HeadstartError(f"{file}: weights do not fit this model ({reason})") from None
+    missing = [k for k in missing if k not in _tied_aliases(model)]
     if strict and (missing or unexpected):
         raise HeadstartError(f"{file}: weights do not fit this model "
                              f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")

@@ -21,7 +21,7 @@ GPU_PEAK_BF16 = {
 
 
 @functools.lru_cache(maxsize=None)
-def measured_cpu_peak(size: int = 1024, seconds: float = 0.3) -> float:
+def measured_cpu_peak(size: int = 1024, seconds: float = 0.5) -> float:
     """FLOP/s of a fp32 ``size``x``size`` matmul on this CPU with torch's threads, best of a few runs."""
     g = torch.Generator().manual_seed(0)  # never touch the global RNG: training streams depend on it
     a, b = torch.randn(size, size, generator=g), torch.randn(size, size, generator=g)

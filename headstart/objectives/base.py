@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -11,3 +12,8 @@ class ObjectiveOutput:
 
     loss: torch.Tensor
     metrics: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def perplexity(metrics: dict[str, float]) -> dict[str, float]:
+    """exp(mean token cross-entropy), as language-model papers and HF run_clm/run_mlm report it."""
+    return {"perplexity": math.exp(min(metrics["loss"], 50.0))}  # capped: exp overflows past ~709

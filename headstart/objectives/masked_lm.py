@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import ObjectiveOutput
+from .base import ObjectiveOutput, perplexity
 
 IGNORE = -100
 
@@ -37,6 +37,7 @@ def mask_tokens(tokens: torch.Tensor, *, mask_id: int, vocab_size: int, special_
 class MaskedLM(nn.Module):
     """Batch ``{"tokens": (B, T)}``; masks with the global torch RNG (saved and restored on resume)."""
 
+    derived_metrics = staticmethod(perplexity)  # added to evaluation results
     sequence_offset = 0
 
     def __init__(self, model: nn.Module, *, mask_id: int, special_ids: Iterable[int], mask_prob: float = 0.15):
