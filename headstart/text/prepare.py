@@ -1,0 +1,397 @@
+"""``prepare_text``: raw text files -> cleaned, deduplicated, tokenized shards + manifest.json.
+
+Two streaming passes over the input, each holding at most a few chunks of text in memory:
+
+  1. tokenizer pass (skipped for an existing tokenizer.json): BPE trains on the first
+     ``tokenizer_train_mb`` MB of cleaned, deduplicated text; a char tokenizer collects every
+     character of the cleaned corpus;
+  2. encode pass: workers clean, hash and encode chunks of documents; the main process drops
+     duplicates, assigns each document to train or val, and appends its tokens to the shards.
+
+Everything is written to ``OUT.tmp-<pid>`` and renamed to ``OUT`` at the very end, so ``OUT`` is
+either absent, the previous result, or a complete new one, never half-written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tokenizers import Tokenizer
+from tqdm import tqdm
+
+from headstart.errors import HeadstartError
+from headstart.text.readers import (
+    DOC_UNITS, FORMATS, InputFile, check_encoding, find_input_files, find_problem, read_documents,
+)
+from headstart.text.shards import (
+    MANIFEST_FORMAT, MANIFEST_VERSION, ShardWriter, dtype_name, token_dtype, write_manifest,
+)
+from headstart.text.tokenizer import (
+    build_char_tokenizer, load_tokenizer, special_token_ids, tokenizer_sha256, train_bpe,
+)
+from headstart.text.workers import CHUNK_CHARS, CHUNK_DOCUMENTS, chunk_runner
+
+log = logging.getLogger("headstart.text")
+
+TOKENIZER_FILE = "tokenizer.json"
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """Every knob of ``prepare_text``; recorded verbatim in the manifest's "options"."""
+
+    tokenizer: str = "bpe"
+    vocab_size: int = 8192
+    fmt: str = "auto"
+    field: str = "text"
+    doc_unit: str = "paragraph"
+    encoding: str = "utf-8"
+    on_bad_file: str = "error"
+    fold_whitespace: bool = True
+    min_chars: int = 1
+    # 10% rather than nanoGPT's 0.05% (of billions of tokens): the corpora this is aimed at are small,
+    # and a val split of a few hundred documents gives a loss estimate too noisy to compare runs.
+    val_fraction: float = 0.1
+    val_from_end: bool = False
+    workers: int = 0
+    shard_tokens: int = 100_000_000
+    tokenizer_train_mb: float = 100
+    overwrite: bool = False
+
+    def validate(self) -> None:
+        def need(condition: bool, message: str) -> None:
+            if not condition:
+                raise HeadstartError(message)
+
+        need(self.fmt in FORMATS, f"--format {self.fmt}: expected one of {', '.join(FORMATS)}")
+        need(self.doc_unit in DOC_UNITS, f"--doc-unit {self.doc_unit}: expected one of {', '.join(DOC_UNITS)}")
+        need(self.on_bad_file in ("error", "skip"), f"--on-bad-file {self.on_bad_file}: expected error or skip")
+        need(0 <= self.val_fraction < 1, f"--val-fraction {self.val_fraction}: expected 0 <= value < 1")
+        need(self.vocab_size > 0, f"--vocab-size {self.vocab_size}: expected a positive number")
+        need(self.min_chars >= 0, f"--min-chars {self.min_chars}: expected 0 or more")
+        need(self.workers >= 0, f"--workers {self.workers}: expected 0 (in-process) or more")
+        need(self.shard_tokens >= 1, f"--shard-tokens {self.shard_tokens}: expected a positive number")
+        need(self.tokenizer_train_mb > 0, f"--tokenizer-train-mb {self.tokenizer_train_mb}: expected > 0")
+        check_encoding(self.encoding)
+
+
+def prepare_text(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tokenizer: str | os.PathLike = "bpe",
+                 vocab_size: int = 8192, fmt: str = "auto", field: str = "text",
+                 doc_unit: str = "paragraph", encoding: str = "utf-8", on_bad_file: str = "error",
+                 fold_whitespace: bool = True, min_chars: int = 1, val_fraction: float = 0.1,
+                 val_from_end: bool = False, workers: int | None = None,
+                 shard_tokens: int = 100_000_000, tokenizer_train_mb: float = 100,
+                 overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Prepare a text corpus for pre-training; returns the manifest (also written to OUT/manifest.json).
+
+    ``tokenizer`` is "bpe" (byte-level BPE trained here, ``vocab_size`` ids), "char" (one id per
+    character seen) or the path of an existing tokenizer.json.  ``workers=None`` uses every CPU
+    available to this process; ``workers=0`` encodes in-process.
+    """
+    started = time.perf_counter()
+    if workers is None:  # the CPUs this process may run on (a container or taskset can restrict them)
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    options = PrepareOptions(
+        tokenizer=str(tokenizer), vocab_size=vocab_size, fmt=fmt, field=field, doc_unit=doc_unit,
+        encoding=encoding, on_bad_file=on_bad_file, fold_whitespace=fold_whitespace,
+        min_chars=min_chars, val_fraction=val_fraction, val_from_end=val_from_end, workers=workers,
+        shard_tokens=shard_tokens, tokenizer_train_mb=tokenizer_train_mb, overwrite=overwrite,
+    )
+    options.validate()
+    out = Path(out)
+    _check_output(out, overwrite)
+    files = _outside_output(find_input_files(inputs, fmt), out)
+    files, skipped = _without_bad_files(files, options)
+    if not files:
+        raise HeadstartError(f"every input file was skipped as unreadable: {', '.join(skipped)}")
+    show_progress = progress and sys.stderr.isatty()
+
+    staging = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)  # left over from a crashed run with a recycled pid
+    try:
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        staging.mkdir()
+    except OSError as error:
+        raise HeadstartError(f"{staging}: cannot create the output folder ({error.strerror or error})") from None
+    try:
+        tok, kind = _make_tokenizer(files, options, show_progress)
+        tok.save(str(staging / TOKENIZER_FILE))
+        splits, stats = _encode_corpus(files, tok, options, staging, show_progress)
+        stats["skipped_files"] = skipped
+        stats["seconds"] = round(time.perf_counter() - started, 3)
+        stats["mb_per_s"] = round(stats["bytes_read"] / 1e6 / max(stats["seconds"], 1e-9), 3)
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "version": MANIFEST_VERSION,
+            "dtype": dtype_name(token_dtype(tok.get_vocab_size())),
+            "vocab_size": tok.get_vocab_size(),
+            "tokenizer": {
+                "file": TOKENIZER_FILE,
+                "sha256": tokenizer_sha256(staging / TOKENIZER_FILE),
+                "kind": kind,
+                "special_tokens": special_token_ids(tok),
+            },
+            "splits": splits,
+            "stats": stats,
+            "options": asdict(options),
+            "inputs": [str(file.path) for file in files],
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "headstart_version": _headstart_version(),
+        }
+        write_manifest(staging, manifest)
+        _publish(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    log.info("wrote %s", out)
+    return manifest
+
+
+def _check_output(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise HeadstartError(f"{out}: exists and is not a folder")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise HeadstartError(f"{out}: already exists and is not empty; pass --overwrite to replace it")
+    if not (out / "manifest.json").is_file():
+        # --overwrite deletes the old folder: make sure it is one this command wrote.
+        raise HeadstartError(f"{out}: not a prepared folder (no manifest.json); refusing to replace it")
+
+
+def _publish(staging: Path, out: Path) -> None:
+    if out.is_dir() and any(out.iterdir()):  # --overwrite: checked by _check_output
+        retired = out.with_name(f"{out.name}.old-{os.getpid()}")
+        os.replace(out, retired)
+        os.replace(staging, out)
+        shutil.rmtree(retired)  # only now that the new folder is complete and in place
+    else:
+        if out.is_dir():
+            out.rmdir()
+        os.replace(staging, out)
+
+
+def _outside_output(files: list[InputFile], out: Path) -> list[InputFile]:
+    """Leave out files inside the output folder or its staging/retired copies, so that
+    ``prepare text data/ --out data/prepared --overwrite`` does not read its own manifest.json and
+    tokenizer.json back in as JSON Lines."""
+    out = out.resolve()
+
+    def is_output_folder(folder: Path) -> bool:
+        return folder.parent == out.parent and (
+            folder.name == out.name or folder.name.startswith((f"{out.name}.tmp-", f"{out.name}.old-")))
+
+    kept = [file for file in files if not any(map(is_output_folder, file.path.resolve().parents))]
+    if not kept:
+        raise HeadstartError(f"the only input files found are inside the output folder {out}")
+    return kept
+
+
+def _without_bad_files(files: list[InputFile], options: PrepareOptions) -> tuple[list[InputFile], list[str]]:
+    """With --on-bad-file skip, read every file once up front and set aside those that fail, so that
+    a bad file is skipped whole rather than after some of its documents were written."""
+    if options.on_bad_file != "skip":
+        return files, []
+    good, skipped = [], []
+    for file in files:
+        problem = find_problem(file, field=options.field, doc_unit=options.doc_unit, encoding=options.encoding)
+        if problem is None:
+            good.append(file)
+        else:
+            log.warning("skipping %s: %s", file.path, problem)
+            skipped.append(str(file.path))
+    return good, skipped
+
+
+def _document_chunks(files: list[InputFile], options: PrepareOptions,
+                     bar: tqdm) -> Iterator[tuple[list[str], list[int]]]:
+    """Group the corpus's raw documents into chunks: (texts, start offsets in the whole corpus).
+
+    A document's offset counts bytes across all files in order, which is what --val-from-end splits on.
+    """
+    texts: list[str] = []
+    offsets: list[int] = []
+    chars = 0
+    corpus_offset = 0  # where the current file starts in the concatenated corpus
+    for file in files:
+        for document in read_documents(file, field=options.field, doc_unit=options.doc_unit,
+                                       encoding=options.encoding):
+            texts.append(document.text)
+            offsets.append(corpus_offset + document.offset)
+            chars += len(document.text)
+            if len(texts) >= CHUNK_DOCUMENTS or chars >= CHUNK_CHARS:
+                bar.update(offsets[-1] - bar.n)
+                yield texts, offsets
+                texts, offsets, chars = [], [], 0
+        corpus_offset += file.size
+        bar.update(corpus_offset - bar.n)
+    if texts:
+        yield texts, offsets
+
+
+def _progress_bar(files: list[InputFile], description: str, show: bool) -> tqdm:
+    total = sum(file.size for file in files)
+    return tqdm(total=total, desc=description, unit="B", unit_scale=True, disable=not show)
+
+
+def _make_tokenizer(files: list[InputFile], options: PrepareOptions, show_progress: bool) -> tuple[Tokenizer, str]:
+    """Pass 1: build the tokenizer. Returns (tokenizer, kind) with kind "bpe", "char" or "file"."""
+    cleaning = dict(fold_whitespace=options.fold_whitespace, min_chars=options.min_chars)
+    if options.tokenizer not in ("bpe", "char"):
+        path = Path(options.tokenizer)
+        if not path.exists():
+            raise HeadstartError(f"--tokenizer {options.tokenizer}: expected bpe, char or the path of a "
+                                 f"tokenizer.json, and no such file exists")
+        return load_tokenizer(path), "file"
+
+    with _progress_bar(files, f"{options.tokenizer} tokenizer", show_progress) as bar, \
+            chunk_runner(options.workers, mode="clean" if options.tokenizer == "bpe" else "charset",
+                         **cleaning) as run:
+        results = (result for _, result in run(_document_chunks(files, options, bar)))
+        if options.tokenizer == "char":
+            characters: set[str] = set()
+            for result in results:
+                characters.update(result.characters)
+            log.info("char tokenizer: %d distinct characters", len(characters))
+            return build_char_tokenizer(characters), "char"
+        budget = int(options.tokenizer_train_mb * 1e6)
+        log.info("training byte-level BPE (vocab %d) on up to %s MB of text", options.vocab_size,
+                 options.tokenizer_train_mb)
+        return train_bpe(_deduplicated_texts(results, budget), options.vocab_size), "bpe"
+
+
+def _deduplicated_texts(results, budget_bytes: int) -> Iterator[str]:
+    """Cleaned, deduplicated documents for tokenizer training, until ``budget_bytes`` of UTF-8."""
+    seen: set[bytes] = set()
+    used = 0
+    for result in results:
+        digests = [digest for digest in result.digests if digest is not None]
+        for digest, text in zip(digests, result.texts):
+            if digest in seen:
+                continue
+            seen.add(digest)
+            yield text
+            used += len(text.encode("utf-8"))
+            if used >= budget_bytes:
+                return
+
+
+class _SplitRouter:
+    """Sends each kept document to train or val, by document and never by stream position.
+
+    The latest train document is held back until the next one arrives: if the corpus turns out too
+    small for any document to land in val, that last one becomes val instead (streaming, no re-read).
+    """
+
+    def __init__(self, train: ShardWriter, val: ShardWriter, options: PrepareOptions, total_bytes: int):
+        self.train, self.val = train, val
+        self.val_fraction = options.val_fraction
+        self.val_from_end = options.val_from_end
+        self.val_start_byte = total_bytes * (1 - options.val_fraction)
+        self.doc_unit = options.doc_unit
+        self._held: np.ndarray | None = None
+
+    def is_val(self, digest: bytes, offset: int) -> bool:
+        if self.val_fraction == 0:
+            return False
+        if self.val_from_end:  # documents that start in the last val_fraction of the input bytes
+            return offset >= self.val_start_byte
+        # The digest is a uniform 128-bit number: its top 64 bits give a deterministic coin flip
+        # that ignores order and worker count, so a document keeps its split when the corpus grows.
+        return int.from_bytes(digest[:8], "big") / 2**64 < self.val_fraction
+
+    def add(self, digest: bytes, offset: int, tokens: np.ndarray) -> None:
+        if self.is_val(digest, offset):
+            self.val.add_document(tokens)
+            return
+        if self._held is not None:
+            self.train.add_document(self._held)
+        self._held = tokens
+
+    def finish(self) -> None:
+        if self._held is not None:
+            if self.val.documents == 0 and self.val_fraction > 0:
+                log.warning("no document fell into val (tiny corpus): using the last document as val")
+                self.val.add_document(self._held)
+            else:
+                self.train.add_document(self._held)
+            self._held = None
+        if self.train.documents == 0:
+            finer = " or split files into more documents (--doc-unit paragraph)" if self.doc_unit == "file" else ""
+            raise HeadstartError(
+                f"all {self.val.documents} kept document(s) went to val, none to train; "
+                f"lower --val-fraction (now {self.val_fraction}), add data{finer}"
+            )
+
+
+def _encode_corpus(files: list[InputFile], tok: Tokenizer, options: PrepareOptions, directory: Path,
+                   show_progress: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Pass 2: encode, dedup, split and write.  Returns (manifest "splits", manifest "stats")."""
+    dtype = token_dtype(tok.get_vocab_size())
+    writers = {split: ShardWriter(directory, split, dtype, options.shard_tokens) for split in ("train", "val")}
+    router = _SplitRouter(writers["train"], writers["val"], options, sum(file.size for file in files))
+    seen: set[bytes] = set()  # 16-byte digests: ~100 bytes of RAM per kept document
+    counts = {"documents_read": 0, "kept": 0, "empty": 0, "too_short": 0, "duplicate": 0}
+
+    log.info("encoding %d file(s), %.1f MB, with %s", len(files), sum(f.size for f in files) / 1e6,
+             f"{options.workers} worker process(es)" if options.workers else "no worker processes")
+    processor = dict(mode="encode", fold_whitespace=options.fold_whitespace, min_chars=options.min_chars,
+                     tokenizer_json=tok.to_str(), eos_id=special_token_ids(tok)["eos"],
+                     dtype=dtype_name(dtype))
+    with _progress_bar(files, "encoding", show_progress) as bar, \
+            chunk_runner(options.workers, **processor) as run:
+        for offsets, result in run(_document_chunks(files, options, bar)):
+            counts["documents_read"] += len(result.reasons)
+            lengths = iter(result.lengths)  # one per document that survived cleaning
+            start = 0  # where the next surviving document's tokens begin in result.tokens
+            for reason, digest, offset in zip(result.reasons, result.digests, offsets):
+                if reason is not None:
+                    counts[reason] += 1
+                    continue
+                length = next(lengths)
+                tokens, start = result.tokens[start: start + length], start + length
+                if digest in seen:
+                    counts["duplicate"] += 1
+                    continue
+                seen.add(digest)
+                counts["kept"] += 1
+                router.add(digest, offset, tokens)
+
+    if counts["kept"] == 0:
+        raise HeadstartError(
+            f"no documents left to write: read {counts['documents_read']}, dropped {counts['empty']} "
+            f"empty, {counts['too_short']} shorter than --min-chars {options.min_chars}, "
+            f"{counts['duplicate']} duplicates"
+        )
+    router.finish()
+    splits = {split: writer.close() for split, writer in writers.items()}
+    survived = counts["kept"] + counts["duplicate"]
+    stats = {
+        "documents_read": counts["documents_read"],
+        "kept": counts["kept"],
+        "dropped": {reason: counts[reason] for reason in ("empty", "too_short", "duplicate")},
+        "duplicate_rate": round(counts["duplicate"] / survived, 6) if survived else 0.0,
+        "bytes_read": sum(file.size for file in files),
+    }
+    return splits, stats
+
+
+def _headstart_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("headstart")
+    except metadata.PackageNotFoundError:  # running from a source checkout that is not installed
+        import headstart
+
+        return getattr(headstart, "__version__", "unknown")

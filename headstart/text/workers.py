@@ -1,0 +1,152 @@
+"""The per-chunk work (clean, hash, tokenize) and the process pool that runs it in order.
+
+The main process reads documents and groups them into chunks; a chunk is cleaned and encoded either
+in-process (``workers=0``) or in a pool of spawned processes.  Results come back in submission
+order, so the output does not depend on the number of workers.  Workers never see file names or offsets: input
+errors are all raised by the reader, in the main process, where they can name file and line.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import chain
+from typing import Any
+
+import numpy as np
+
+from headstart.text.cleaning import clean_text, document_digest, drop_reason
+from headstart.text.tokenizer import tokenizer_from_json
+
+CHUNK_DOCUMENTS = 256
+CHUNK_CHARS = 1 << 20  # ~1 MB of text: big enough to amortise IPC, small enough to keep RSS flat
+
+
+@dataclass
+class ChunkResult:
+    """What came of each document of a chunk, in order.
+
+    ``reasons[i]`` is "empty"/"too_short" for a dropped document, else None and ``digests[i]`` is its
+    dedup key (dedup itself happens in the main process, which sees the whole corpus).  For the
+    documents that survived cleaning: in "encode" mode ``tokens`` holds their ids back to back, each
+    followed by EOS, and ``lengths`` their lengths (EOS included); in "clean" mode ``texts`` holds the
+    cleaned texts; in "charset" mode ``characters`` holds every character they use.
+    """
+
+    reasons: list[str | None]
+    digests: list[bytes | None]
+    tokens: np.ndarray | None = None
+    lengths: list[int] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    characters: str = ""
+
+
+class ChunkProcessor:
+    """Cleans, hashes and (in "encode" mode) tokenizes a list of raw documents.
+
+    mode: "clean" (for training BPE), "charset" (for building a char vocabulary) or "encode".
+    """
+
+    def __init__(self, mode: str, *, fold_whitespace: bool, min_chars: int,
+                 tokenizer_json: str | None = None, eos_id: int | None = None,
+                 dtype: str | None = None):
+        if mode not in ("clean", "charset", "encode"):
+            raise ValueError(f"unknown mode {mode!r}")
+        self.mode, self.fold_whitespace, self.min_chars = mode, fold_whitespace, min_chars
+        self.eos_id, self.dtype = eos_id, np.dtype(dtype) if dtype else None
+        self.tokenizer = None
+        if mode == "encode":
+            self.tokenizer = tokenizer_from_json(tokenizer_json)
+            # Text that happens to contain "<|endoftext|>" must not turn into the real EOS id (a
+            # forged document boundary): encode special-token strings as ordinary text.
+            self.tokenizer.encode_special_tokens = True
+            # tokenizers >= 0.20 has encode_batch_fast, which skips computing character offsets.
+            self._encode_batch = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
+
+    def __call__(self, raw_texts: list[str]) -> ChunkResult:
+        result = ChunkResult(reasons=[], digests=[])
+        kept: list[str] = []
+        for raw in raw_texts:
+            text = clean_text(raw, fold_whitespace=self.fold_whitespace)
+            reason = drop_reason(text, self.min_chars)
+            result.reasons.append(reason)
+            result.digests.append(None if reason else document_digest(text))
+            if reason is None:
+                kept.append(text)
+        if self.mode == "clean":
+            result.texts = kept
+        elif self.mode == "charset":
+            result.characters = "".join(set().union(*kept))
+        else:
+            ids = [encoding.ids for encoding in self._encode_batch(kept, add_special_tokens=False)]
+            for document_ids in ids:
+                document_ids.append(self.eos_id)
+            result.lengths = [len(document_ids) for document_ids in ids]
+            result.tokens = np.fromiter(chain.from_iterable(ids), dtype=self.dtype,
+                                        count=sum(result.lengths))
+        return result
+
+
+# A worker process builds its processor once, in the pool initializer, and keeps it here.
+_worker_processor: ChunkProcessor | None = None
+
+
+def _init_worker(kwargs: dict[str, Any]) -> None:
+    global _worker_processor
+    # Ctrl-C reaches the whole process group: let the main process alone handle it and shut the
+    # pool down, rather than every worker printing its own KeyboardInterrupt traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Each worker is one of N processes already; tokenizers' own thread pool would oversubscribe.
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    _worker_processor = ChunkProcessor(**kwargs)
+
+
+def _process_in_worker(raw_texts: list[str]) -> ChunkResult:
+    return _worker_processor(raw_texts)
+
+
+@contextmanager
+def chunk_runner(workers: int, **processor_kwargs: Any):
+    """Yield ``run(chunks) -> Iterator[(chunk, ChunkResult)]``, in order, on ``workers`` processes.
+
+    ``chunks`` is an iterable of (raw_texts, payload) pairs; the payload stays in the main process and
+    comes back with the result.  At most 2 x workers chunks are in flight: ``Pool.imap`` (and
+    ``Executor.map``) would drain the reader as fast as it can and hold the corpus in a task queue.
+    """
+    if workers == 0:
+        processor = ChunkProcessor(**processor_kwargs)
+
+        def run_inline(chunks: Iterable[tuple[list[str], Any]]) -> Iterator[tuple[Any, ChunkResult]]:
+            for raw_texts, payload in chunks:
+                yield payload, processor(raw_texts)
+
+        yield run_inline
+        return
+
+    # A spawn context: fork would copy the parent's threads and locks (tokenizers runs a Rust thread
+    # pool).  ProcessPoolExecutor rather than multiprocessing.Pool because it notices a worker that
+    # died (OOM killer) and raises BrokenProcessPool instead of waiting forever.
+    executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(processor_kwargs,))
+
+    def run_pooled(chunks: Iterable[tuple[list[str], Any]]) -> Iterator[tuple[Any, ChunkResult]]:
+        pending: deque = deque()
+        for raw_texts, payload in chunks:
+            if len(pending) >= 2 * workers:
+                done_payload, future = pending.popleft()
+                yield done_payload, future.result()
+            pending.append((payload, executor.submit(_process_in_worker, raw_texts)))
+        while pending:
+            done_payload, future = pending.popleft()
+            yield done_payload, future.result()
+
+    try:
+        yield run_pooled
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
