@@ -90,6 +90,7 @@ class Trainer:
         self.nonfinite_steps = 0
         self.best: Optional[dict] = None
         self.elapsed_before = 0.0
+        self.eval_seconds = 0.0  # evaluation time, so logs can tell training time apart
         self.forward = torch.compile(objective) if cfg.compile else objective
 
     # ---- resume --------------------------------------------------------------------------------
@@ -112,6 +113,7 @@ class Trainer:
         self.nonfinite_steps = state["nonfinite_steps"]
         self.best = state.get("best")
         self.elapsed_before = state.get("elapsed_seconds", 0.0)
+        self.eval_seconds = state.get("eval_seconds", 0.0)
         log.info("resumed from %s at step %d", checkpoint, self.step)
 
     # ---- one optimizer step --------------------------------------------------------------------
@@ -179,7 +181,7 @@ class Trainer:
         rng_json, rng_tensors = rng.capture()
         state = {"step": self.step, "nonfinite_steps": self.nonfinite_steps, "best": self.best,
                  "data": {"next_batch_index": self.step * self.cfg.grad_accum},
-                 "elapsed_seconds": elapsed, "rng": rng_json, "config": self.run_config,
+                 "elapsed_seconds": elapsed, "eval_seconds": self.eval_seconds, "rng": rng_json, "config": self.run_config,
                  "torch_version": torch.__version__}
         best_metric = (self.eval_metric, self.best["value"]) if best else None
         return self.checkpointer.save(self.step, model=self.model, objective=self.objective,
@@ -222,7 +224,8 @@ class Trainer:
                         row = {k: out[k] for k in out if k not in ("finite", "units", "data_seconds")}
                         row.update({f"{unit}_per_s": rate, "data_wait_pct": 100 * window["data_seconds"] / seconds,
                                     "mfu_pct": 100 * self.flops_per_unit * rate / peak if peak else 0.0,
-                                    "skipped_steps": self.nonfinite_steps, "elapsed_s": elapsed()})
+                                    "skipped_steps": self.nonfinite_steps, "elapsed_s": elapsed(),
+                                    "train_s": elapsed() - self.eval_seconds})
                         metrics.log(self.step, "train", row)
                         bar.set_postfix(loss=f"{row.get('loss', float('nan')):.4f}",
                                         **{f"{unit[:3]}/s": f"{rate:,.0f}"}, mfu=f"{row['mfu_pct']:.1f}%")
@@ -234,7 +237,9 @@ class Trainer:
                     is_last = self.step == cfg.steps
                     improved = False
                     if self.step % cfg.eval_every == 0 or is_last:
+                        t_eval = time.perf_counter()
                         final_eval = self.evaluate()
+                        self.eval_seconds += time.perf_counter() - t_eval
                         metrics.log(self.step, "val", final_eval)
                         value = final_eval.get(self.eval_metric)
                         log.info("step %d: validation %s", self.step,
