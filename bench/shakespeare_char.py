@@ -61,6 +61,8 @@ def main():
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--eval-batches", type=int, default=100)
     ap.add_argument("--seed", type=int, default=1337)
+    ap.add_argument("--reference", action="store_true",
+                    help="also run nanoGPT's protocol (bench/nanogpt_protocol.py) in the same invocation")
     args = ap.parse_args()
     if not args.input.exists():
         sys.exit(f"{args.input} not found: this benchmark needs ../shared/data/tinyshakespeare")
@@ -78,6 +80,11 @@ def main():
                if r["hit"] else f"did NOT reach {args.target}")
     print(f"nanoGPT CPU recipe on headstart: final val loss {r['final']:.4f}; {reached}; "
           f"{r['train_seconds']:.1f} s training, {r['wall']:.1f} s wall including evaluation")
+    if args.reference:
+        from nanogpt_protocol import run_reference
+        ref = run_reference(args.input, seed=args.seed)
+        print(f"nanoGPT protocol reference: val loss {ref['val_20']:.4f} on 20 batches (nanoGPT's eval_iters), "
+              f"{ref['val_200']:.4f} on 200 batches; {ref['train_seconds']:.1f} s training")
     print("reproduce: python " + " ".join(["bench/shakespeare_char.py"] + sys.argv[1:]))
 
 
