@@ -16,6 +16,7 @@ _API = {
     "prepare_text": "headstart.text.prepare",
     "pretrain": "headstart.pretrain",
     "generate": "headstart.text.generate",
+    "finetune": "headstart.finetune",
     "run_demo": "headstart.demo",
     "load_text_model": "headstart.text.pretrained",
     "load_pretrain_config": "headstart.config",

@@ -72,6 +72,27 @@ def _print_result(result) -> None:
 
 
 @cli.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config value, e.g. --set task.budget=500 --set strategy.name=lora.")
+def finetune(config: Path, overrides: tuple[str, ...]) -> None:
+    """Fine-tune a pre-trained checkpoint (or a random init) on a labeled task, as CONFIG (YAML) says.
+
+    \b
+    Strategies (strategy.name): full, linear_probe, freeze_bottom, llrd, gradual_unfreeze, lora.
+    Writes checkpoints/, metrics.jsonl and results.json (val and test accuracy, macro-F1) to run_dir.
+    """
+    from .finetune import finetune as run_finetune
+    summary = run_finetune(config, list(overrides))
+    for split in ("val", "test"):
+        if summary[split]:
+            m = summary[split]
+            click.echo(f"{split}: accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}, loss {m['loss']:.4f}")
+    click.echo(f"{summary['labels']} labels, {summary['strategy']} strategy, from {summary['init']}")
+    click.echo(f"best checkpoint: {summary['best_checkpoint']}")
+
+
+@cli.command()
 @click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
 @click.option("--prompt", default="", help="Text to continue; empty starts a new document.")
 @click.option("--max-new-tokens", default=200, show_default=True, type=click.IntRange(min=1))

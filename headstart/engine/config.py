@@ -29,6 +29,8 @@ class TrainConfig(BaseModel):
     log_every: int = Field(default=10, gt=0)
     checkpoint_every: Optional[int] = Field(default=None, gt=0, description="default: eval_every")
     keep_last: int = Field(default=2, gt=0, description="checkpoints kept besides the best")
+    patience: Optional[int] = Field(default=None, gt=0,
+                                    description="early stopping: evaluations without improvement before stopping")
     max_nonfinite_steps: int = Field(default=10, ge=0, description="skipped non-finite steps before the run stops")
     progress: bool = True
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -10,13 +11,21 @@ from torch import nn
 from .config import TrainConfig
 
 
-def build_optimizer(module: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices only (not on norms, biases or other vectors), as GPT-2."""
-    params = {id(p): p for p in module.parameters() if p.requires_grad}.values()  # tied weights once
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
+def build_optimizer(module: nn.Module, cfg: TrainConfig, device: torch.device,
+                    lr_scales: Optional[Sequence[tuple[Sequence[nn.Parameter], float]]] = None) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not on norms, biases or other vectors), as GPT-2.
+
+    ``lr_scales`` gives groups of parameters their own multiple of the scheduled learning rate
+    (layer-wise LR decay); parameters in no group get 1.0.  Every parameter is handed to the optimizer,
+    frozen ones too: AdamW skips a parameter whose ``.grad`` is None, so a frozen parameter stays
+    bitwise unchanged, and one unfrozen later (gradual unfreezing) starts training without a rebuild.
+    """
+    scale_of = {id(p): s for params, s in (lr_scales or ()) for p in params}
+    buckets: dict[tuple[float, bool], list] = {}
+    for p in {id(p): p for p in module.parameters()}.values():  # tied weights once
+        buckets.setdefault((scale_of.get(id(p), 1.0), p.dim() >= 2), []).append(p)
+    groups = [{"params": ps, "weight_decay": cfg.weight_decay if decay else 0.0, "lr_scale": scale}
+              for (scale, decay), ps in sorted(buckets.items(), key=lambda kv: (-kv[0][0], not kv[0][1]))]
     # Fused AdamW runs one kernel per step for all parameters; it exists for CUDA and (torch >= 2.4) CPU.
     fused_ok = "fused" in inspect.signature(torch.optim.AdamW).parameters and device.type in ("cuda", "cpu")
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, fused=fused_ok or None)

@@ -70,7 +70,11 @@ class Trainer:
                  cfg: TrainConfig, run_dir: Path, *, run_config: dict, flops_per_unit: float = 0.0,
                  extra_files: Optional[dict[str, Path]] = None, eval_metric: str = "loss",
                  higher_is_better: bool = False, evaluate: Optional[Callable[[nn.Module], dict]] = None,
-                 resumable_changes: frozenset[str] = frozenset()):
+                 resumable_changes: frozenset[str] = frozenset(),
+                 lr_scales: Optional[list] = None, on_step: Optional[Callable[[int], None]] = None):
+        """``lr_scales``: [(parameters, multiple of the scheduled lr)], e.g. layer-wise LR decay.
+        ``on_step(step)`` runs before every optimizer step (gradual unfreezing); it must depend on the
+        step alone, so that a resumed run does the same."""
         self.resumable_changes = RESUMABLE_CHANGES | set(resumable_changes)
         self.cfg, self.run_dir, self.run_config = cfg, Path(run_dir), run_config
         self.device = resolve_device(cfg.device)
@@ -83,8 +87,9 @@ class Trainer:
         self.eval_metric, self.higher_is_better = eval_metric, higher_is_better
         self.evaluate_fn = evaluate
         self.checkpointer = Checkpointer(self.run_dir / "checkpoints", cfg.keep_last)
-        self.optimizer = build_optimizer(objective, cfg, self.device)
-        self.params = [p for p in objective.parameters() if p.requires_grad]
+        self.optimizer = build_optimizer(objective, cfg, self.device, lr_scales)
+        self.params = list(objective.parameters())
+        self.on_step = on_step
         self.step = 0
         self.resumed = False
         self.nonfinite_steps = 0
@@ -123,6 +128,8 @@ class Trainer:
     def _train_step(self) -> dict:
         """Run ``grad_accum`` micro-batches and one optimizer update; returns the step's numbers."""
         cfg = self.cfg
+        if self.on_step is not None:
+            self.on_step(self.step)
         lr = lr_at(self.step, cfg)
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)
@@ -235,7 +242,7 @@ class Trainer:
                         window = {"units": 0, "data_seconds": 0.0, "t0": time.perf_counter()}
                     bar.update(1)
                     is_last = self.step == cfg.steps
-                    improved = False
+                    improved = early_stop = False
                     if self.step % cfg.eval_every == 0 or is_last:
                         t_eval = time.perf_counter()
                         final_eval = self.evaluate()
@@ -247,9 +254,16 @@ class Trainer:
                         if value is not None and self._is_better(value):
                             self.best = {"metric": self.eval_metric, "value": value, "step": self.step}
                             improved = True
+                        early_stop = (cfg.patience is not None and self.best is not None and not improved
+                                      and self.step - self.best["step"] >= cfg.patience * cfg.eval_every)
+                    if early_stop:
+                        log.info("early stopping at step %d: no better %s for %d evaluations (best %.4f at step %d)",
+                                 self.step, self.eval_metric, cfg.patience, self.best["value"], self.best["step"])
                     pause = stop.requested or self.step == stop_at
-                    if improved or is_last or pause or self.step % checkpoint_every == 0:
+                    if improved or is_last or pause or early_stop or self.step % checkpoint_every == 0:
                         last_saved = self.save(elapsed(), best=improved)
+                    if early_stop:
+                        break
                     if pause:
                         interrupted = True
                         log.warning("stopped at step %d of %d; checkpoint %s; continue with --resume",

@@ -41,6 +41,11 @@ class TextTransformer(nn.Module):
         """(B, T) token ids -> (B, T, vocab) logits."""
         return self.lm_head(self.hidden_states(tokens, padding_mask))
 
+    def layers(self) -> list[nn.Module]:
+        """Bottom-to-top groups for layer-wise fine-tuning: embeddings, each block, the final norm."""
+        embeddings = nn.ModuleList([m for m in (self.tok_emb, self.pos_emb) if m is not None])
+        return [embeddings, *self.stack.blocks, self.stack.norm]
+
     def num_params(self, non_embedding: bool = True) -> int:
         """Parameter count; position embeddings excluded by default (they cost no matmul FLOPs)."""
         n = sum(p.numel() for p in self.parameters())
