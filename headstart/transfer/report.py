@@ -1,0 +1,376 @@
+"""The head-start report: one self-contained ``report.html``, plus ``report.md`` and ``report.json``.
+
+``write_report(out_dir, results)`` takes a JSON-serialisable dict.  Keys that are budgets may be ints or
+strings (JSON object keys are strings); accuracies are fractions in [0, 1].
+
+    title            str                              required
+    task             {"name": str, "label_names": [str], "n_train": int, "n_test": int}   required
+    budgets          [int, ...] increasing            required: labeled examples per run
+    arms             {arm: {budget: [accuracy per seed]}}   required; arms such as "pretrained",
+                     "scratch", "baseline".  Seed i must use the same labeled subset in every arm, so
+                     pretrained - scratch is compared seed by seed (a paired interval).
+    command          str                              the command line that produced the results
+    configs          {name: any JSON}                 shown folded, verbatim
+    curves           {arm: {"steps": [int], "accuracy": [float], "budget": int?}}   learning curves
+    labels_saved     {budget: float | None}           labels scratch needs to match pretrained's mean
+                     accuracy at this budget (``stats.labels_saved``); None = more than the largest
+                     budget.  Computed from ``arms`` when absent.
+    steps_to_target  {arm: int | None, "target": float}   first step reaching the target accuracy
+    probes           {model: {probe: accuracy}}      e.g. {"pretrained": {"linear": .., "knn": ..},
+                     "random_init": {...}}
+    logme            {checkpoint: score}
+    projection       {"points": [[x, y]], "labels": [int id into label_names, or str],
+                     "method": "pca" | "umap"}
+    costs            {stage: {"seconds": float, "energy_kwh": float | None, "source": str}}
+
+Every string from ``results`` is escaped in HTML (``html.escape``) and drawn as plain text in plots.
+The HTML loads nothing: plots are base64 PNGs and a Content-Security-Policy forbids scripts and
+remote content, so it opens offline and a hostile label name stays text.  ``report.json`` holds the
+input plus a ``summary`` with every number the tables show.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from headstart.transfer import report_plots as plots
+from headstart.transfer.probes import PROBE_PROTOCOL
+from headstart.transfer.stats import labels_saved, mean_ci
+
+REQUIRED = ("title", "task", "budgets", "arms")
+_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+_STYLE = """
+body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1a1a1a; margin: 0;
+       background: #fafafa; }
+main { max-width: 1040px; margin: 0 auto; padding: 24px 32px 48px; background: #fff; }
+h1 { font-size: 26px; margin: 8px 0 4px; } h2 { font-size: 19px; margin-top: 36px;
+     border-bottom: 1px solid #e3e3e3; padding-bottom: 4px; }
+table { border-collapse: collapse; margin: 12px 0; font-variant-numeric: tabular-nums; }
+th, td { padding: 5px 12px; border-bottom: 1px solid #e6e6e6; text-align: right; }
+th { background: #f3f5f8; } .text { text-align: left; }
+pre { background: #f5f5f5; padding: 10px 12px; overflow-x: auto; white-space: pre-wrap;
+      word-break: break-all; font-size: 13px; }
+img { max-width: 100%; height: auto; display: block; margin: 12px 0; }
+.meta, .note { color: #555; } .note { font-size: 13px; } .headline { font-size: 17px; }
+.labels { max-height: 6em; overflow-y: auto; }
+"""
+
+
+def write_report(out_dir: Path, results: dict) -> dict[str, Path]:
+    """Write report.html, report.md and report.json into ``out_dir``; returns their paths by format."""
+    _check(results)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = summarize(results)
+    paths = {"html": out_dir / "report.html", "md": out_dir / "report.md", "json": out_dir / "report.json"}
+    paths["html"].write_text(render_html(results, summary), encoding="utf-8")
+    paths["md"].write_text(render_markdown(results, summary), encoding="utf-8")
+    document = _json_safe({**results, "summary": summary})
+    paths["json"].write_text(json.dumps(document, indent=1, allow_nan=False, ensure_ascii=False) + "\n", encoding="utf-8")
+    return paths
+
+
+def summarize(results: dict) -> dict:
+    """Per budget: mean and 95% CI of each arm, pretrained - scratch, and labels saved."""
+    arms, budgets = _arms(results), list(results["budgets"])
+    saved = {str(k): v for k, v in (results.get("labels_saved") or {}).items()}
+    compare = "pretrained" in arms and "scratch" in arms
+    if compare and not saved:
+        scratch_budgets = [b for b in budgets if arms["scratch"].get(str(b))]
+        scratch_means = [mean_ci(arms["scratch"][str(b)]).mean for b in scratch_budgets]
+        for b in budgets:
+            if arms["pretrained"].get(str(b)) and scratch_budgets:
+                saved[str(b)] = labels_saved(scratch_budgets, scratch_means,
+                                             mean_ci(arms["pretrained"][str(b)]).mean)
+    rows = []
+    for budget in budgets:
+        row: dict[str, Any] = {"budget": budget, "arms": {}}
+        for arm, by_budget in arms.items():
+            if by_budget.get(str(budget)):
+                ci = mean_ci(by_budget[str(budget)])
+                row["arms"][arm] = {"mean": ci.mean, "low": ci.low, "high": ci.high, "n": ci.n}
+        if compare and arms["pretrained"].get(str(budget)) and arms["scratch"].get(str(budget)):
+            row["delta"] = _delta(arms["pretrained"][str(budget)], arms["scratch"][str(budget)])
+        if str(budget) in saved:
+            needed = saved[str(budget)]
+            row["scratch_needs"] = needed
+            row["labels_saved"] = None if needed is None else needed - budget
+        rows.append(row)
+    return {"confidence": 0.95, "rows": rows}
+
+
+def _delta(pretrained: list[float], scratch: list[float]) -> dict:
+    """Mean of pretrained - scratch; seed-paired CI when both arms have the same seeds (2 or more)."""
+    if len(pretrained) == len(scratch):
+        ci = mean_ci([p - s for p, s in zip(pretrained, scratch)])
+        return {"mean": ci.mean, "low": ci.low, "high": ci.high, "n": ci.n, "paired": True}
+    mean = mean_ci(pretrained).mean - mean_ci(scratch).mean
+    return {"mean": mean, "low": None, "high": None, "n": None, "paired": False}
+
+
+# ----------------------------------------------------------------------------------------------- HTML
+
+def render_html(results: dict, summary: dict) -> str:
+    e = _escape
+    task = results["task"]
+    parts = [f"<h1>{e(results['title'])}</h1>",
+             f"<p class='meta'>Task <b>{e(task.get('name', ''))}</b>: {_count(task.get('n_train'))} "
+             f"training and {_count(task.get('n_test'))} test examples, "
+             f"{len(task.get('label_names', []))} labels.</p>"]
+    if task.get("label_names"):
+        parts.append("<p class='meta labels'>Labels: "
+                     + ", ".join(f"<code>{e(n)}</code>" for n in task["label_names"]) + "</p>")
+    if results.get("command"):
+        parts.append(f"<pre>$ {e(results['command'])}</pre>")
+    if headline := _headline(summary):
+        parts.append(f"<p class='headline'>{e(headline)}</p>")
+
+    parts += ["<h2>Accuracy by label budget</h2>", _html_table(*_summary_table(results, summary)),
+              "<p class='note'>Accuracy in %, mean ± half-width of the 95% Student-t interval over "
+              "seeds. Δ = pre-trained − scratch, paired by seed. “Scratch needs”: labels scratch "
+              "needs to reach pre-trained's mean accuracy, interpolated linearly in log(budget) "
+              "between measured budgets; “more than all” when scratch never gets there.</p>",
+              _img(plots.label_efficiency_png(results["budgets"], _arms(results)), "label efficiency")]
+
+    if curves := results.get("curves"):
+        target = (results.get("steps_to_target") or {}).get("target")
+        budgets = {curve.get("budget") for curve in curves.values()} - {None}
+        at = f" ({_count(budgets.pop())} labels)" if len(budgets) == 1 else ""
+        parts += [f"<h2>Learning curves{at}</h2>", _img(plots.learning_curves_png(curves, target), "learning curves")]
+        if steps := _steps_rows(results):
+            parts.append(_html_table(["arm", f"first step at ≥ {100 * target:.1f}%"], steps))
+    if probes := results.get("probes"):
+        kinds = list(dict.fromkeys(k for scores in probes.values() for k in scores))
+        parts += ["<h2>Frozen-feature probes</h2>",
+                  _html_table(["model"] + kinds, [[m] + [_pct(s.get(k)) for k in kinds] for m, s in probes.items()]),
+                  _img(plots.probes_png(probes), "probe accuracy")]
+        parts += [f"<p class='note'>{e(k)}: {e(PROBE_PROTOCOL[k])}</p>" for k in kinds if k in PROBE_PROTOCOL]
+    if logme := results.get("logme"):
+        rows = [[name, f"{score:.4f}"] for name, score in sorted(logme.items(), key=lambda kv: -kv[1])]
+        parts += ["<h2>LogME transferability</h2>", _html_table(["checkpoint", "LogME"], rows),
+                  "<p class='note'>Evidence of a Bayesian linear model on frozen features, per example, "
+                  "averaged over classes (You et al. 2021). Higher is better; compare checkpoints on the "
+                  "same task only.</p>"]
+    if projection := results.get("projection"):
+        method = str(projection.get("method", "pca"))
+        parts += [f"<h2>Test-set features projected to 2-D ({e(method.upper())})</h2>",
+                  _img(plots.projection_png(projection["points"], projection["labels"],
+                                            task.get("label_names", []), method), "2-D projection of features")]
+    if costs := results.get("costs"):
+        parts += ["<h2>Costs</h2>", _html_table(["stage", "time", "energy (kWh)", "source"], _cost_rows(costs), (0, 3))]
+    if configs := results.get("configs"):
+        parts += ["<h2>Configuration</h2>", "<details><summary>resolved configs</summary>",
+                  f"<pre>{e(json.dumps(_json_safe(configs), indent=2))}</pre></details>"]
+    body = "\n".join(parts)
+    return (f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
+            f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\">"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{e(results['title'])}</title><style>{_STYLE}</style></head>\n"
+            f"<body><main>\n{body}\n<p class='note'>Written by headstart.</p></main></body></html>\n")
+
+
+def _html_table(header: list[str], rows: list[list[str]], text_columns: tuple[int, ...] = (0,)) -> str:
+    """A table with numbers right-aligned and the ``text_columns`` left-aligned."""
+    def cell(tag: str, i: int, value: str) -> str:
+        return f"<{tag}{' class=text' if i in text_columns else ''}>{_escape(value)}</{tag}>"
+    head = "".join(cell("th", i, h) for i, h in enumerate(header))
+    body = "".join("<tr>" + "".join(cell("td", i, c) for i, c in enumerate(row)) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f"<img alt='{_escape(alt)}' src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>"
+
+
+# ------------------------------------------------------------------------------------------- Markdown
+
+def render_markdown(results: dict, summary: dict) -> str:
+    m = _md
+    task = results["task"]
+    lines = [f"# {m(results['title'])}", "",
+             f"Task **{m(task.get('name', ''))}**: {_count(task.get('n_train'))} training and "
+             f"{_count(task.get('n_test'))} test examples, {len(task.get('label_names', []))} labels.", ""]
+    if task.get("label_names"):
+        lines += ["Labels: " + ", ".join(_md(name) for name in task["label_names"]), ""]
+    if results.get("command"):
+        lines += [_fence(results["command"]), ""]
+    if headline := _headline(summary):
+        lines += [m(headline), ""]
+    lines += ["## Accuracy by label budget", "", *_md_table(*_summary_table(results, summary)), "",
+              "Accuracy in %, mean ± half-width of the 95% Student-t interval over seeds; Δ = pre-trained − "
+              "scratch, paired by seed; scratch needs = labels scratch needs to match pre-trained "
+              "(log-budget interpolation). Plots are in report.html.", ""]
+    if steps := _steps_rows(results):
+        target = results["steps_to_target"]["target"]
+        lines += ["## Steps to target", "", *_md_table(["arm", f"first step at ≥ {100 * target:.1f}%"], steps), ""]
+    if probes := results.get("probes"):
+        kinds = list(dict.fromkeys(k for scores in probes.values() for k in scores))
+        lines += ["## Frozen-feature probes", "",
+                  *_md_table(["model"] + kinds, [[p] + [_pct(s.get(k)) for k in kinds] for p, s in probes.items()]), ""]
+    if logme := results.get("logme"):
+        rows = [[name, f"{score:.4f}"] for name, score in sorted(logme.items(), key=lambda kv: -kv[1])]
+        lines += ["## LogME transferability", "", *_md_table(["checkpoint", "LogME"], rows), ""]
+    if costs := results.get("costs"):
+        lines += ["## Costs", "", *_md_table(["stage", "time", "energy (kWh)", "source"], _cost_rows(costs)), ""]
+    if configs := results.get("configs"):
+        lines += ["## Configuration", "", _fence(json.dumps(_json_safe(configs), indent=2), "json"), ""]
+    return "\n".join(lines)
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(_md(h) for h in header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(_md(c) for c in row) + " |" for row in rows)]
+
+
+def _md(text: Any) -> str:
+    """Markdown-safe inline text: HTML escaped (renderers pass raw HTML through), markup characters
+    backslash-escaped so a label like ``*x*`` or ``a|b`` shows as typed, newlines folded."""
+    text = html.escape(" ".join(str(text).split()), quote=False)
+    return re.sub(r"([\\`*_\[\]|])", r"\\\1", text)
+
+
+def _fence(text: str, language: str = "") -> str:
+    fence = "`" * max(3, _longest_backtick_run(text) + 1)  # a fence the content cannot close
+    return f"{fence}{language}\n{text}\n{fence}"
+
+
+def _longest_backtick_run(text: str) -> int:
+    longest = current = 0
+    for char in text:
+        current = current + 1 if char == "`" else 0
+        longest = max(longest, current)
+    return longest
+
+
+# ---------------------------------------------------------------------------------- shared content
+
+def _summary_table(results: dict, summary: dict) -> tuple[list[str], list[list[str]]]:
+    arm_names = list(_arms(results))
+    has_delta = any("delta" in row for row in summary["rows"])
+    has_saved = any("scratch_needs" in row for row in summary["rows"])
+    header = ["labels"] + arm_names + (["Δ pre-trained − scratch"] if has_delta else []) \
+        + (["scratch needs", "labels saved"] if has_saved else [])
+    rows = []
+    for row in summary["rows"]:
+        cells = [f"{row['budget']:,}"] + [_pct_ci(row["arms"].get(arm)) for arm in arm_names]
+        if has_delta:
+            cells.append(_pct_ci(row.get("delta"), signed=True))
+        if has_saved:
+            if "scratch_needs" not in row:
+                cells += ["—", "—"]
+            elif row["scratch_needs"] is None:
+                largest = results["budgets"][-1]
+                cells += [f"more than all ({largest:,})", f"> {largest - row['budget']:,}"]
+            else:
+                cells += [f"≈ {row['scratch_needs']:,.0f}", f"{row['labels_saved']:+,.0f}"]
+        rows.append(cells)
+    return header, rows
+
+
+def _headline(summary: dict) -> str | None:
+    """One sentence at the smallest budget with both arms, where a head start matters most."""
+    row = next((row for row in summary["rows"] if "delta" in row), None)
+    if row is None:
+        return None
+    pre, scratch = row["arms"]["pretrained"]["mean"], row["arms"]["scratch"]["mean"]
+    text = (f"With {row['budget']:,} labels, the pre-trained model reaches {100 * pre:.1f}% "
+            f"against {100 * scratch:.1f}% from scratch")
+    if "scratch_needs" not in row:
+        return text + "."
+    needed = row["scratch_needs"]
+    if needed is None:
+        return text + "; scratch does not reach that accuracy with any budget tried."
+    if needed > row["budget"]:
+        return text + f"; scratch needs about {needed:,.0f} labels ({needed / row['budget']:.1f}×) to match."
+    return text + "."
+
+
+def _steps_rows(results: dict) -> list[list[str]]:
+    steps = results.get("steps_to_target") or {}
+    if steps.get("target") is None:
+        return []
+    return [[arm, "not reached" if value is None else f"{value:,}"] for arm, value in steps.items()
+            if arm != "target"]
+
+
+def _cost_rows(costs: dict) -> list[list[str]]:
+    rows = []
+    for stage, cost in costs.items():
+        seconds, energy = cost.get("seconds"), cost.get("energy_kwh")
+        rows.append([stage, "—" if seconds is None else _duration(seconds),
+                     "—" if energy is None else f"{energy:.4f}", str(cost.get("source", ""))])
+    return rows
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}" if minutes else f"{seconds:.1f} s"
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}"
+
+
+def _pct_ci(stat: dict | None, signed: bool = False) -> str:
+    if not stat:
+        return "—"
+    mean = f"{100 * stat['mean']:+.1f}" if signed else f"{100 * stat['mean']:.1f}"
+    if stat.get("low") is None:
+        return mean
+    if stat["n"] == 1:
+        return f"{mean} (1 seed)"
+    return f"{mean} ± {100 * (stat['high'] - stat['mean']):.1f}"
+
+
+def _count(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else "?"
+
+
+def _escape(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _arms(results: dict) -> dict[str, dict[str, list[float]]]:
+    """Arms with budget keys as strings; pretrained, scratch, baseline first, then the rest as given."""
+    order = ["pretrained", "scratch", "baseline"]
+    arms = results["arms"]
+    names = [a for a in order if a in arms] + [a for a in arms if a not in order]
+    return {arm: {str(budget): list(values) for budget, values in arms[arm].items()} for arm in names}
+
+
+def _check(results: dict) -> None:
+    missing = [key for key in REQUIRED if key not in results]
+    if missing:
+        raise ValueError(f"results is missing {', '.join(missing)} (see headstart.transfer.report)")
+    budgets = results["budgets"]
+    if not budgets or any(not isinstance(b, int) or b <= 0 for b in budgets) or list(budgets) != sorted(set(budgets)):
+        raise ValueError(f"results['budgets'] must be increasing positive integers, got {budgets}")
+    known = {str(b) for b in budgets}
+    for arm, by_budget in results["arms"].items():
+        for budget, values in by_budget.items():
+            if str(budget) not in known:
+                raise ValueError(f"results['arms'][{arm!r}] has budget {budget}, not in results['budgets']")
+            if any(not isinstance(v, (int, float)) or not math.isfinite(v) for v in values):
+                raise ValueError(f"results['arms'][{arm!r}][{budget!r}] must be finite numbers, got {values}")
+
+
+def _json_safe(value: Any) -> Any:
+    """Plain JSON: NumPy scalars and arrays become numbers and lists; NaN and infinity become null."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return _json_safe(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
