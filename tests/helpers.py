@@ -1,10 +1,30 @@
 """Small stand-ins shared by the engine tests: a deterministic batch source and a tiny model."""
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import torch
 
 from headstart.models import TextTransformer, TransformerConfig
 from headstart.objectives import CausalLM, MaskedLM
+
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared(relative: str) -> Path:
+    """A file of ../shared/data, or a skip saying why (a fresh checkout has no ../shared)."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"{path} not found: the shared data sets live next to the project checkout")
+    return path
+
+
+def write(path: Path, content: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return path
 
 
 class RandomTokens:

@@ -76,6 +76,6 @@ def test_any_value_is_accepted_or_rejected_with_one_line(tmp_path_factory, key, 
     try:
         cfg = load_pretrain_config(path, [f"train.{key}={value!r}" if isinstance(value, str) else f"train.{key}={value}"])
     except HeadstartError as e:
-        assert "\n" not in str(e) and f"train" in str(e)
+        assert "\n" not in str(e) and "train" in str(e)
     else:
         assert cfg.train.steps > 0 and cfg.train.batch_size > 0

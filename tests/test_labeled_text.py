@@ -5,7 +5,6 @@ Tests that use the shared real data sets skip when ../shared/data is absent (a f
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,19 +12,7 @@ import pytest
 from headstart.errors import HeadstartError
 from headstart.text.labeled import align_labels, read_labeled, stratified_subset
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def shared(relative: str) -> Path:
-    path = SHARED_DATA / relative
-    if not path.exists():
-        pytest.skip(f"{path} not found: the shared data sets live next to the project checkout")
-    return path
-
-
-def write(path: Path, content: str | bytes) -> Path:
-    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
-    return path
+from helpers import shared, write
 
 
 def test_every_format_reads_to_the_same_examples(tmp_path):

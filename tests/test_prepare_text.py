@@ -24,20 +24,7 @@ from headstart.text.prepare_cli import text_command
 from headstart.text.shards import token_dtype
 from headstart.text.tokenizer import build_char_tokenizer, special_token_ids, train_bpe
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def shared(relative: str) -> Path:
-    path = SHARED_DATA / relative
-    if not path.exists():
-        pytest.skip(f"{path} not found: the shared data sets live next to the project checkout")
-    return path
-
-
-def write(path: Path, content: str | bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
-    return path
+from helpers import shared, write
 
 
 def prepare(inputs, out, **options) -> dict:

@@ -9,7 +9,6 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from headstart.cli import main
 from headstart.engine.metrics import read_metrics
 from headstart.text.pretrained import load_text_model
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from headstart.errors import HeadstartError
-from headstart.text.readers import _decode_line, _open_binary, check_encoding
+from headstart.text.readers import check_encoding, decode_line, open_binary, parse_json_object
 
 FORMATS = ("auto", "tsv", "csv", "jsonl", "label-first")
 _SUFFIX_FORMATS = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl"}
@@ -163,9 +163,9 @@ def _as_number(label: str) -> float | None:
 
 def _lines(path: Path, encoding: str) -> Iterator[tuple[int, str]]:
     """(line_number, decoded line with its ending); a BOM on line 1 is dropped."""
-    with _open_binary(path) as f:
+    with open_binary(path) as f:
         for line_number, raw in enumerate(f, start=1):
-            line = _decode_line(raw, encoding, path, line_number)
+            line = decode_line(raw, encoding, path, line_number)
             yield line_number, line.removeprefix("\ufeff") if line_number == 1 else line
 
 
@@ -186,13 +186,7 @@ def _jsonl_rows(path: Path, encoding: str, text_field: str,
     for line_number, line in _lines(path, encoding):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise HeadstartError(
-                f"{path}:{line_number}: invalid JSON ({error.msg} at column {error.colno})") from None
-        if not isinstance(record, dict):
-            raise HeadstartError(f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}")
+        record = parse_json_object(line, path, line_number)
         for name in (text_field, label_field):
             if name not in record:
                 fields = ", ".join(map(repr, list(record)[:20])) or "none"

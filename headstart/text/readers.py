@@ -129,7 +129,7 @@ def find_problem(file: InputFile, *, field: str, doc_unit: str, encoding: str) -
 
 def _text_blocks_are_clean(path: Path, encoding: str) -> bool:
     decoder = codecs.getincrementaldecoder(encoding)()
-    with _open_binary(path) as f:
+    with open_binary(path) as f:
         while block := f.read(_READ_BUFFER):
             if b"\0" in block:
                 return False
@@ -144,7 +144,7 @@ def _text_blocks_are_clean(path: Path, encoding: str) -> bool:
     return True
 
 
-def _decode_line(raw: bytes, encoding: str, path: Path, line_number: int) -> str:
+def decode_line(raw: bytes, encoding: str, path: Path, line_number: int) -> str:
     if b"\0" in raw:
         raise HeadstartError(f"{path}:{line_number}: binary data (NUL byte) in a text file")
     try:
@@ -163,13 +163,13 @@ def _decode_line(raw: bytes, encoding: str, path: Path, line_number: int) -> str
 def _numbered_lines(path: Path, encoding: str) -> Iterator[tuple[int, int, str]]:
     """Yield (line_number, byte_offset, decoded_line) with the line ending kept."""
     offset = 0
-    with _open_binary(path) as f:
+    with open_binary(path) as f:
         for line_number, raw in enumerate(f, start=1):
-            yield line_number, offset, _decode_line(raw, encoding, path, line_number)
+            yield line_number, offset, decode_line(raw, encoding, path, line_number)
             offset += len(raw)
 
 
-def _open_binary(path: Path):
+def open_binary(path: Path):
     try:
         return open(path, "rb", buffering=_READ_BUFFER)
     except OSError as error:  # vanished since the folder walk, permissions, a folder named like a file
@@ -211,16 +211,7 @@ def _read_jsonl(path: Path, field: str, encoding: str) -> Iterator[Document]:
             line = line.removeprefix("\ufeff")
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise HeadstartError(
-                f"{path}:{line_number}: invalid JSON ({error.msg} at column {error.colno}){json_hint}"
-            ) from None
-        if not isinstance(record, dict):
-            raise HeadstartError(
-                f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}{json_hint}"
-            )
+        record = parse_json_object(line, path, line_number, json_hint)
         if field not in record:
             fields = ", ".join(map(repr, list(record)[:10])) or "none"
             raise HeadstartError(
@@ -232,6 +223,17 @@ def _read_jsonl(path: Path, field: str, encoding: str) -> Iterator[Document]:
                 f"{path}:{line_number}: field {field!r} is {_json_type(text)}, expected a string"
             )
         yield Document(text, offset)
+
+
+def parse_json_object(line: str, path: Path, line_number: int, hint: str = "") -> dict:
+    """One JSON Lines record; a HeadstartError naming file and line when it is not a JSON object."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise HeadstartError(f"{path}:{line_number}: invalid JSON ({error.msg} at column {error.colno}){hint}") from None
+    if not isinstance(record, dict):
+        raise HeadstartError(f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}{hint}")
+    return record
 
 
 def _json_type(value: object) -> str:
