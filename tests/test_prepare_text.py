@@ -299,7 +299,7 @@ def test_undecodable_line_names_file_line_byte_and_the_fix(tmp_path):
     with pytest.raises(HeadstartError) as error:
         prepare(tmp_path / "x.txt", tmp_path / "out")
     assert str(error.value) == (f"{tmp_path / 'x.txt'}:4: invalid utf-8 (byte 0xe9 at column 7); "
-                                "if the file is Latin-1, pass --encoding latin-1")
+                                "if the file is Latin-1, pass --encoding latin-1 (task.encoding in a finetune config)")
     prepare(tmp_path / "x.txt", tmp_path / "out", encoding="latin-1", val_fraction=0)
     assert documents_in(tmp_path / "out", "train")[-1] == "also fine\nun café noir"
 
@@ -309,7 +309,7 @@ def test_trec_is_latin_1_and_reads_with_encoding_latin_1(tmp_path):
     with pytest.raises(HeadstartError) as error:
         prepare(trec, tmp_path / "out", doc_unit="line")
     assert str(error.value) == (f"{trec}:66: invalid utf-8 (byte 0xf0 at column 53); "
-                                "if the file is Latin-1, pass --encoding latin-1")
+                                "if the file is Latin-1, pass --encoding latin-1 (task.encoding in a finetune config)")
     manifest = prepare(trec, tmp_path / "out", doc_unit="line", encoding="latin-1")
     assert manifest["stats"]["documents_read"] == 5452
     documents = documents_in(tmp_path / "out", "train") + documents_in(tmp_path / "out", "val")

@@ -153,7 +153,7 @@ def decode_line(raw: bytes, encoding: str, path: Path, line_number: int) -> str:
         bad_byte = raw[error.start]
         hint = ""
         if codecs.lookup(encoding).name == "utf-8":
-            hint = "; if the file is Latin-1, pass --encoding latin-1"
+            hint = "; if the file is Latin-1, pass --encoding latin-1 (task.encoding in a finetune config)"
         raise HeadstartError(
             f"{path}:{line_number}: invalid {encoding} (byte 0x{bad_byte:02x} at column "
             f"{error.start + 1}){hint}"
