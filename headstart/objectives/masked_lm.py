@@ -12,12 +12,19 @@ from .base import ObjectiveOutput, perplexity
 IGNORE = -100
 
 
-def mask_tokens(tokens: torch.Tensor, *, mask_id: int, vocab_size: int, special_ids: Iterable[int],
+def ordinary_ids(vocab_size: int, special_ids: Iterable[int]) -> torch.Tensor:
+    """The token ids a random replacement may use: the vocabulary without special tokens."""
+    keep = torch.ones(vocab_size, dtype=torch.bool)
+    keep[list(set(special_ids))] = False
+    return keep.nonzero().squeeze(1)
+
+
+def mask_tokens(tokens: torch.Tensor, *, mask_id: int, special_ids: Iterable[int], replacement_ids: torch.Tensor,
                 prob: float = 0.15, generator: Optional[torch.Generator] = None):
     """Return ``(inputs, targets)``; targets are ``IGNORE`` except at the chosen positions.
 
-    Special tokens (document separators, padding) are never chosen.  Random replacements are drawn
-    from the ordinary vocabulary, never a special token.
+    Special tokens (document separators, padding) are never chosen; random replacements are drawn
+    from ``replacement_ids`` (see ``ordinary_ids``), never a special token.
     """
     specials = torch.tensor(sorted(set(special_ids)), device=tokens.device)
     draw = lambda: torch.rand(tokens.shape, device=tokens.device, generator=generator)  # noqa: E731
@@ -27,10 +34,9 @@ def mask_tokens(tokens: torch.Tensor, *, mask_id: int, vocab_size: int, special_
     inputs = tokens.clone()
     inputs[chosen & (action < 0.8)] = mask_id
     randomise = chosen & (action >= 0.8) & (action < 0.9)
-    ordinary = torch.tensor([i for i in range(vocab_size) if i not in set(specials.tolist())],
-                            device=tokens.device)
-    picks = torch.randint(len(ordinary), tokens.shape, device=tokens.device, generator=generator)
-    inputs[randomise] = ordinary[picks][randomise]
+    replacement_ids = replacement_ids.to(tokens.device)
+    picks = torch.randint(len(replacement_ids), tokens.shape, device=tokens.device, generator=generator)
+    inputs[randomise] = replacement_ids[picks][randomise]
     return inputs, targets
 
 
@@ -44,10 +50,12 @@ class MaskedLM(nn.Module):
         super().__init__()
         self.model = model
         self.mask_id, self.special_ids, self.mask_prob = mask_id, tuple(special_ids), mask_prob
+        # Computed once: building it per batch would loop over the vocabulary in Python every step.
+        self.register_buffer("replacement_ids", ordinary_ids(model.cfg.vocab_size, special_ids), persistent=False)
 
     def forward(self, batch: dict) -> ObjectiveOutput:
-        inputs, targets = mask_tokens(batch["tokens"], mask_id=self.mask_id, vocab_size=self.model.cfg.vocab_size,
-                                      special_ids=self.special_ids, prob=self.mask_prob)
+        inputs, targets = mask_tokens(batch["tokens"], mask_id=self.mask_id, special_ids=self.special_ids,
+                                      replacement_ids=self.replacement_ids, prob=self.mask_prob)
         chosen = targets != IGNORE
         # Project only the chosen positions to the vocabulary: ~7x less head compute than all of them.
         hidden = self.model.hidden_states(inputs)[chosen]
