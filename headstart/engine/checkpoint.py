@@ -192,6 +192,15 @@ def load_model_weights(model: nn.Module, path: Path, strict: bool = True) -> Non
                              f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
 
 
+def load_objective_weights(objective: nn.Module, path: Path) -> None:
+    """The model's weights and the objective's own (task heads, projections) from checkpoint ``path``."""
+    objective = unwrap(objective)
+    load_model_weights(objective.model, path)
+    extra_file = Path(path) / "objective.safetensors"
+    if extra_file.exists():
+        objective.load_state_dict(load_tensors(extra_file), strict=False)
+
+
 def load_tensors(file: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(file))

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from ..errors import HeadstartError
 from . import rng
-from .checkpoint import (Checkpointer, load_model_weights, load_tensors, optimizer_from_tensors, read_state,
+from .checkpoint import (Checkpointer, load_objective_weights, load_tensors, optimizer_from_tensors, read_state,
                          unwrap)
 from .config import TrainConfig
 from .data import BatchSource
@@ -105,10 +105,7 @@ class Trainer:
         if changed:
             raise HeadstartError(f"cannot resume from {checkpoint}: the config changed in {', '.join(changed)} "
                                  f"(start a new run, or restore these values)")
-        load_model_weights(self.model, checkpoint)
-        extra_file = checkpoint / "objective.safetensors"
-        if extra_file.exists():
-            unwrap(self.objective).load_state_dict(load_tensors(extra_file), strict=False)
+        load_objective_weights(self.objective, checkpoint)
         opt_meta = json.loads((checkpoint / "optimizer.json").read_text())
         self.optimizer.load_state_dict(optimizer_from_tensors(load_tensors(checkpoint / "optimizer.safetensors"),
                                                               opt_meta))

@@ -5,18 +5,17 @@ import logging
 from pathlib import Path
 from typing import Union
 
-import torch
 import yaml
 
 from ..config import apply_overrides, read_yaml, resolve_model, validate
 from ..engine import Checkpointer, Trainer
-from ..engine.checkpoint import load_model_weights, load_tensors, write_json_atomic
+from ..engine.checkpoint import load_objective_weights, write_json_atomic
 from ..engine.device import resolve_device
 from ..engine.rng import seed_everything
 from ..errors import HeadstartError
 from ..models import TextTransformer
 from ..objectives import Classification
-from ..text.labeled import LabeledTexts, align_labels, read_labeled, stratified_subset
+from ..text.labeled import align_labels, read_labeled, stratified_subset
 from ..text.pretrained import load_text_model
 from ..text.task_batches import TextClassificationBatches, encode_texts
 from ..text.tokenizer import load_tokenizer, special_token_ids
@@ -59,17 +58,12 @@ def _split(cfg: FinetuneConfig):
         n_val = max(len(train.label_names), int(round(t.val_fraction * len(train))))
         val_idx = set(stratified_subset(train.labels, n_val, cfg.train.seed).tolist())
         train_idx = [i for i in range(len(train)) if i not in val_idx]
-        val = _subset(train, sorted(val_idx))
+        val = train.subset(sorted(val_idx))
     test = align_labels(train, read(t.test)) if t.test is not None else None
-    pool = _subset(train, train_idx)
+    pool = train.subset(train_idx)
     if t.budget is not None:
-        pool = _subset(pool, stratified_subset(pool.labels, t.budget, cfg.train.seed).tolist())
+        pool = pool.subset(stratified_subset(pool.labels, t.budget, cfg.train.seed).tolist())
     return pool, val, test
-
-
-def _subset(data: LabeledTexts, indices) -> LabeledTexts:
-    return LabeledTexts([data.texts[i] for i in indices], [data.labels[i] for i in indices], data.label_names,
-                        data.source, [data.line_numbers[i] for i in indices] if data.line_numbers else [])
 
 
 def finetune(config: Union[FinetuneConfig, str, Path], overrides=()) -> dict:
@@ -94,7 +88,7 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=()) -> dict:
     test_src = batches(test, 0) if test is not None else None
     device = resolve_device(cfg.train.device)
     num_classes = len(train.label_names)
-    run_config = {**cfg.model_dump(mode="json"), "task": cfg.task.model_dump(mode="json"), "kind": "finetune_text"}
+    run_config = {**cfg.model_dump(mode="json"), "kind": "finetune_text"}
     trainer = Trainer(objective, train_src, None, cfg.train, cfg.run_dir, run_config=run_config,
                       eval_metric="accuracy", higher_is_better=True,
                       evaluate=lambda obj: evaluate_classifier(obj, val_src.in_order(), device, num_classes),
@@ -108,9 +102,7 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=()) -> dict:
     result = trainer.fit()
 
     best = result.best_checkpoint or result.last_checkpoint
-    load_model_weights(model, best)  # the best step's backbone, then its head
-    objective.head.load_state_dict({k.removeprefix("head."): v for k, v in
-                                    _read_extra(best).items() if k.startswith("head.")})
+    load_objective_weights(objective, best)  # the best step's backbone and head
     summary = {"init": source, "strategy": cfg.strategy.name, "labels": len(train),
                "label_names": train.label_names, "best_step": result.best_eval and result.best_eval["step"],
                "val": evaluate_classifier(objective, val_src.in_order(), device, num_classes),
@@ -119,10 +111,6 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=()) -> dict:
                "steps": result.step, "seconds": result.seconds, "best_checkpoint": str(best)}
     write_json_atomic(cfg.run_dir / "results.json", summary)
     return summary
-
-
-def _read_extra(checkpoint: Path) -> dict[str, torch.Tensor]:
-    return load_tensors(checkpoint / "objective.safetensors")
 
 
 def _tokenizer_file(tokenizer, cfg: FinetuneConfig) -> Path:

@@ -41,6 +41,12 @@ class LabeledTexts:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def subset(self, indices: Sequence[int]) -> "LabeledTexts":
+        """The examples at ``indices``, with the same label names."""
+        return LabeledTexts([self.texts[i] for i in indices], [self.labels[i] for i in indices],
+                            self.label_names, self.source,
+                            [self.line_numbers[i] for i in indices] if self.line_numbers else [])
+
 
 def read_labeled(path: str | Path, *, fmt: str = "auto", text_field: str = "text",
                  label_field: str = "label", encoding: str = "utf-8") -> LabeledTexts:
