@@ -153,7 +153,7 @@ def prepare_text(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tok
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    log.info("wrote %s", out)
+    log.debug("wrote %s", out)  # the CLI and the demo print the path in their summaries
     return manifest
 
 
