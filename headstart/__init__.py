@@ -17,6 +17,7 @@ _API = {
     "pretrain": "headstart.pretrain",
     "generate": "headstart.text.generate",
     "finetune": "headstart.finetune",
+    "compare": "headstart.compare",
     "run_demo": "headstart.demo",
     "load_text_model": "headstart.text.pretrained",
     "load_pretrain_config": "headstart.config",

@@ -93,6 +93,25 @@ def finetune(config: Path, overrides: tuple[str, ...]) -> None:
 
 
 @cli.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config value, e.g. --set seeds=[0,1] --set budgets=[100,all].")
+def compare(config: Path, overrides: tuple[str, ...]) -> None:
+    """Prove the head start: pre-trained vs from scratch (and a TF-IDF baseline) on a labeled task,
+    over label budgets and seeds, with probes, LogME and a self-contained report.
+
+    Finished runs are kept in run_dir/runs/ and not redone, so an interrupted sweep resumes.
+    """
+    from .compare import compare as run_compare
+    out = run_compare(config, list(overrides), command="headstart compare " + " ".join(sys.argv[2:]))
+    arms = out["results"]["arms"]
+    for budget in out["results"]["budgets"]:
+        click.echo(f"{budget:>7} labels: " + "  ".join(
+            f"{arm} {100 * sum(v[budget]) / len(v[budget]):.1f}%" for arm, v in arms.items()))
+    click.echo(f"report: {out['report']['html']}  (also {out['report']['md'].name}, {out['report']['json'].name})")
+
+
+@cli.command()
 @click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
 @click.option("--prompt", default="", help="Text to continue; empty starts a new document.")
 @click.option("--max-new-tokens", default=200, show_default=True, type=click.IntRange(min=1))

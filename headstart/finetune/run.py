@@ -15,7 +15,7 @@ from ..engine.rng import seed_everything
 from ..errors import HeadstartError
 from ..models import TextTransformer
 from ..objectives import Classification
-from ..text.labeled import align_labels, read_labeled, stratified_subset
+from ..text.labeled import LabeledTexts, align_labels, read_labeled, stratified_subset
 from ..text.pretrained import load_text_model
 from ..text.task_batches import TextClassificationBatches, encode_texts
 from ..text.tokenizer import load_tokenizer, special_token_ids
@@ -30,7 +30,7 @@ def load_finetune_config(path, overrides=()) -> FinetuneConfig:
     return validate(FinetuneConfig, apply_overrides(read_yaml(path), list(overrides)), str(path))
 
 
-def _backbone(cfg: FinetuneConfig):
+def build_backbone(cfg: FinetuneConfig):
     """(model, tokenizer, where the weights came from)."""
     if cfg.init is not None:
         model, tokenizer, checkpoint, _ = load_text_model(cfg.init)
@@ -46,7 +46,8 @@ def _backbone(cfg: FinetuneConfig):
     return TextTransformer(arch), tokenizer, "random init"
 
 
-def _split(cfg: FinetuneConfig):
+def split_task(cfg: FinetuneConfig):
+    """(training pool after the label budget, validation, test or None) as ``cfg.task`` says."""
     t = cfg.task
     read = lambda p: read_labeled(p, fmt=t.format, text_field=t.text_field, label_field=t.label_field,  # noqa: E731
                                   encoding=t.encoding)
@@ -66,24 +67,28 @@ def _split(cfg: FinetuneConfig):
     return pool, val, test
 
 
+def text_batches(tokenizer, data: LabeledTexts, max_length: int, batch_size: int, seed: int = 0):
+    special = special_token_ids(tokenizer)
+    return TextClassificationBatches(encode_texts(tokenizer, data.texts, max_length), data.labels,
+                                     batch_size=batch_size, pad_id=special["pad"], fallback_id=special["eos"],
+                                     seed=seed)
+
+
 def finetune(config: Union[FinetuneConfig, str, Path], overrides=()) -> dict:
     """Fine-tune as ``config`` says; returns (and writes to run_dir/results.json) val and test metrics."""
     cfg = config if isinstance(config, FinetuneConfig) else load_finetune_config(config, overrides)
     if Checkpointer(cfg.run_dir / "checkpoints").latest() is not None:
         raise HeadstartError(f"{cfg.run_dir} already holds checkpoints; choose a new run_dir")
     seed_everything(cfg.train.seed)
-    train, val, test = _split(cfg)
-    model, tokenizer, source = _backbone(cfg)
-    special = special_token_ids(tokenizer)
+    train, val, test = split_task(cfg)
+    model, tokenizer, source = build_backbone(cfg)
     max_length = min(cfg.task.max_length or model.cfg.context_length, model.cfg.context_length)
     pooling = cfg.pooling if cfg.pooling != "auto" else ("last" if model.cfg.causal else "mean")
     objective = Classification(model, len(train.label_names), pooling)
     plan = apply_strategy(model, cfg.strategy)
 
     def batches(data, seed):
-        return TextClassificationBatches(encode_texts(tokenizer, data.texts, max_length), data.labels,
-                                         batch_size=cfg.train.batch_size, pad_id=special["pad"],
-                                         fallback_id=special["eos"], seed=seed)
+        return text_batches(tokenizer, data, max_length, cfg.train.batch_size, seed)
     train_src, val_src = batches(train, cfg.train.seed), batches(val, 0)
     test_src = batches(test, 0) if test is not None else None
     device = resolve_device(cfg.train.device)

@@ -1,0 +1,179 @@
+"""``headstart compare``: prove the head start — pre-trained vs from-scratch on the same task and budget.
+
+For every label budget and seed, the same stratified subset of labels fine-tunes two copies of one
+architecture: the pre-trained checkpoint and a random initialisation (same strategy, steps and
+hyper-parameters).  A classical baseline (TF-IDF + logistic regression) trains on the same labels.
+Frozen features of both inits are probed (linear, kNN), scored with LogME before any fine-tuning, and
+projected to 2-D.  Everything lands in one self-contained report (HTML + Markdown + JSON).
+
+Finished runs are not redone: each keeps its ``results.json``, so an interrupted sweep resumes.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Literal, Optional, Union
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from .config import apply_overrides, read_yaml, validate
+from .engine.checkpoint import read_state
+from .engine.metrics import read_metrics
+from .engine.rng import seed_everything
+from .finetune.config import FinetuneConfig, TaskConfig
+from .finetune.run import build_backbone, finetune, split_task, text_batches
+from .finetune.strategies import StrategyConfig
+from .models import TextTransformer
+from .objectives import Classification
+from .text.labeled import stratified_subset
+from .text.pretrained import load_text_model
+from .transfer.logme import logme_score
+from .transfer.probes import knn_probe, linear_probe, project_2d, tfidf_logreg
+from .transfer.report import write_report
+from .transfer.stats import steps_to_target
+
+log = logging.getLogger("headstart")
+ARMS = ("pretrained", "scratch")
+
+
+class CompareConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_dir: Path
+    pretrained: Path = Field(description="the pre-trained run or checkpoint to prove")
+    task: TaskConfig
+    budgets: list[Union[int, Literal["all"]]] = Field(default=[50, 100, 500, "all"], min_length=1)
+    seeds: list[int] = Field(default=[0, 1, 2], min_length=1)
+    strategy: StrategyConfig = StrategyConfig()
+    pooling: Literal["auto", "first", "mean", "last"] = "auto"
+    train: dict = Field(default_factory=dict, description="fine-tuning settings, shared by both arms")
+    baseline: bool = True
+    target_accuracy: Optional[float] = Field(default=None, gt=0, le=1,
+                                             description="for steps-to-target; default 90% of the best arm")
+    rank: list[Path] = Field(default_factory=list, description="more checkpoints to score with LogME")
+    probe_examples: int = Field(default=2000, gt=0, description="training examples the probes use at most")
+
+
+def load_compare_config(path, overrides=()) -> CompareConfig:
+    return validate(CompareConfig, apply_overrides(read_yaml(path), list(overrides)), str(path))
+
+
+def _run_config(cfg: CompareConfig, arm: str, budget: Optional[int], seed: int, run_dir: Path) -> FinetuneConfig:
+    return FinetuneConfig.model_validate({
+        "run_dir": run_dir, "init": cfg.pretrained, "scratch": arm == "scratch",
+        "task": {**cfg.task.model_dump(), "budget": budget}, "strategy": cfg.strategy.model_dump(),
+        "pooling": cfg.pooling, "train": {**cfg.train, "seed": seed, "progress": False}})
+
+
+def _finetune_once(run_cfg: FinetuneConfig) -> dict:
+    done = run_cfg.run_dir / "results.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    shutil.rmtree(run_cfg.run_dir, ignore_errors=True)  # an unfinished run starts over
+    return finetune(run_cfg)
+
+
+def _budgets(cfg: CompareConfig) -> tuple[list[int], int, int]:
+    """(label budgets as sizes, labeled training examples available, held-out examples evaluated)."""
+    pool, val, test = split_task(_run_config(cfg, "pretrained", None, cfg.seeds[0], cfg.run_dir))
+    if any(b != "all" and b > len(pool) for b in cfg.budgets):
+        log.warning("budgets above the %d labeled training examples are capped at %d", len(pool), len(pool))
+    sizes = sorted({len(pool) if b == "all" else min(b, len(pool)) for b in cfg.budgets})
+    return sizes, len(pool), len(test if test is not None else val)
+
+
+@torch.no_grad()
+def _features(model, tokenizer, data, pooling: str, max_length: int) -> np.ndarray:
+    objective = Classification(model, len(data.label_names), pooling).eval()
+    return np.concatenate([objective.features(b).numpy() for b in
+                           text_batches(tokenizer, data, max_length, 64).in_order()])
+
+
+def _frozen_feature_studies(cfg: CompareConfig, largest: int, eval_key: str) -> dict:
+    """Linear/kNN probes and LogME of pre-trained vs random-init features, and a 2-D projection."""
+    run_cfg = _run_config(cfg, "pretrained", largest, cfg.seeds[0], cfg.run_dir)
+    pool, val, test = split_task(run_cfg)
+    held_out = test if eval_key == "test" else val
+    if len(pool) > cfg.probe_examples:
+        pool = pool.subset(stratified_subset(pool.labels, cfg.probe_examples, 0).tolist())
+    model, tokenizer, _ = build_backbone(run_cfg)
+    pooling = cfg.pooling if cfg.pooling != "auto" else ("last" if model.cfg.causal else "mean")
+    length = min(cfg.task.max_length or model.cfg.context_length, model.cfg.context_length)
+    seed_everything(0)
+    inits = {"pretrained": model, "random_init": TextTransformer(model.cfg)}
+    y_train, y_test = np.asarray(pool.labels), np.asarray(held_out.labels)
+    probes, logme, test_features = {}, {}, None
+    for name, backbone in inits.items():
+        X_train = _features(backbone, tokenizer, pool, pooling, length)
+        X_test = _features(backbone, tokenizer, held_out, pooling, length)
+        probes[name] = {"linear": linear_probe(X_train, y_train, X_test, y_test, seed=0),
+                        "knn": knn_probe(X_train, y_train, X_test, y_test)}
+        logme[name] = logme_score(X_train, y_train)
+        test_features = X_test if name == "pretrained" else test_features
+    for extra in cfg.rank:
+        other, other_tok, checkpoint, _ = load_text_model(extra)
+        logme[str(checkpoint)] = logme_score(_features(other, other_tok, pool, pooling, length), y_train)
+    shown = np.arange(len(y_test))[:1000]
+    method = "umap" if importlib.util.find_spec("umap") else "pca"  # UMAP when the user installed it
+    projection = {"points": project_2d(test_features[shown], method=method).tolist(),
+                  "labels": y_test[shown].tolist(), "method": method}
+    return {"probes": probes, "logme": logme, "projection": projection}
+
+
+def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str = "") -> dict:
+    """Run the sweep and write the report; returns ``{"results": ..., "report": {format: path}}``."""
+    cfg = config if isinstance(config, CompareConfig) else load_compare_config(config, overrides)
+    budgets, n_train, n_eval = _budgets(cfg)
+    eval_key = "test" if cfg.task.test is not None else "val"
+    arms = {arm: {b: [] for b in budgets} for arm in ARMS + (("baseline",) if cfg.baseline else ())}
+    seconds = {arm: 0.0 for arm in ARMS}
+    label_names = None
+    total, done = len(budgets) * len(cfg.seeds) * len(ARMS), 0
+    for budget in budgets:
+        for seed in cfg.seeds:
+            for arm in ARMS:
+                done += 1
+                log.info("compare: run %d/%d — %s, %d labels, seed %d", done, total, arm, budget, seed)
+                run_cfg = _run_config(cfg, arm, budget, seed, cfg.run_dir / "runs" / f"{arm}-{budget}-s{seed}")
+                result = _finetune_once(run_cfg)
+                arms[arm][budget].append(result[eval_key]["accuracy"])
+                seconds[arm] += result["seconds"]
+                label_names = result["label_names"]
+            if cfg.baseline:
+                pool, val, test = split_task(run_cfg)
+                held_out = test if test is not None else val
+                arms["baseline"][budget].append(tfidf_logreg(pool.texts, np.asarray(pool.labels), held_out.texts,
+                                                             np.asarray(held_out.labels), seed=seed))
+
+    largest, first_seed = budgets[-1], cfg.seeds[0]
+    curves = {}
+    for arm in ARMS:
+        rows = read_metrics(cfg.run_dir / "runs" / f"{arm}-{largest}-s{first_seed}", "val")
+        curves[arm] = {"steps": [r["step"] for r in rows], "accuracy": [r["accuracy"] for r in rows],
+                       "budget": largest}
+    target = cfg.target_accuracy or 0.9 * max(max(c["accuracy"]) for c in curves.values())
+    studies = _frozen_feature_studies(cfg, largest, eval_key)
+    state = read_state(load_text_model(cfg.pretrained)[2])
+    results = {
+        "title": f"Head start of {cfg.pretrained} on {cfg.task.train.name}",
+        "command": command,
+        "configs": {"compare": json.loads(cfg.model_dump_json())},
+        "task": {"name": cfg.task.train.name, "label_names": label_names, "n_train": n_train, "n_test": n_eval},
+        "budgets": budgets,
+        "arms": arms,
+        "curves": curves,
+        "steps_to_target": {**{arm: steps_to_target(c["steps"], c["accuracy"], target) for arm, c in curves.items()},
+                            "target": target},
+        **studies,
+        "costs": {"pre-training": {"seconds": state.get("elapsed_seconds"), "energy_kwh": None,
+                                   "source": "wall time from the checkpoint; energy not measured"},
+                  **{f"fine-tuning ({arm}, all runs)": {"seconds": seconds[arm], "energy_kwh": None,
+                                                        "source": "wall time; energy not measured"} for arm in ARMS}},
+    }
+    paths = write_report(cfg.run_dir / "report", results)
+    return {"results": results, "report": paths}

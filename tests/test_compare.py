@@ -1,0 +1,45 @@
+"""`headstart compare`: the whole head-start study on a tiny task, and that it resumes."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from test_finetune_cli import pretrained_run, write_task  # noqa: F401  (fixture)
+from test_pretrain_cli import prepared, run_cli  # noqa: F401  (fixture)
+
+
+def write_compare_config(tmp_path, pretrained):
+    config = tmp_path / "compare.yaml"
+    config.write_text(f"""
+run_dir: {tmp_path / 'compare'}
+pretrained: {pretrained}
+task: {{train: {tmp_path / 'train.tsv'}, test: {tmp_path / 'test.tsv'}}}
+budgets: [8, all]
+seeds: [0, 1]
+train: {{steps: 6, batch_size: 8, lr: 3.0e-3, warmup_steps: 1, eval_every: 3, log_every: 3}}
+""")
+    return config
+
+
+@pytest.mark.slow
+def test_compare_runs_both_arms_and_the_baseline_then_writes_the_report(tmp_path, pretrained_run):  # noqa: F811
+    write_task(tmp_path)
+    config = write_compare_config(tmp_path, pretrained_run)
+    code, out = run_cli("compare", config)
+    assert code == 0, out
+    report = json.loads((tmp_path / "compare" / "report" / "report.json").read_text())
+    assert report["budgets"] == [8, 72]  # 'all' = the 80 examples minus a stratified 10% for validation
+    assert set(report["arms"]) == {"pretrained", "scratch", "baseline"}
+    assert all(len(seeds) == 2 for arm in report["arms"].values() for seeds in arm.values())
+    assert set(report["probes"]) == {"pretrained", "random_init"} and set(report["logme"]) == {"pretrained", "random_init"}
+    assert len(report["projection"]["points"]) == 2  # the two test sentences
+    assert "<img" in (tmp_path / "compare" / "report" / "report.html").read_text()
+    assert "report:" in out and "pretrained" in out
+
+    # A second invocation finds every run finished and redoes none of them.
+    runs = sorted((tmp_path / "compare" / "runs").iterdir())
+    stamps = {p.name: (p / "results.json").stat().st_mtime_ns for p in runs}
+    assert len(runs) == 2 * 2 * 2
+    assert run_cli("compare", config)[0] == 0
+    assert stamps == {p.name: (p / "results.json").stat().st_mtime_ns for p in runs}
