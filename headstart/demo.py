@@ -9,11 +9,12 @@ from typing import Optional
 
 import yaml
 
+from .compare import compare, load_compare_config
 from .config import load_pretrain_config
 from .pretrain import pretrain
 from .text.generate import generate
 from .text.prepare import prepare_text
-from .text.stdlib_corpus import write_stdlib_corpus
+from .text.stdlib_corpus import write_stdlib_corpus, write_stdlib_task
 
 log = logging.getLogger("headstart")
 MARKER = ".headstart-demo"
@@ -27,9 +28,16 @@ DEMO_CONFIG = {
               "betas": [0.9, 0.99], "weight_decay": 0.1, "eval_every": 150, "eval_batches": 20,
               "log_every": 25, "seed": 1337},
 }
+# Pre-trained vs scratch on "which package is this docstring from?": small budgets, three seeds.
+DEMO_COMPARE = {"budgets": [50, "all"], "seeds": [0, 1, 2],
+                "task": {"max_length": 64},
+                "train": {"steps": 50, "batch_size": 16, "lr": 5e-4, "warmup_steps": 5, "eval_every": 25,
+                          "log_every": 25}}
 
 
-def run_demo(out: Path = Path("headstart-demo"), steps: Optional[int] = None) -> dict:
+def run_demo(out: Path = Path("headstart-demo"), steps: Optional[int] = None,
+             finetune_steps: Optional[int] = None, seeds: Optional[list[int]] = None) -> dict:
+    """``steps``, ``finetune_steps`` and ``seeds`` shorten the demo (tests use them)."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         if not (out / MARKER).exists():
@@ -40,17 +48,18 @@ def run_demo(out: Path = Path("headstart-demo"), steps: Optional[int] = None) ->
     (out / MARKER).write_text("made by `headstart demo`; safe to delete\n")
     t0 = time.perf_counter()
 
-    log.info("1/4  writing the built-in corpus (Python's own documentation)")
+    log.info("1/5  writing the built-in data: Python's own documentation, and a labeled task from it")
+    train_file, test_file, test_texts = write_stdlib_task(out / "task")
     corpus = out / "corpus" / "python-docs.jsonl"
-    docs, size = write_stdlib_corpus(corpus)
-    log.info("     %d documents, %.1f MB -> %s", docs, size / 1e6, corpus)
+    docs, size = write_stdlib_corpus(corpus, exclude=test_texts)  # pre-training never sees test text
+    log.info("     %d documents, %.1f MB -> %s; task: %s, %s", docs, size / 1e6, corpus, train_file, test_file)
 
-    log.info("2/4  preparing: clean, deduplicate, train a BPE tokenizer, write token shards")
+    log.info("2/5  preparing: clean, deduplicate, train a BPE tokenizer, write token shards")
     data = out / "data"
     prepare_text([corpus], data, tokenizer="bpe", vocab_size=4096, fmt="jsonl", val_fraction=0.05,
                  progress=False)
 
-    log.info("3/4  pre-training a small GPT (causal LM)")
+    log.info("3/5  pre-training a small GPT (causal LM)")
     config = {"run_dir": str(out / "run"), "data": {"path": str(data)}, **DEMO_CONFIG}
     if steps:
         config["train"] = {**config["train"], "steps": steps,
@@ -59,16 +68,34 @@ def run_demo(out: Path = Path("headstart-demo"), steps: Optional[int] = None) ->
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
     result = pretrain(load_pretrain_config(config_file))
 
-    log.info("4/4  sampling from the best checkpoint")
+    log.info("4/5  sampling from the best checkpoint")
     sample = generate(result.run_dir, "The", max_new_tokens=80, temperature=0.8, seed=0)[0]
+
+    log.info("5/5  proving the head start: pre-trained vs scratch vs TF-IDF on the labeled task")
+    compare_file = out / "compare.yaml"
+    study_config = {**DEMO_COMPARE, "run_dir": str(out / "compare"), "pretrained": str(result.run_dir),
+                    "task": {**DEMO_COMPARE["task"], "train": str(train_file), "test": str(test_file)},
+                    "seeds": seeds or DEMO_COMPARE["seeds"]}
+    if finetune_steps:
+        study_config["train"] = {**DEMO_COMPARE["train"], "steps": finetune_steps,
+                                 "eval_every": finetune_steps, "warmup_steps": 1}
+    compare_file.write_text(yaml.safe_dump(study_config, sort_keys=False))
+    study = compare(load_compare_config(compare_file), command=f"headstart compare {compare_file}")
+    arms = study["results"]["arms"]
+
     minutes = (time.perf_counter() - t0) / 60
     print("\n=== headstart demo: done in %.1f min ===" % minutes)
     print(f"corpus:           {corpus}")
     print(f"prepared data:    {data}  (manifest.json, token shards, tokenizer.json)")
-    print(f"config:           {config_file}")
+    print(f"configs:          {config_file}, {compare_file}")
     print(f"run:              {result.run_dir}")
     print(f"best checkpoint:  {result.best_checkpoint}")
     print(f"metrics:          {result.run_dir / 'metrics.jsonl'}  (tensorboard --logdir {result.run_dir})")
     print("validation:       " + ", ".join(f"{k} {v:.3f}" for k, v in result.final_eval.items()))
     print(f"sample:           {sample!r}")
-    return {"corpus": corpus, "data": data, "config": config_file, "result": result, "sample": sample}
+    print("test accuracy:    " + "; ".join(
+        f"{budget} labels: " + ", ".join(f"{arm} {100 * sum(v[budget]) / len(v[budget]):.1f}%"
+                                         for arm, v in arms.items()) for budget in study["results"]["budgets"]))
+    print(f"report:           {study['report']['html']}")
+    return {"corpus": corpus, "data": data, "config": config_file, "result": result, "sample": sample,
+            "report": study["report"], "study": study["results"]}

@@ -11,7 +11,7 @@ from headstart.errors import HeadstartError
 
 @pytest.mark.slow
 def test_demo_prepares_pretrains_and_samples_on_builtin_data(tmp_path, capsys):
-    out = run_demo(tmp_path / "demo", steps=30)
+    out = run_demo(tmp_path / "demo", steps=30, finetune_steps=4, seeds=[0])
     manifest = json.loads((out["data"] / "manifest.json").read_text())
     assert manifest["stats"]["kept"] > 500 and manifest["splits"]["val"]["tokens"] > 0
     result = out["result"]
@@ -19,8 +19,10 @@ def test_demo_prepares_pretrains_and_samples_on_builtin_data(tmp_path, capsys):
     # 30 steps already beat a uniform guess over the 4096-token vocabulary (ln 4096 = 8.3).
     assert result.final_eval["loss"] < 8.0
     assert out["sample"].startswith("The") and len(out["sample"]) > 3
+    assert set(out["study"]["arms"]) == {"pretrained", "scratch", "baseline"}
+    assert out["report"]["html"].exists()
     printed = capsys.readouterr().out
-    assert "best checkpoint:" in printed and "metrics:" in printed
+    assert "best checkpoint:" in printed and "report:" in printed
 
 
 def test_demo_will_not_delete_a_folder_it_did_not_make(tmp_path):
@@ -28,3 +30,15 @@ def test_demo_will_not_delete_a_folder_it_did_not_make(tmp_path):
     with pytest.raises(HeadstartError, match="was not made by the demo"):
         run_demo(tmp_path)
     assert (tmp_path / "mine.txt").read_text() == "precious"
+
+
+def test_the_builtin_task_keeps_its_test_text_out_of_the_pretraining_corpus(tmp_path):
+    from headstart.text.labeled import read_labeled
+    from headstart.text.stdlib_corpus import TASK_PACKAGES, stdlib_documents, write_stdlib_task
+
+    train_file, test_file, test_texts = write_stdlib_task(tmp_path)
+    train, test = read_labeled(train_file), read_labeled(test_file)
+    assert set(train.label_names) == set(TASK_PACKAGES) and len(test) > 100
+    corpus = "\n\n".join(stdlib_documents(exclude=test_texts))
+    assert test_texts and not any(text in corpus for text in test_texts)
+    assert sum(text in corpus for text in train.texts[:50]) >= 45  # the task's own unlabeled text stays in
