@@ -112,6 +112,27 @@ def compare(config: Path, overrides: tuple[str, ...]) -> None:
 
 
 @cli.command()
+@click.argument("checkpoints", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--train", "train_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Labeled training file (TSV/CSV/JSONL or `<label> <text>` lines).")
+@click.option("--format", "fmt", default="auto", show_default=True,
+              type=click.Choice(["auto", "tsv", "csv", "jsonl", "label-first"]))
+@click.option("--text-field", default="text", show_default=True)
+@click.option("--label-field", default="label", show_default=True)
+@click.option("--encoding", default="utf-8", show_default=True)
+@click.option("--max-examples", default=2000, show_default=True, type=click.IntRange(min=2),
+              help="Stratified subset of the training file to score on.")
+def rank(checkpoints, train_file, fmt, text_field, label_field, encoding, max_examples) -> None:
+    """Rank CHECKPOINTS for a labeled task by LogME on their frozen features (higher is better),
+    before any fine-tuning."""
+    from .rank import rank_checkpoints
+    ranked = rank_checkpoints(list(checkpoints), train_file, fmt=fmt, text_field=text_field,
+                              label_field=label_field, encoding=encoding, max_examples=max_examples)
+    for place, (name, score) in enumerate(ranked, 1):
+        click.echo(f"{place:>3}. LogME {score:+.4f}  {name}")
+
+
+@cli.command()
 @click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
 @click.option("--prompt", default="", help="Text to continue; empty starts a new document.")
 @click.option("--max-new-tokens", default=200, show_default=True, type=click.IntRange(min=1))

@@ -88,7 +88,8 @@ def _budgets(cfg: CompareConfig) -> tuple[list[int], int, int]:
 
 
 @torch.no_grad()
-def _features(model, tokenizer, data, pooling: str, max_length: int) -> np.ndarray:
+def frozen_features(model, tokenizer, data, pooling: str, max_length: int) -> np.ndarray:
+    """Pooled hidden states of ``data``'s texts, one row per example, with the backbone frozen."""
     objective = Classification(model, len(data.label_names), pooling).eval()
     return np.concatenate([objective.features(b).numpy() for b in
                            text_batches(tokenizer, data, max_length, 64).in_order()])
@@ -109,15 +110,15 @@ def _frozen_feature_studies(cfg: CompareConfig, largest: int, eval_key: str) -> 
     y_train, y_test = np.asarray(pool.labels), np.asarray(held_out.labels)
     probes, logme, test_features = {}, {}, None
     for name, backbone in inits.items():
-        X_train = _features(backbone, tokenizer, pool, pooling, length)
-        X_test = _features(backbone, tokenizer, held_out, pooling, length)
+        X_train = frozen_features(backbone, tokenizer, pool, pooling, length)
+        X_test = frozen_features(backbone, tokenizer, held_out, pooling, length)
         probes[name] = {"linear": linear_probe(X_train, y_train, X_test, y_test, seed=0),
                         "knn": knn_probe(X_train, y_train, X_test, y_test)}
         logme[name] = logme_score(X_train, y_train)
         test_features = X_test if name == "pretrained" else test_features
     for extra in cfg.rank:
         other, other_tok, checkpoint, _ = load_text_model(extra)
-        logme[str(checkpoint)] = logme_score(_features(other, other_tok, pool, pooling, length), y_train)
+        logme[str(checkpoint)] = logme_score(frozen_features(other, other_tok, pool, pooling, length), y_train)
     shown = np.arange(len(y_test))[:1000]
     method = "umap" if importlib.util.find_spec("umap") else "pca"  # UMAP when the user installed it
     projection = {"points": project_2d(test_features[shown], method=method).tolist(),

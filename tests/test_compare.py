@@ -43,3 +43,14 @@ def test_compare_runs_both_arms_and_the_baseline_then_writes_the_report(tmp_path
     assert len(runs) == 2 * 2 * 2
     assert run_cli("compare", config)[0] == 0
     assert stamps == {p.name: (p / "results.json").stat().st_mtime_ns for p in runs}
+
+
+def test_rank_scores_checkpoints_with_logme_best_first(tmp_path, pretrained_run):  # noqa: F811
+    write_task(tmp_path)
+    steps = sorted((pretrained_run / "checkpoints").glob("step_*"))  # steps 3 and 6 of the same run
+    code, out = run_cli("rank", *steps, "--train", tmp_path / "train.tsv")
+    assert code == 0, out
+    lines = [line for line in out.splitlines() if "LogME" in line]
+    assert len(lines) == 2 and lines[0].startswith("  1.") and lines[1].startswith("  2.")
+    scores = [float(line.split("LogME ")[1].split()[0]) for line in lines]
+    assert scores[0] >= scores[1] and {s.name for s in steps} == {line.split("/")[-1] for line in lines}

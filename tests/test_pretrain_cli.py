@@ -110,7 +110,8 @@ def test_the_installed_command_prints_one_line_errors_not_tracebacks(tmp_path):
     assert proc.stderr.strip() == f"error: config file not found: {tmp_path / 'missing.yaml'}"
 
 
-@pytest.mark.parametrize("command", [[], ["prepare"], ["prepare", "text"], ["pretrain"], ["generate"], ["demo"]])
+@pytest.mark.parametrize("command", [[], ["prepare"], ["prepare", "text"], ["pretrain"], ["finetune"], ["compare"],
+                                     ["rank"], ["generate"], ["demo"]])
 def test_every_command_has_help(command):
     code, out = run_cli(*command, "--help")
     assert code == 0 and "Usage:" in out
