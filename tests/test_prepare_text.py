@@ -124,6 +124,15 @@ def test_prepare_with_bpe_writes_a_loadable_tokenizer(corpus, tmp_path):
         == sorted(PARAGRAPHS)
 
 
+def test_lowercase_bpe_folds_case_when_it_encodes_later_text_too(corpus, tmp_path):
+    prepare(corpus, tmp_path / "out", tokenizer="bpe", vocab_size=320, lowercase=True)
+    tokenizer = load_tokenizer(tmp_path / "out" / "tokenizer.json")  # as fine-tuning loads it
+    assert tokenizer.encode("The Lazy DOG").ids == tokenizer.encode("the lazy dog").ids
+    assert all(doc == doc.lower() for doc in documents_in(tmp_path / "out", "train"))
+    with pytest.raises(HeadstartError, match="--lowercase: only for a BPE tokenizer"):
+        prepare(corpus, tmp_path / "char", tokenizer="char", lowercase=True)
+
+
 def test_text_that_spells_a_special_token_is_not_encoded_as_one(tmp_path):
     write(tmp_path / "in.txt", "fake <|endoftext|> boundary\n\nsecond")
     prepare(tmp_path / "in.txt", tmp_path / "out", val_fraction=0)

@@ -52,6 +52,7 @@ class PrepareOptions:
 
     tokenizer: str = "bpe"
     vocab_size: int = 8192
+    lowercase: bool = False
     fmt: str = "auto"
     field: str = "text"
     doc_unit: str = "paragraph"
@@ -77,6 +78,8 @@ class PrepareOptions:
         need(self.doc_unit in DOC_UNITS, f"--doc-unit {self.doc_unit}: expected one of {', '.join(DOC_UNITS)}")
         need(self.on_bad_file in ("error", "skip"), f"--on-bad-file {self.on_bad_file}: expected error or skip")
         need(0 <= self.val_fraction < 1, f"--val-fraction {self.val_fraction}: expected 0 <= value < 1")
+        need(not self.lowercase or self.tokenizer == "bpe",
+             f"--lowercase: only for a BPE tokenizer trained here, not --tokenizer {self.tokenizer}")
         need(self.vocab_size > 0, f"--vocab-size {self.vocab_size}: expected a positive number")
         need(self.min_chars >= 0, f"--min-chars {self.min_chars}: expected 0 or more")
         need(self.workers >= 0, f"--workers {self.workers}: expected 0 (in-process) or more")
@@ -86,7 +89,7 @@ class PrepareOptions:
 
 
 def prepare_text(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tokenizer: str | os.PathLike = "bpe",
-                 vocab_size: int = 8192, fmt: str = "auto", field: str = "text",
+                 vocab_size: int = 8192, lowercase: bool = False, fmt: str = "auto", field: str = "text",
                  doc_unit: str = "paragraph", encoding: str = "utf-8", on_bad_file: str = "error",
                  fold_whitespace: bool = True, min_chars: int = 1, val_fraction: float = 0.1,
                  val_from_end: bool = False, workers: int | None = None,
@@ -102,7 +105,8 @@ def prepare_text(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tok
     if workers is None:  # the CPUs this process may run on (a container or taskset can restrict them)
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     options = PrepareOptions(
-        tokenizer=str(tokenizer), vocab_size=vocab_size, fmt=fmt, field=field, doc_unit=doc_unit,
+        tokenizer=str(tokenizer), vocab_size=vocab_size, lowercase=lowercase, fmt=fmt, field=field,
+        doc_unit=doc_unit,
         encoding=encoding, on_bad_file=on_bad_file, fold_whitespace=fold_whitespace,
         min_chars=min_chars, val_fraction=val_fraction, val_from_end=val_from_end, workers=workers,
         shard_tokens=shard_tokens, tokenizer_train_mb=tokenizer_train_mb, overwrite=overwrite,
@@ -267,7 +271,7 @@ def _make_tokenizer(files: list[InputFile], options: PrepareOptions, show_progre
         budget = int(options.tokenizer_train_mb * 1e6)
         log.info("training byte-level BPE (vocab %d) on up to %s MB of text", options.vocab_size,
                  options.tokenizer_train_mb)
-        return train_bpe(_deduplicated_texts(results, budget), options.vocab_size), "bpe"
+        return train_bpe(_deduplicated_texts(results, budget), options.vocab_size, options.lowercase), "bpe"
 
 
 def _deduplicated_texts(results, budget_bytes: int) -> Iterator[str]:

@@ -27,6 +27,8 @@ _DEFAULTS = PrepareOptions()
                    "existing tokenizer.json.")
 @click.option("--vocab-size", type=click.IntRange(min=1), default=_DEFAULTS.vocab_size, show_default=True,
               help="BPE vocabulary size, special tokens included.")
+@click.option("--lowercase", is_flag=True,
+              help="Fold case in the trained BPE tokenizer (like BERT uncased); saved in tokenizer.json.")
 @click.option("--format", "fmt", type=click.Choice(["auto", "text", "jsonl", "parquet"]),
               default=_DEFAULTS.fmt, show_default=True,
               help="Input format. 'auto' goes by suffix: .txt/.text/.md text, .jsonl/.json JSON Lines, "

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from headstart.errors import HeadstartError
 
@@ -23,8 +23,11 @@ SPECIAL_TOKENS = {"eos": "<|endoftext|>", "pad": "<pad>", "mask": "<mask>", "unk
 BYTE_ALPHABET_SIZE = 256
 
 
-def train_bpe(texts: Iterable[str], vocab_size: int) -> Tokenizer:
+def train_bpe(texts: Iterable[str], vocab_size: int, lowercase: bool = False) -> Tokenizer:
     """Train a byte-level BPE tokenizer (GPT-2 style) on an iterable of cleaned documents.
+
+    ``lowercase`` folds case inside the tokenizer (BERT "uncased"): the normalizer is saved in
+    tokenizer.json, so fine-tuning and generation fold case the same way as pre-training did.
 
     Byte-level means every string can be encoded, with no ``<unk>``: the base alphabet is the 256
     bytes and merges are learned on top.  ``texts`` is consumed lazily; the trainer only keeps word
@@ -37,6 +40,8 @@ def train_bpe(texts: Iterable[str], vocab_size: int) -> Tokenizer:
             f"({BYTE_ALPHABET_SIZE} bytes + {len(SPECIAL_TOKENS)} special tokens)"
         )
     tokenizer = Tokenizer(models.BPE())
+    if lowercase:
+        tokenizer.normalizer = normalizers.Lowercase()
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
