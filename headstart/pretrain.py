@@ -70,8 +70,9 @@ def pretrain(config: Union[PretrainConfig, str, Path], overrides: list[str] = ()
         raise HeadstartError(f"{cfg.run_dir} already holds checkpoints; pass --resume to continue that run "
                              f"or set run_dir to a new directory")
 
+    head_fraction = cfg.objective.mask_prob if cfg.objective.name == "masked_lm" else 1.0
     trainer = Trainer(objective, train_src, val_src, cfg.train, cfg.run_dir, run_config=run_config,
-                      flops_per_unit=model.train_flops_per_token(seq_len),
+                      flops_per_unit=model.train_flops_per_token(seq_len, head_fraction),
                       extra_files={"tokenizer.json": train_shards.tokenizer_path},
                       resumable_changes=frozenset({"data.path"}))
     if start_from is not None:

@@ -23,3 +23,14 @@ def test_masking_chooses_15_percent_never_specials_and_replaces_80_10_10():
     assert abs((kept.sum().item()) / n - 0.1) < 0.02  # 10% kept (+ ~1% random picks of the same token)
     assert not torch.isin(inputs[randomised], torch.tensor(specials)).any()
     assert torch.equal(inputs[~chosen], tokens[~chosen])
+
+
+def test_masked_lm_flops_count_only_the_projected_positions_of_the_head():
+    from headstart.models import TextTransformer
+    from headstart.models.config import TransformerConfig
+
+    model = TextTransformer(TransformerConfig(vocab_size=1000, n_layer=2, n_head=2, d_model=64, context_length=32,
+                                              causal=False))
+    head_flops = 6 * 1000 * 64  # the tied vocabulary projection, forward + backward, per position
+    full, masked = model.train_flops_per_token(32), model.train_flops_per_token(32, head_fraction=0.15)
+    assert full - masked == head_flops * 0.85

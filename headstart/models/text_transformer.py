@@ -53,7 +53,13 @@ class TextTransformer(nn.Module):
             n -= self.pos_emb.weight.numel()
         return n
 
-    def train_flops_per_token(self, seq_len: int) -> float:
-        """Forward + backward FLOPs per token (PaLM appendix B, as nanoGPT): 6N + 12 L H Q T."""
+    def train_flops_per_token(self, seq_len: int, head_fraction: float = 1.0) -> float:
+        """Forward + backward FLOPs per token (PaLM appendix B, as nanoGPT): 6N + 12 L H Q T.
+
+        ``head_fraction`` is the share of positions projected to the vocabulary: 1 for causal LM, the
+        mask rate for masked LM (which projects only the chosen positions).
+        """
         c = self.cfg
-        return 6 * self.num_params() + 12 * c.n_layer * c.n_head * c.head_dim * seq_len
+        head = c.vocab_size * c.d_model
+        return (6 * (self.num_params() - head * (1 - head_fraction))
+                + 12 * c.n_layer * c.n_head * c.head_dim * seq_len)
