@@ -25,7 +25,7 @@ from .config import apply_overrides, read_yaml, validate
 from .engine.checkpoint import read_state
 from .engine.metrics import read_metrics
 from .engine.rng import seed_everything
-from .finetune.config import FinetuneConfig, TaskConfig
+from .finetune.config import TRAIN_DEFAULTS, FinetuneConfig, TaskConfig
 from .finetune.run import build_backbone, finetune, split_task, text_batches
 from .finetune.strategies import StrategyConfig
 from .models import TextTransformer
@@ -52,6 +52,9 @@ class CompareConfig(BaseModel):
     strategy: StrategyConfig = StrategyConfig()
     pooling: Literal["auto", "first", "mean", "last"] = "auto"
     train: dict = Field(default_factory=dict, description="fine-tuning settings, shared by both arms")
+    lr_search: list[float] = Field(
+        default_factory=list, description="learning rates tried for every arm, budget and seed; the one with "
+                                          "the best validation accuracy counts (empty: train.lr only)")
     baseline: bool = True
     target_accuracy: Optional[float] = Field(default=None, gt=0, le=1,
                                              description="for steps-to-target; default 90% of the best arm")
@@ -63,11 +66,29 @@ def load_compare_config(path, overrides=()) -> CompareConfig:
     return validate(CompareConfig, apply_overrides(read_yaml(path), list(overrides)), str(path))
 
 
-def _run_config(cfg: CompareConfig, arm: str, budget: Optional[int], seed: int, run_dir: Path) -> FinetuneConfig:
+def _run_config(cfg: CompareConfig, arm: str, budget: Optional[int], seed: int, run_dir: Path,
+                lr: Optional[float] = None) -> FinetuneConfig:
+    train = {**cfg.train, "seed": seed, "progress": False}
+    if lr is not None:  # min_lr keeps its ratio to lr so the schedule's shape is the same for every lr
+        ratio = train.get("min_lr", TRAIN_DEFAULTS["min_lr"]) / train.get("lr", TRAIN_DEFAULTS["lr"])
+        train.update(lr=lr, min_lr=lr * ratio)
     return FinetuneConfig.model_validate({
         "run_dir": run_dir, "init": cfg.pretrained, "scratch": arm == "scratch",
         "task": {**cfg.task.model_dump(), "budget": budget}, "strategy": cfg.strategy.model_dump(),
-        "pooling": cfg.pooling, "train": {**cfg.train, "seed": seed, "progress": False}})
+        "pooling": cfg.pooling, "train": train})
+
+
+def _best_run(cfg: CompareConfig, arm: str, budget: int, seed: int) -> tuple[dict, Path, float]:
+    """Fine-tune once per learning rate searched: (results, run folder) of the best on validation, and
+    the seconds all the candidates took."""
+    name = f"{arm}-{budget}-s{seed}"
+    candidates = []
+    for lr in cfg.lr_search or [None]:
+        run_dir = cfg.run_dir / "runs" / (name if lr is None else f"{name}-lr{lr:g}")
+        result = _finetune_once(_run_config(cfg, arm, budget, seed, run_dir, lr))
+        candidates.append((result["val"]["accuracy"], -len(candidates), result, run_dir))  # ties: first lr
+    _, _, result, run_dir = max(candidates)
+    return result, run_dir, sum(c[2]["seconds"] for c in candidates)
 
 
 def _finetune_once(run_cfg: FinetuneConfig) -> dict:
@@ -132,7 +153,8 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
     budgets, n_train, n_eval = _budgets(cfg)
     eval_key = "test" if cfg.task.test is not None else "val"
     arms = {arm: {b: [] for b in budgets} for arm in ARMS + (("baseline",) if cfg.baseline else ())}
-    seconds = {arm: 0.0 for arm in ARMS}
+    chosen = {arm: {b: [] for b in budgets} for arm in ARMS}  # the learning rate each run ended up with
+    run_dirs, seconds = {}, {arm: 0.0 for arm in ARMS}
     label_names = None
     total, done = len(budgets) * len(cfg.seeds) * len(ARMS), 0
     for budget in budgets:
@@ -140,13 +162,14 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
             for arm in ARMS:
                 done += 1
                 log.info("compare: run %d/%d — %s, %d labels, seed %d", done, total, arm, budget, seed)
-                run_cfg = _run_config(cfg, arm, budget, seed, cfg.run_dir / "runs" / f"{arm}-{budget}-s{seed}")
-                result = _finetune_once(run_cfg)
+                result, run_dir, spent = _best_run(cfg, arm, budget, seed)
+                seconds[arm] += spent
                 arms[arm][budget].append(result[eval_key]["accuracy"])
-                seconds[arm] += result["seconds"]
+                chosen[arm][budget].append(result.get("lr"))
+                run_dirs[arm, budget, seed] = run_dir
                 label_names = result["label_names"]
             if cfg.baseline:
-                pool, val, test = split_task(run_cfg)
+                pool, val, test = split_task(_run_config(cfg, "scratch", budget, seed, cfg.run_dir))
                 held_out = test if test is not None else val
                 arms["baseline"][budget].append(tfidf_logreg(pool.texts, np.asarray(pool.labels), held_out.texts,
                                                              np.asarray(held_out.labels), seed=seed))
@@ -154,7 +177,7 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
     largest, first_seed = budgets[-1], cfg.seeds[0]
     curves = {}
     for arm in ARMS:
-        rows = read_metrics(cfg.run_dir / "runs" / f"{arm}-{largest}-s{first_seed}", "val")
+        rows = read_metrics(run_dirs[arm, largest, first_seed], "val")
         curves[arm] = {"steps": [r["step"] for r in rows], "accuracy": [r["accuracy"] for r in rows],
                        "budget": largest}
     target = cfg.target_accuracy or 0.9 * max(max(c["accuracy"]) for c in curves.values())
@@ -163,7 +186,8 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
     results = {
         "title": f"Head start of {cfg.pretrained} on {cfg.task.train.name}",
         "command": command,
-        "configs": {"compare": json.loads(cfg.model_dump_json())},
+        "configs": {"compare": json.loads(cfg.model_dump_json()),
+                    **({"learning rate chosen on validation, per budget and seed": chosen} if cfg.lr_search else {})},
         "task": {"name": cfg.task.train.name, "label_names": label_names, "n_train": n_train, "n_test": n_eval},
         "budgets": budgets,
         "arms": arms,

@@ -54,3 +54,24 @@ def test_rank_scores_checkpoints_with_logme_best_first(tmp_path, pretrained_run)
     assert len(lines) == 2 and lines[0].startswith("  1.") and lines[1].startswith("  2.")
     scores = [float(line.split("LogME ")[1].split()[0]) for line in lines]
     assert scores[0] >= scores[1] and {s.name for s in steps} == {line.split("/")[-1] for line in lines}
+
+
+@pytest.mark.slow
+def test_lr_search_gives_each_arm_its_best_learning_rate_on_validation(tmp_path, pretrained_run):  # noqa: F811
+    write_task(tmp_path)
+    config = write_compare_config(tmp_path, pretrained_run)
+    code, out = run_cli("compare", config, "--set", "budgets=[all]", "--set", "seeds=[0]",
+                        "--set", "lr_search=[1.0e-6, 3.0e-3]")
+    assert code == 0, out
+    runs = tmp_path / "compare" / "runs"
+    assert sorted(p.name for p in runs.iterdir()) == [
+        "pretrained-72-s0-lr0.003", "pretrained-72-s0-lr1e-06", "scratch-72-s0-lr0.003", "scratch-72-s0-lr1e-06"]
+    report = json.loads((tmp_path / "compare" / "report" / "report.json").read_text())
+    chosen = report["configs"]["learning rate chosen on validation, per budget and seed"]
+    for arm in ("pretrained", "scratch"):
+        val = {lr: json.loads((runs / f"{arm}-72-s0-lr{lr:g}" / "results.json").read_text())["val"]["accuracy"]
+               for lr in (1e-6, 3e-3)}
+        best = max(val, key=lambda lr: (val[lr], lr == 1e-6))  # a tie goes to the first lr searched
+        assert chosen[arm]["72"] == [best]
+        test = json.loads((runs / f"{arm}-72-s0-lr{best:g}" / "results.json").read_text())["test"]["accuracy"]
+        assert report["arms"][arm]["72"] == [test]

@@ -108,7 +108,7 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=()) -> dict:
 
     best = result.best_checkpoint or result.last_checkpoint
     load_objective_weights(objective, best)  # the best step's backbone and head
-    summary = {"init": source, "strategy": cfg.strategy.name, "labels": len(train),
+    summary = {"init": source, "strategy": cfg.strategy.name, "lr": cfg.train.lr, "labels": len(train),
                "label_names": train.label_names, "best_step": result.best_eval and result.best_eval["step"],
                "val": evaluate_classifier(objective, val_src.in_order(), device, num_classes),
                "test": (evaluate_classifier(objective, test_src.in_order(), device, num_classes)
