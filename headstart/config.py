@@ -36,13 +36,22 @@ class ObjectiveConfig(Strict):
 class PretrainConfig(Strict):
     run_dir: Path = Field(description="where checkpoints, metrics and logs go")
     data: TextDataConfig
-    model: dict[str, Any] = Field(default_factory=lambda: {"preset": "gpt-nano"},
-                                  description="preset name plus any TransformerConfig field")
+    init: Optional[Path] = Field(
+        default=None, description="continue pre-training this run or checkpoint (domain- or task-adaptive "
+                                  "pre-training): its architecture and weights, a fresh optimizer and schedule")
+    model: Optional[dict[str, Any]] = Field(
+        default=None, description="preset name plus any TransformerConfig field; default gpt-nano, or init's")
     objective: ObjectiveConfig = ObjectiveConfig()
     train: TrainConfig
 
     @model_validator(mode="after")
     def _check(self) -> "PretrainConfig":
+        if self.init is not None:
+            if self.model is not None:
+                raise ValueError("give model or init, not both: a run continued from init keeps its architecture")
+            return self
+        if self.model is None:
+            self.model = {"preset": "gpt-nano"}
         arch = resolve_model(self.model, vocab_size=self.model.get("vocab_size", 1),
                              causal=self.objective.name == "causal_lm")
         if self.data.seq_len and self.data.seq_len > arch.context_length:

@@ -13,28 +13,48 @@ from .engine.rng import seed_everything
 from .errors import HeadstartError
 from .models import TextTransformer
 from .objectives import CausalLM, MaskedLM
+from .text.pretrained import load_text_model
 from .text.shards import TokenShards
+from .text.tokenizer import load_tokenizer
 from .text.windows import TokenWindows
 
 log = logging.getLogger("headstart")
 
 
-def build_text_objective(cfg: PretrainConfig, vocab_size: int, special: dict):
-    """The model and objective a text pre-training config describes."""
-    given = cfg.model.get("vocab_size")
-    if given is not None and given != vocab_size:
-        raise HeadstartError(f"model.vocab_size is {given} but the tokenizer of {cfg.data.path} has "
-                             f"{vocab_size} tokens; remove model.vocab_size to take it from the data")
+def build_text_objective(cfg: PretrainConfig, vocab_size: int, special: dict, tokenizer_path=None):
+    """The model (new, or continued from ``cfg.init``) and objective a text pre-training config describes."""
     causal = cfg.objective.name == "causal_lm"
-    try:
-        arch = resolve_model(cfg.model, vocab_size=vocab_size, causal=causal)
-    except ValueError as e:
-        raise HeadstartError(str(e)) from None
-    model = TextTransformer(arch)
+    if cfg.init is not None:
+        model = _continued_model(cfg, tokenizer_path, causal)
+    else:
+        given = cfg.model.get("vocab_size")
+        if given is not None and given != vocab_size:
+            raise HeadstartError(f"model.vocab_size is {given} but the tokenizer of {cfg.data.path} has "
+                                 f"{vocab_size} tokens; remove model.vocab_size to take it from the data")
+        try:
+            arch = resolve_model(cfg.model, vocab_size=vocab_size, causal=causal)
+        except ValueError as e:
+            raise HeadstartError(str(e)) from None
+        model = TextTransformer(arch)
     if causal:
         return model, CausalLM(model)
     specials = [i for i in special.values() if i is not None]
     return model, MaskedLM(model, mask_id=special["mask"], special_ids=specials, mask_prob=cfg.objective.mask_prob)
+
+
+def _continued_model(cfg: PretrainConfig, tokenizer_path, causal: bool) -> TextTransformer:
+    """``cfg.init``'s model, after checking that the new data and objective fit it."""
+    model, tokenizer, checkpoint, _ = load_text_model(cfg.init, prefer="best")
+    # Compared as loaded (canonical JSON), not by file hash: prepare re-saves a reused tokenizer.json.
+    if load_tokenizer(tokenizer_path).to_str() != tokenizer.to_str():
+        raise HeadstartError(f"init {checkpoint} was trained with another tokenizer than {cfg.data.path}'s; "
+                             f"prepare the data with --tokenizer {Path(checkpoint) / 'tokenizer.json'}")
+    if model.cfg.causal != causal:
+        raise HeadstartError(f"init {checkpoint} is a {'causal' if model.cfg.causal else 'bidirectional'} "
+                             f"model; objective {cfg.objective.name} needs a "
+                             f"{'causal' if causal else 'bidirectional'} one")
+    log.info("continuing pre-training from %s", checkpoint)
+    return model.train()
 
 
 def pretrain(config: Union[PretrainConfig, str, Path], overrides: list[str] = (),
@@ -46,7 +66,8 @@ def pretrain(config: Union[PretrainConfig, str, Path], overrides: list[str] = ()
     val_shards = TokenShards(cfg.data.path, "val")
 
     seed_everything(cfg.train.seed)  # before building the model: initial weights depend on the seed
-    model, objective = build_text_objective(cfg, train_shards.vocab_size, train_shards.special_tokens)
+    model, objective = build_text_objective(cfg, train_shards.vocab_size, train_shards.special_tokens,
+                                            train_shards.tokenizer_path)
     seq_len = cfg.data.seq_len or model.cfg.context_length
     window = seq_len + objective.sequence_offset
     train_src = TokenWindows(train_shards, batch_size=cfg.train.batch_size, length=window, seed=cfg.train.seed,

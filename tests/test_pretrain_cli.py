@@ -122,3 +122,37 @@ def test_a_tied_checkpoint_loads_into_a_model_that_shares_the_embedding(tmp_path
     model, *_ = load_text_model(tmp_path / "run-causal_lm")
     assert model.lm_head.weight.data_ptr() == model.tok_emb.weight.data_ptr()
     assert torch.isfinite(model(torch.zeros(1, 4, dtype=torch.long))).all()
+
+
+def test_continued_pretraining_starts_from_init_weights_on_new_data(tmp_path, prepared):
+    # Domain-/task-adaptive pre-training: a first run, then more pre-training on other text prepared
+    # with the first run's tokenizer.
+    assert run_cli("pretrain", write_config(tmp_path, prepared, "masked_lm"))[0] == 0
+    first = tmp_path / "run-masked_lm" / "checkpoints" / "step_000006"
+    (tmp_path / "domain.txt").write_text("\n\n".join(f"the lazy dog rests {i} times." for i in range(200)))
+    assert run_cli("prepare", "text", tmp_path / "domain.txt", "--out", tmp_path / "domain", "--workers", "0",
+                   "--tokenizer", first / "tokenizer.json")[0] == 0
+    config = tmp_path / "continue.yaml"
+    config.write_text(f"""
+run_dir: {tmp_path / 'continued'}
+init: {first}
+data: {{path: {tmp_path / 'domain'}}}
+objective: {{name: masked_lm}}
+train: {{steps: 2, batch_size: 4, lr: 1.0e-9, min_lr: 0, eval_every: 2, eval_batches: 1}}
+""")
+    code, out = run_cli("pretrain", config)
+    assert code == 0, out
+    before, after = load_file(first / "model.safetensors"), load_file(
+        tmp_path / "continued" / "checkpoints" / "step_000002" / "model.safetensors")
+    assert before.keys() == after.keys()
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)  # lr 1e-9: init's weights, barely moved
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # but trained, not just copied
+
+    code, out = run_cli("pretrain", config, "--set", "objective.name=causal_lm", "--set", f"run_dir={tmp_path / 'x'}")
+    assert code == 2 and "is a bidirectional model; objective causal_lm needs a causal one" in out
+    assert run_cli("prepare", "text", tmp_path / "domain.txt", "--out", tmp_path / "own", "--workers", "0",
+                   "--tokenizer", "char")[0] == 0  # its own, smaller character set
+    code, out = run_cli("pretrain", config, "--set", f"data.path={tmp_path / 'own'}", "--set", f"run_dir={tmp_path / 'y'}")
+    assert code == 2 and "was trained with another tokenizer" in out and "--tokenizer" in out
+    code, out = run_cli("pretrain", config, "--set", "model.preset=gpt-nano", "--set", f"run_dir={tmp_path / 'z'}")
+    assert code == 2 and "give model or init, not both" in out
