@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from tokenizers import Tokenizer
 from tqdm import tqdm
 
 from headstart.errors import HeadstartError
+from headstart.output_folder import check_output_folder, staged_output
 from headstart.text.readers import (
     DOC_UNITS, FORMATS, InputFile, check_encoding, find_input_files, find_problem, read_documents,
 )
@@ -113,21 +113,14 @@ def prepare_text(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tok
     )
     options.validate()
     out = Path(out)
-    _check_output(out, overwrite)
+    check_output_folder(out, overwrite)  # before reading any input: fail fast
     files = _outside_output(find_input_files(inputs, fmt), out)
     files, skipped = _without_bad_files(files, options)
     if not files:
         raise HeadstartError(f"every input file was skipped as unreadable: {', '.join(skipped)}")
     show_progress = progress and sys.stderr.isatty()
 
-    staging = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)  # left over from a crashed run with a recycled pid
-    try:
-        staging.parent.mkdir(parents=True, exist_ok=True)
-        staging.mkdir()
-    except OSError as error:
-        raise HeadstartError(f"{staging}: cannot create the output folder ({error.strerror or error})") from None
-    try:
+    with staged_output(out, overwrite=overwrite) as staging:
         tok, kind = _make_tokenizer(files, options, show_progress)
         tok.save(str(staging / TOKENIZER_FILE))
         splits, stats = _encode_corpus(files, tok, options, staging, show_progress)
@@ -153,36 +146,8 @@ def prepare_text(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tok
             "headstart_version": _headstart_version(),
         }
         write_manifest(staging, manifest)
-        _publish(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     log.debug("wrote %s", out)  # the CLI and the demo print the path in their summaries
     return manifest
-
-
-def _check_output(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise HeadstartError(f"{out}: exists and is not a folder")
-    if not out.is_dir() or not any(out.iterdir()):
-        return
-    if not overwrite:
-        raise HeadstartError(f"{out}: already exists and is not empty; pass --overwrite to replace it")
-    if not (out / "manifest.json").is_file():
-        # --overwrite deletes the old folder: make sure it is one this command wrote.
-        raise HeadstartError(f"{out}: not a prepared folder (no manifest.json); refusing to replace it")
-
-
-def _publish(staging: Path, out: Path) -> None:
-    if out.is_dir() and any(out.iterdir()):  # --overwrite: checked by _check_output
-        retired = out.with_name(f"{out.name}.old-{os.getpid()}")
-        os.replace(out, retired)
-        os.replace(staging, out)
-        shutil.rmtree(retired)  # only now that the new folder is complete and in place
-    else:
-        if out.is_dir():
-            out.rmdir()
-        os.replace(staging, out)
 
 
 def _outside_output(files: list[InputFile], out: Path) -> list[InputFile]:
