@@ -1,0 +1,43 @@
+"""Supervised image classification: a linear head on a backbone's pooled features.
+
+The baseline that pre-training must beat, and the fine-tuning objective for image backbones: any
+model with ``features(images) -> (B, D)`` and ``feature_dim`` (``VisionTransformer``, ``ResNet``).
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import ObjectiveOutput
+
+
+class ImageClassification(nn.Module):
+    """Batch ``{"images": (B, C, H, W) float in [0, 1], "labels": (B,)}`` -> cross-entropy.
+
+    ``augment`` (e.g. a random crop and flip) is applied in training mode only, so evaluation
+    scores the images as they are.
+    """
+
+    def __init__(self, model: nn.Module, num_classes: int, *,
+                 augment: Optional[Callable[[torch.Tensor], torch.Tensor]] = None, dropout: float = 0.0):
+        super().__init__()
+        self.model, self.augment = model, augment
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(model.feature_dim, num_classes)
+        nn.init.zeros_(self.head.weight)  # start from uniform predictions: no random bias towards a class
+        nn.init.zeros_(self.head.bias)
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.model.features(images))).float()
+
+    def forward(self, batch: dict) -> ObjectiveOutput:
+        images = batch["images"]
+        if self.augment is not None and self.training:
+            images = self.augment(images)
+        logits = self.logits(images)
+        loss = F.cross_entropy(logits, batch["labels"])
+        accuracy = (logits.argmax(-1) == batch["labels"]).float().mean()
+        return ObjectiveOutput(loss, {"loss": loss.detach(), "accuracy": accuracy.detach()})

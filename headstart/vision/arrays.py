@@ -1,0 +1,184 @@
+"""Prepared images on disk: the writer ``prepare_images`` fills and ``ImageArrays``, the reader.
+
+A prepared folder holds, per split, ``images_{split}.npy`` (N, H, W, C) uint8 and, when the inputs
+had labels, ``labels_{split}.npy`` (N,) int64, plus ``manifest.json``.  Plain ``.npy`` files open
+with ``np.load(path, mmap_mode="r")`` in any NumPy program, and memory-mapping them means neither
+writing nor reading ever holds the collection in RAM.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+from numpy.lib import format as npy_format
+
+from headstart.errors import HeadstartError
+from headstart.output_folder import MANIFEST_NAME
+
+MANIFEST_FORMAT = "headstart.image_arrays"
+MANIFEST_VERSION = 1
+SPLITS = ("train", "val")
+
+
+class ArrayWriter:
+    """Fills one split's ``images_{split}.npy`` (and ``labels_{split}.npy``) through memory maps.
+
+    The arrays are created at ``capacity`` rows, the number of images that could land in this
+    split, because a ``.npy`` header states its shape up front.  Images skipped as unreadable leave
+    rows unused; ``close`` shrinks the files to the rows written.
+    """
+
+    def __init__(self, directory: Path, split: str, capacity: int, shape: tuple[int, int, int], labeled: bool):
+        self.images_file = f"images_{split}.npy"
+        self.labels_file = f"labels_{split}.npy" if labeled else None
+        self.directory, self.count = Path(directory), 0
+        self._images = _create(self.directory / self.images_file, np.uint8, (capacity, *shape))
+        self._labels = _create(self.directory / self.labels_file, np.int64, (capacity,)) if labeled else None
+
+    def add(self, pixels: np.ndarray, labels: Optional[np.ndarray] = None) -> None:
+        """Append ``pixels`` (n, H, W, C) uint8 and, for a labeled split, their ``labels`` (n,)."""
+        n = len(pixels)
+        if n == 0:
+            return
+        self._images[self.count: self.count + n] = pixels
+        if self._labels is not None:
+            self._labels[self.count: self.count + n] = labels
+        self.count += n
+
+    def close(self) -> dict[str, Any]:
+        """Flush, shrink to the rows written and return this split's manifest entry."""
+        capacity = len(self._images)
+        for array in (self._images, self._labels):
+            if isinstance(array, np.memmap):
+                array.flush()
+        del array
+        self._images = self._labels = None  # unmap before truncating: a mapped page past the end is SIGBUS
+        if self.count < capacity:
+            for name in filter(None, (self.images_file, self.labels_file)):
+                _shrink_npy(self.directory / name, self.count)
+        return {"images": self.count, "images_file": self.images_file, "labels_file": self.labels_file}
+
+
+def _create(path: Path, dtype, shape: tuple[int, ...]) -> np.ndarray:
+    if shape[0] == 0:  # some NumPy versions cannot map an empty file: an empty array needs no map
+        np.save(path, np.zeros(shape, dtype=dtype), allow_pickle=False)
+        return np.zeros(shape, dtype=dtype)
+    return npy_format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+
+
+def _shrink_npy(path: Path, rows: int) -> None:
+    """Rewrite a ``.npy`` header to ``rows`` along the first axis and cut the data to match.
+
+    NumPy pads every header so that the first axis can change in place (``GROWTH_AXIS_MAX_DIGITS``):
+    no byte of pixel data has to move.
+    """
+    with open(path, "r+b") as f:
+        version = npy_format.read_magic(f)
+        read_header = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+        shape, fortran_order, dtype = read_header(f)
+        data_offset = f.tell()
+        header = io.BytesIO()
+        write_header = npy_format.write_array_header_1_0 if version == (1, 0) else npy_format.write_array_header_2_0
+        write_header(header, {"descr": npy_format.dtype_to_descr(dtype), "fortran_order": fortran_order,
+                              "shape": (rows, *shape[1:])})
+        if header.tell() != data_offset:
+            raise RuntimeError(f"{path}: the .npy header cannot be rewritten in place")
+        f.seek(0)
+        f.write(header.getvalue())
+        f.truncate(data_offset + rows * int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize)
+
+
+def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
+    with open(Path(directory) / MANIFEST_NAME, "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+
+
+def load_image_manifest(prepared_dir: str | os.PathLike) -> dict[str, Any]:
+    """Read and check ``manifest.json`` of a folder written by ``prepare_images``."""
+    directory = Path(prepared_dir)
+    path = directory / MANIFEST_NAME
+    if not path.is_file():
+        hint = " (did `prepare_images` finish?)" if directory.is_dir() else ""
+        raise HeadstartError(f"{path}: manifest not found{hint}")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise HeadstartError(f"{path}: not valid JSON ({error})") from None
+    found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+    if found != MANIFEST_FORMAT:
+        raise HeadstartError(f"{path}: format is {found!r}, expected {MANIFEST_FORMAT!r}")
+    if manifest.get("version") != MANIFEST_VERSION:
+        raise HeadstartError(f"{path}: version {manifest.get('version')!r} is not supported (this headstart "
+                             f"reads version {MANIFEST_VERSION}); prepare the images again")
+    return manifest
+
+
+class ImageArrays:
+    """One split of a prepared image folder.
+
+    >>> train = ImageArrays("data/mnist", "train")
+    >>> len(train), train.shape, train.class_names[:3]
+    (8967, (28, 28, 1), ['0', '1', '2'])
+    >>> pixels, labels = train.read([3, 14, 15])        # (3, 28, 28, 1) uint8, (3,) int64
+
+    Images stay on disk behind a memory map; labels (8 bytes an image) are read into memory.
+    """
+
+    def __init__(self, prepared_dir: str | os.PathLike, split: str = "train"):
+        self.prepared_dir, self.split = Path(prepared_dir), split
+        self.manifest = load_image_manifest(self.prepared_dir)
+        manifest_path = self.prepared_dir / MANIFEST_NAME
+        if split not in self.manifest.get("splits", {}):
+            known = ", ".join(self.manifest.get("splits", {}))
+            raise HeadstartError(f"{manifest_path}: no split {split!r} (splits: {known})")
+        try:
+            entry = self.manifest["splits"][split]
+            count = int(entry["images"])
+            self.shape: tuple[int, int, int] = tuple(int(n) for n in self.manifest["shape"])
+            self.class_names: Optional[list[str]] = self.manifest.get("class_names")
+            images_file, labels_file = entry["images_file"], entry["labels_file"]
+        except (KeyError, TypeError, ValueError) as error:
+            raise HeadstartError(f"{manifest_path}: malformed manifest ({type(error).__name__}: {error})") from None
+        self.images = self._open(images_file, (count, *self.shape), np.uint8, count)
+        self.labels = self._open(labels_file, (count,), np.int64, count) if labels_file else None
+        if self.labels is not None:
+            self.labels = np.asarray(self.labels)
+
+    def _open(self, name: str, shape: tuple[int, ...], dtype, count: int) -> np.ndarray:
+        path = self.prepared_dir / name
+        if not path.is_file():
+            raise HeadstartError(f"{path}: listed in {self.prepared_dir / MANIFEST_NAME} but missing")
+        try:
+            array = np.load(path, mmap_mode="r" if count else None, allow_pickle=False)
+        except ValueError as error:
+            raise HeadstartError(f"{path}: not a readable .npy array ({error})") from None
+        if array.shape != shape or array.dtype != dtype:
+            raise HeadstartError(f"{path}: holds {array.dtype} {array.shape}, but the manifest says "
+                                 f"{np.dtype(dtype)} {shape}; the file is truncated or from another run")
+        return array
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def num_classes(self) -> Optional[int]:
+        return len(self.class_names) if self.class_names is not None else None
+
+    def read(self, indices) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        """Images ``indices`` as a new (n, H, W, C) uint8 array, and their labels (None if unlabeled)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        labels = self.labels[indices] if self.labels is not None else None
+        return np.asarray(self.images[indices]), labels
+
+    def __reduce__(self):
+        # Sending this to a DataLoader worker must not copy the mapped images into the message.
+        return (type(self), (str(self.prepared_dir), self.split))
+
+    def __repr__(self) -> str:
+        labels = f", {self.num_classes} classes" if self.labels is not None else ", unlabeled"
+        return f"ImageArrays({str(self.prepared_dir)!r}, {self.split!r}: {len(self):,} images {self.shape}{labels})"
