@@ -20,6 +20,7 @@ _API = {
     "compare": "headstart.compare",
     "run_demo": "headstart.demo",
     "load_text_model": "headstart.text.pretrained",
+    "load_image_model": "headstart.vision.pretrained",
     "load_pretrain_config": "headstart.config",
     "PretrainConfig": "headstart.config",
     "TrainConfig": "headstart.engine.config",

@@ -52,7 +52,8 @@ def _register_prepare_commands() -> None:
 @click.option("--resume-from", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Continue from this checkpoint directory.")
 def pretrain(config: Path, overrides: tuple[str, ...], resume: bool, resume_from: Path | None) -> None:
-    """Pre-train a model as CONFIG (YAML) describes.
+    """Pre-train a model as CONFIG (YAML) describes, on a folder from `headstart prepare text` (causal_lm,
+    masked_lm) or `headstart prepare images` (simclr, mae, supervised).
 
     Outputs go to the config's run_dir: checkpoints/ (safetensors), metrics.jsonl, tensorboard/, config.yaml.
     SIGTERM or Ctrl-C saves a checkpoint and stops; --resume continues exactly where it stopped.

@@ -16,48 +16,175 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .engine.config import TrainConfig
 from .errors import HeadstartError
 from .models.config import TransformerConfig
-from .models.presets import preset_fields
+from .models.presets import PRESETS, preset_fields
+from .models.resnet import ResNetConfig
+from .models.vision_presets import VISION_PRESETS, VIT_PRESETS, VisionConfig, vision_config
+from .models.vit import ViTConfig
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class TextDataConfig(Strict):
-    path: Path = Field(description="a directory written by `headstart prepare text`")
-    seq_len: Optional[int] = Field(default=None, gt=0, description="tokens per training window; default: model context")
+class DataConfig(Strict):
+    path: Path = Field(description="a directory written by `headstart prepare text` or `headstart prepare images`")
+    seq_len: Optional[int] = Field(default=None, gt=0, description="text: tokens per training window; "
+                                                                   "default: model context")
+
+
+TEXT_OBJECTIVES = ("causal_lm", "masked_lm")
+IMAGE_OBJECTIVES = ("simclr", "mae", "supervised")
+
+# Each objective's knobs and their defaults.  A knob of another objective is an error, so a mistyped
+# objective name never silently drops its settings.  causal_lm accepts mask_prob (unused) as it
+# always has, so text configs and the run records of earlier text runs read the same.
+OBJECTIVE_KNOBS: dict[str, dict[str, Any]] = {
+    "masked_lm": {"mask_prob": 0.15},
+    "causal_lm": {"mask_prob": 0.15},
+    "simclr": {"temperature": 0.5, "projection_dim": 128, "projection_hidden_dim": 512,
+               "crop_scale": (0.08, 1.0), "blur_p": 0.5, "jitter_strength": 0.5},
+    "mae": {"mask_ratio": 0.75, "decoder_dim": 128, "decoder_layers": 2, "decoder_heads": 4, "norm_pix_loss": True},
+    "supervised": {},
+}
+
+# The model an objective gets when the config names none.
+DEFAULT_PRESETS = {"causal_lm": "gpt-nano", "masked_lm": "gpt-nano", "simclr": "resnet-tiny", "mae": "vit-nano",
+                   "supervised": "resnet-tiny"}
 
 
 class ObjectiveConfig(Strict):
-    name: Literal["causal_lm", "masked_lm"] = "causal_lm"
-    mask_prob: float = Field(default=0.15, gt=0, lt=1, description="masked_lm: fraction of tokens chosen")
+    """The pre-training objective and its knobs; knobs left out take the defaults in OBJECTIVE_KNOBS."""
+
+    name: Literal["causal_lm", "masked_lm", "simclr", "mae", "supervised"] = "causal_lm"
+    mask_prob: Optional[float] = Field(default=None, gt=0, lt=1, description="masked_lm: fraction of tokens chosen")
+    # simclr
+    temperature: Optional[float] = Field(default=None, gt=0, description="simclr: NT-Xent temperature")
+    projection_dim: Optional[int] = Field(default=None, gt=0, description="simclr: width the loss sees")
+    projection_hidden_dim: Optional[int] = Field(default=None, gt=0, description="simclr: projection head's width")
+    crop_scale: Optional[tuple[float, float]] = Field(default=None, description="simclr: random crop's area range")
+    blur_p: Optional[float] = Field(default=None, ge=0, le=1, description="simclr: share of views blurred")
+    jitter_strength: Optional[float] = Field(default=None, ge=0, description="simclr: colour distortion strength s "
+                                             "(brightness, contrast, saturation 0.8 s; hue 0.2 s)")
+    # mae
+    mask_ratio: Optional[float] = Field(default=None, gt=0, lt=1, description="mae: share of patches hidden")
+    decoder_dim: Optional[int] = Field(default=None, gt=0)
+    decoder_layers: Optional[int] = Field(default=None, gt=0)
+    decoder_heads: Optional[int] = Field(default=None, gt=0)
+    norm_pix_loss: Optional[bool] = Field(default=None, description="mae: predict per-patch normalised pixels")
+
+    @property
+    def modality(self) -> str:
+        return "text" if self.name in TEXT_OBJECTIVES else "images"
+
+    def fill_knobs(self) -> None:
+        """Refuse knobs of other objectives; give this one's the defaults."""
+        own = OBJECTIVE_KNOBS[self.name]
+        for key in sorted(self.model_fields_set - {"name"} - set(own)):
+            if getattr(self, key) is not None:
+                owner = next(name for name, knobs in OBJECTIVE_KNOBS.items() if key in knobs)
+                takes = f"its knobs: {', '.join(own)}" if own else "it has no knobs"
+                raise ValueError(f"objective.{key}: a knob of {owner}, not of {self.name} ({takes})")
+        for key, default in own.items():
+            if getattr(self, key) is None:
+                setattr(self, key, default)
+        if self.name == "simclr" and not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
+            raise ValueError(f"objective.crop_scale: expected [low, high] with 0 < low <= high <= 1, "
+                             f"got {list(self.crop_scale)}")
+        if self.name == "mae" and self.decoder_dim % self.decoder_heads:
+            raise ValueError(f"objective.decoder_dim ({self.decoder_dim}) must be divisible by "
+                             f"objective.decoder_heads ({self.decoder_heads})")
+
+    def record(self) -> dict:
+        """The name and this objective's knobs, as a run records them."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class MonitorConfig(Strict):
+    """Image pre-training: what each evaluation measures besides the objective's own validation loss."""
+
+    knn_train_images: int = Field(default=2000, ge=0, description="labeled train images the online kNN probe "
+                                                                  "is fitted on; 0 turns it off")
+    knn_val_images: int = Field(default=1000, gt=0, description="val images it is scored on")
 
 
 class PretrainConfig(Strict):
     run_dir: Path = Field(description="where checkpoints, metrics and logs go")
-    data: TextDataConfig
+    data: DataConfig
     init: Optional[Path] = Field(
         default=None, description="continue pre-training this run or checkpoint (domain- or task-adaptive "
                                   "pre-training): its architecture and weights, a fresh optimizer and schedule")
     model: Optional[dict[str, Any]] = Field(
-        default=None, description="preset name plus any TransformerConfig field; default gpt-nano, or init's")
-    objective: ObjectiveConfig = ObjectiveConfig()
+        default=None, description="preset name plus any field of its config (TransformerConfig, ViTConfig, "
+                                  "ResNetConfig); default by objective: gpt-nano, resnet-tiny, mae: vit-nano")
+    objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
+    monitor: Optional[MonitorConfig] = Field(default=None, description="images only; default: the kNN probe on")
     train: TrainConfig
+
+    @property
+    def modality(self) -> str:
+        """"text" or "images": what the objective trains on."""
+        return self.objective.modality
 
     @model_validator(mode="after")
     def _check(self) -> "PretrainConfig":
+        self.objective.fill_knobs()
+        if self.modality == "images":
+            return self._check_images()
+        if self.monitor is not None:
+            raise ValueError(f"monitor: the online kNN probe watches image pre-training, not {self.objective.name}")
         if self.init is not None:
             if self.model is not None:
                 raise ValueError("give model or init, not both: a run continued from init keeps its architecture")
             return self
         if self.model is None:
-            self.model = {"preset": "gpt-nano"}
+            self.model = {"preset": DEFAULT_PRESETS[self.objective.name]}
+        if self.model.get("preset") in VISION_PRESETS:
+            raise ValueError(f"model.preset: {self.model['preset']} is an image model; objective "
+                             f"{self.objective.name} trains a text model ({', '.join(sorted(PRESETS))})")
         arch = resolve_model(self.model, vocab_size=self.model.get("vocab_size", 1),
                              causal=self.objective.name == "causal_lm")
         if self.data.seq_len and self.data.seq_len > arch.context_length:
             raise ValueError(f"data.seq_len ({self.data.seq_len}) exceeds the model's context_length "
                              f"({arch.context_length})")
         return self
+
+    def _check_images(self) -> "PretrainConfig":
+        name = self.objective.name
+        if self.init is not None:
+            raise ValueError(f"init: continued pre-training is for text objectives; {name} starts from model")
+        if self.data.seq_len is not None:
+            raise ValueError("data.seq_len: a text setting; images keep the size they were prepared at")
+        self.model = dict(self.model or {})
+        self.model.setdefault("preset", DEFAULT_PRESETS[name])
+        spec = dict(self.model)
+        preset = spec.pop("preset")
+        if preset in PRESETS:
+            raise ValueError(f"model.preset: {preset} is a text model; objective {name} trains an image model "
+                             f"({', '.join(sorted(VISION_PRESETS))})")
+        if preset not in VISION_PRESETS:
+            raise ValueError(f"model.preset: unknown image preset {preset!r}; known: "
+                             f"{', '.join(sorted(VISION_PRESETS))}")
+        if name == "mae" and preset not in VIT_PRESETS:
+            raise ValueError(f"model.preset: objective mae needs a ViT ({', '.join(sorted(VIT_PRESETS))}); "
+                             f"{preset} is a ResNet")
+        for key in ("image_size", "channels"):
+            if key in spec:
+                raise ValueError(f"model.{key}: set by the prepared images; remove it")
+        # The image size is not known until the data is read: check the fields on a one-patch image.
+        patch = spec.get("patch_size", VISION_PRESETS[preset].get("patch_size", 1))
+        resolve_vision_model(self.model, image_size=patch if isinstance(patch, int) and patch > 0 else 1, channels=1)
+        if self.monitor is None:
+            self.monitor = MonitorConfig()
+        return self
+
+    def record(self) -> dict:
+        """The resolved config as a run records it (config.yaml, state.json): other objectives' knobs
+        and sections this run does not use are left out."""
+        data = self.model_dump(mode="json")
+        data["objective"] = self.objective.record()
+        if self.monitor is None:
+            del data["monitor"]
+        return data
 
 
 def resolve_model(spec: dict, *, vocab_size: int, causal: Optional[bool] = None) -> TransformerConfig:
@@ -72,6 +199,17 @@ def resolve_model(spec: dict, *, vocab_size: int, causal: Optional[bool] = None)
         return TransformerConfig(**fields)
     except ValidationError as e:
         raise ValueError(format_validation_error(e, TransformerConfig, prefix="model.")) from None
+
+
+def resolve_vision_model(spec: dict, *, image_size, channels: int) -> VisionConfig:
+    """An image model's config: preset fields, the user's overrides, the data's size and channels."""
+    spec = dict(spec)
+    preset = spec.pop("preset")
+    try:
+        return vision_config(preset, image_size=image_size, channels=channels, **spec)
+    except ValidationError as e:
+        config_class = ViTConfig if preset in VIT_PRESETS else ResNetConfig
+        raise ValueError(format_validation_error(e, config_class, prefix="model.")) from None
 
 
 # ---- loading --------------------------------------------------------------------------------------

@@ -1,60 +1,70 @@
-"""``headstart pretrain``: assemble data, model and objective from a config, and hand them to the engine."""
+"""``headstart pretrain``: read the config, let the data's modality assemble model, objective and
+batches, and hand them to the engine."""
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import Callable, Optional, Union
 
 import yaml
+from torch import nn
 
-from .config import PretrainConfig, load_pretrain_config, resolve_model
+from .config import IMAGE_OBJECTIVES, TEXT_OBJECTIVES, PretrainConfig, load_pretrain_config
 from .engine import Checkpointer, Trainer, TrainResult
+from .engine.data import BatchSource
 from .engine.rng import seed_everything
 from .errors import HeadstartError
-from .models import TextTransformer
-from .objectives import CausalLM, MaskedLM
-from .text.pretrained import load_text_model
-from .text.shards import TokenShards
-from .text.tokenizer import load_tokenizer
-from .text.windows import TokenWindows
+from .output_folder import MANIFEST_NAME
+from .text.shards import MANIFEST_FORMAT as TEXT_FORMAT
+from .vision.arrays import MANIFEST_FORMAT as IMAGE_FORMAT
 
 log = logging.getLogger("headstart")
 
-
-def build_text_objective(cfg: PretrainConfig, vocab_size: int, special: dict, tokenizer_path=None):
-    """The model (new, or continued from ``cfg.init``) and objective a text pre-training config describes."""
-    causal = cfg.objective.name == "causal_lm"
-    if cfg.init is not None:
-        model = _continued_model(cfg, tokenizer_path, causal)
-    else:
-        given = cfg.model.get("vocab_size")
-        if given is not None and given != vocab_size:
-            raise HeadstartError(f"model.vocab_size is {given} but the tokenizer of {cfg.data.path} has "
-                                 f"{vocab_size} tokens; remove model.vocab_size to take it from the data")
-        try:
-            arch = resolve_model(cfg.model, vocab_size=vocab_size, causal=causal)
-        except ValueError as e:
-            raise HeadstartError(str(e)) from None
-        model = TextTransformer(arch)
-    if causal:
-        return model, CausalLM(model)
-    specials = [i for i in special.values() if i is not None]
-    return model, MaskedLM(model, mask_id=special["mask"], special_ids=specials, mask_prob=cfg.objective.mask_prob)
+MODALITY_OF_FORMAT = {TEXT_FORMAT: "text", IMAGE_FORMAT: "images"}
+OBJECTIVES_OF = {"text": TEXT_OBJECTIVES, "images": IMAGE_OBJECTIVES}
+# Run-config keys a resume may change: moving the data, or watching the run differently.
+RESUMABLE_CONFIG_KEYS = frozenset({"data.path", "monitor.knn_train_images", "monitor.knn_val_images"})
 
 
-def _continued_model(cfg: PretrainConfig, tokenizer_path, causal: bool) -> TextTransformer:
-    """``cfg.init``'s model, after checking that the new data and objective fit it."""
-    model, tokenizer, checkpoint, _ = load_text_model(cfg.init, prefer="best")
-    # Compared as loaded (canonical JSON), not by file hash: prepare re-saves a reused tokenizer.json.
-    if load_tokenizer(tokenizer_path).to_str() != tokenizer.to_str():
-        raise HeadstartError(f"init {checkpoint} was trained with another tokenizer than {cfg.data.path}'s; "
-                             f"prepare the data with --tokenizer {Path(checkpoint) / 'tokenizer.json'}")
-    if model.cfg.causal != causal:
-        raise HeadstartError(f"init {checkpoint} is a {'causal' if model.cfg.causal else 'bidirectional'} "
-                             f"model; objective {cfg.objective.name} needs a "
-                             f"{'causal' if causal else 'bidirectional'} one")
-    log.info("continuing pre-training from %s", checkpoint)
-    return model.train()
+@dataclass
+class PretrainSetup:
+    """What a modality's builder hands to the engine."""
+
+    objective: nn.Module  # holds the model as .model
+    train_data: BatchSource
+    val_data: BatchSource
+    run_config: dict  # the config's record plus what the data settled: the model's full config, ...
+    flops_per_unit: float = 0.0  # training FLOPs per train_data unit, for MFU; 0 when not counted
+    extra_files: dict[str, Path] = field(default_factory=dict)  # copied into every checkpoint
+    monitor: Optional[Callable[[nn.Module, dict], dict]] = None  # more validation metrics
+    summary: str = ""  # for the log: the model's size
+    per_step: str = ""  # for the log: what one optimizer step trains on, e.g. "1536 tokens"
+
+
+def prepared_modality(path: Path) -> Optional[str]:
+    """"text" or "images", as the prepared folder's manifest says; None when it cannot tell (the
+    modality's own reader then says what is wrong with the folder)."""
+    try:
+        manifest = json.loads((Path(path) / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return MODALITY_OF_FORMAT.get(manifest.get("format")) if isinstance(manifest, dict) else None
+
+
+def build_setup(cfg: PretrainConfig) -> PretrainSetup:
+    modality = prepared_modality(cfg.data.path) or cfg.modality
+    if modality != cfg.modality:
+        raise HeadstartError(f"objective.name: {cfg.objective.name} trains on {cfg.modality}, but data.path "
+                             f"{cfg.data.path} holds {modality} (`headstart prepare {modality}`); use "
+                             f"{', '.join(OBJECTIVES_OF[modality][:-1])} or {OBJECTIVES_OF[modality][-1]}")
+    # Imported here: a text run never loads the image code, nor an image run the tokenizer.
+    if modality == "text":
+        from .text.pretrain_setup import text_setup
+        return text_setup(cfg)
+    from .vision.pretrain_setup import image_setup
+    return image_setup(cfg)
 
 
 def pretrain(config: Union[PretrainConfig, str, Path], overrides: list[str] = (),
@@ -62,24 +72,8 @@ def pretrain(config: Union[PretrainConfig, str, Path], overrides: list[str] = ()
     """Pre-train as ``config`` says.  ``resume=True`` continues from the run's latest checkpoint,
     ``resume=PATH`` from that checkpoint."""
     cfg = config if isinstance(config, PretrainConfig) else load_pretrain_config(config, overrides)
-    train_shards = TokenShards(cfg.data.path, "train")
-    val_shards = TokenShards(cfg.data.path, "val")
-
     seed_everything(cfg.train.seed)  # before building the model: initial weights depend on the seed
-    model, objective = build_text_objective(cfg, train_shards.vocab_size, train_shards.special_tokens,
-                                            train_shards.tokenizer_path)
-    seq_len = cfg.data.seq_len or model.cfg.context_length
-    window = seq_len + objective.sequence_offset
-    train_src = TokenWindows(train_shards, batch_size=cfg.train.batch_size, length=window, seed=cfg.train.seed,
-                             tokens_per_window=seq_len, split="train")
-    # A different seed for validation, and the same val batches at every evaluation.
-    val_src = TokenWindows(val_shards, batch_size=cfg.train.batch_size, length=window, seed=cfg.train.seed + 1,
-                           tokens_per_window=seq_len, split="val")
-
-    run_config = cfg.model_dump(mode="json")
-    run_config["model"] = model.cfg.model_dump(mode="json")
-    run_config["data"]["tokenizer_sha256"] = train_shards.manifest["tokenizer"]["sha256"]
-    run_config["task"] = "pretrain_text"
+    setup = build_setup(cfg)
 
     checkpointer = Checkpointer(cfg.run_dir / "checkpoints")
     start_from = None
@@ -91,17 +85,12 @@ def pretrain(config: Union[PretrainConfig, str, Path], overrides: list[str] = ()
         raise HeadstartError(f"{cfg.run_dir} already holds checkpoints; pass --resume to continue that run "
                              f"or set run_dir to a new directory")
 
-    head_fraction = cfg.objective.mask_prob if cfg.objective.name == "masked_lm" else 1.0
-    trainer = Trainer(objective, train_src, val_src, cfg.train, cfg.run_dir, run_config=run_config,
-                      flops_per_unit=model.train_flops_per_token(seq_len, head_fraction),
-                      extra_files={"tokenizer.json": train_shards.tokenizer_path},
-                      resumable_changes=frozenset({"data.path"}))
+    trainer = Trainer(setup.objective, setup.train_data, setup.val_data, cfg.train, cfg.run_dir,
+                      run_config=setup.run_config, flops_per_unit=setup.flops_per_unit,
+                      extra_files=setup.extra_files, monitor=setup.monitor, resumable_changes=RESUMABLE_CONFIG_KEYS)
     if start_from is not None:
         trainer.resume(start_from)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
-    (cfg.run_dir / "config.yaml").write_text(yaml.safe_dump(run_config, sort_keys=False))
-    arch = model.cfg
-    log.info("model: %d layers, %d heads, d_model %d, %.2f M parameters; objective %s; %d tokens per step",
-             arch.n_layer, arch.n_head, arch.d_model, model.num_params() / 1e6, cfg.objective.name,
-             cfg.train.batch_size * cfg.train.grad_accum * seq_len)
+    (cfg.run_dir / "config.yaml").write_text(yaml.safe_dump(setup.run_config, sort_keys=False))
+    log.info("model: %s; objective %s; %s per step", setup.summary, cfg.objective.name, setup.per_step)
     return trainer.fit()

@@ -70,9 +70,13 @@ class Trainer:
                  cfg: TrainConfig, run_dir: Path, *, run_config: dict, flops_per_unit: float = 0.0,
                  extra_files: Optional[dict[str, Path]] = None, eval_metric: str = "loss",
                  higher_is_better: bool = False, evaluate: Optional[Callable[[nn.Module], dict]] = None,
+                 monitor: Optional[Callable[[nn.Module, dict], dict]] = None,
                  resumable_changes: frozenset[str] = frozenset(),
                  lr_scales: Optional[list] = None, on_step: Optional[Callable[[int], None]] = None):
-        """``lr_scales``: [(parameters, multiple of the scheduled lr)], e.g. layer-wise LR decay.
+        """``evaluate(objective)`` replaces the validation loop; ``monitor(objective, metrics)`` runs
+        after it and returns more metrics to log (an online probe, say).  Both run without gradients,
+        in eval mode, on a forked RNG: they cannot change what training does next.
+        ``lr_scales``: [(parameters, multiple of the scheduled lr)], e.g. layer-wise LR decay.
         ``on_step(step)`` runs before every optimizer step (gradual unfreezing); it must depend on the
         step alone, so that a resumed run does the same."""
         self.resumable_changes = RESUMABLE_CHANGES | set(resumable_changes)
@@ -85,7 +89,7 @@ class Trainer:
         self.flops_per_unit = flops_per_unit
         self.extra_files = extra_files or {}
         self.eval_metric, self.higher_is_better = eval_metric, higher_is_better
-        self.evaluate_fn = evaluate
+        self.evaluate_fn, self.monitor = evaluate, monitor
         self.checkpointer = Checkpointer(self.run_dir / "checkpoints", cfg.keep_last)
         self.optimizer = build_optimizer(objective, cfg, self.device, lr_scales)
         self.params = list(objective.parameters())
@@ -172,6 +176,9 @@ class Trainer:
                 derived = getattr(unwrap(self.objective), "derived_metrics", None)
                 if derived is not None:
                     result.update(derived(result))
+            if self.monitor is not None:
+                with autocast(self.device, self.amp_dtype):
+                    result.update(self.monitor(unwrap(self.objective), dict(result)))
         self.objective.train()
         return result
 

@@ -1,0 +1,81 @@
+"""Text pre-training: the model, objective and token windows a config describes, for ``headstart pretrain``."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ..config import PretrainConfig, resolve_model
+from ..errors import HeadstartError
+from ..models import TextTransformer
+from ..objectives import CausalLM, MaskedLM
+from ..pretrain import PretrainSetup
+from .pretrained import load_text_model
+from .shards import TokenShards
+from .tokenizer import load_tokenizer
+from .windows import TokenWindows
+
+log = logging.getLogger("headstart")
+
+
+def text_setup(cfg: PretrainConfig) -> PretrainSetup:
+    train_shards = TokenShards(cfg.data.path, "train")
+    val_shards = TokenShards(cfg.data.path, "val")
+    model, objective = build_text_objective(cfg, train_shards.vocab_size, train_shards.special_tokens,
+                                            train_shards.tokenizer_path)
+    seq_len = cfg.data.seq_len or model.cfg.context_length
+    window = seq_len + objective.sequence_offset
+    train_src = TokenWindows(train_shards, batch_size=cfg.train.batch_size, length=window, seed=cfg.train.seed,
+                             tokens_per_window=seq_len, split="train")
+    # A different seed for validation, and the same val batches at every evaluation.
+    val_src = TokenWindows(val_shards, batch_size=cfg.train.batch_size, length=window, seed=cfg.train.seed + 1,
+                           tokens_per_window=seq_len, split="val")
+
+    run_config = cfg.record()
+    run_config["model"] = model.cfg.model_dump(mode="json")
+    run_config["data"]["tokenizer_sha256"] = train_shards.manifest["tokenizer"]["sha256"]
+    run_config["task"] = "pretrain_text"
+    head_fraction = cfg.objective.mask_prob if cfg.objective.name == "masked_lm" else 1.0
+    arch = model.cfg
+    return PretrainSetup(
+        objective, train_src, val_src, run_config,
+        flops_per_unit=model.train_flops_per_token(seq_len, head_fraction),
+        extra_files={"tokenizer.json": train_shards.tokenizer_path},
+        summary=f"{arch.n_layer} layers, {arch.n_head} heads, d_model {arch.d_model}, "
+                f"{model.num_params() / 1e6:.2f} M parameters",
+        per_step=f"{cfg.train.batch_size * cfg.train.grad_accum * seq_len} tokens")
+
+
+def build_text_objective(cfg: PretrainConfig, vocab_size: int, special: dict, tokenizer_path=None):
+    """The model (new, or continued from ``cfg.init``) and objective a text pre-training config describes."""
+    causal = cfg.objective.name == "causal_lm"
+    if cfg.init is not None:
+        model = _continued_model(cfg, tokenizer_path, causal)
+    else:
+        given = cfg.model.get("vocab_size")
+        if given is not None and given != vocab_size:
+            raise HeadstartError(f"model.vocab_size is {given} but the tokenizer of {cfg.data.path} has "
+                                 f"{vocab_size} tokens; remove model.vocab_size to take it from the data")
+        try:
+            arch = resolve_model(cfg.model, vocab_size=vocab_size, causal=causal)
+        except ValueError as e:
+            raise HeadstartError(str(e)) from None
+        model = TextTransformer(arch)
+    if causal:
+        return model, CausalLM(model)
+    specials = [i for i in special.values() if i is not None]
+    return model, MaskedLM(model, mask_id=special["mask"], special_ids=specials, mask_prob=cfg.objective.mask_prob)
+
+
+def _continued_model(cfg: PretrainConfig, tokenizer_path, causal: bool) -> TextTransformer:
+    """``cfg.init``'s model, after checking that the new data and objective fit it."""
+    model, tokenizer, checkpoint, _ = load_text_model(cfg.init, prefer="best")
+    # Compared as loaded (canonical JSON), not by file hash: prepare re-saves a reused tokenizer.json.
+    if load_tokenizer(tokenizer_path).to_str() != tokenizer.to_str():
+        raise HeadstartError(f"init {checkpoint} was trained with another tokenizer than {cfg.data.path}'s; "
+                             f"prepare the data with --tokenizer {Path(checkpoint) / 'tokenizer.json'}")
+    if model.cfg.causal != causal:
+        raise HeadstartError(f"init {checkpoint} is a {'causal' if model.cfg.causal else 'bidirectional'} "
+                             f"model; objective {cfg.objective.name} needs a "
+                             f"{'causal' if causal else 'bidirectional'} one")
+    log.info("continuing pre-training from %s", checkpoint)
+    return model.train()
