@@ -8,11 +8,13 @@ whatever stops the run (an exception, Ctrl-C, a full disk).
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from headstart.errors import HeadstartError
 
@@ -62,3 +64,29 @@ def _publish(staging: Path, out: Path) -> None:
         if out.is_dir():
             out.rmdir()
         os.replace(staging, out)
+
+
+def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
+    with open(Path(directory) / MANIFEST_NAME, "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+
+
+def read_manifest(prepared_dir, *, made_by: str, expected_format: str, expected_version: int) -> dict[str, Any]:
+    """``manifest.json`` of a prepared folder, with its format and version checked; one-line errors."""
+    directory = Path(prepared_dir)
+    path = directory / MANIFEST_NAME
+    if not path.is_file():
+        hint = f" (did `{made_by}` finish?)" if directory.is_dir() else ""
+        raise HeadstartError(f"{path}: manifest not found{hint}")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise HeadstartError(f"{path}: not valid JSON ({error})") from None
+    found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+    if found != expected_format:
+        raise HeadstartError(f"{path}: format is {found!r}, expected {expected_format!r}")
+    if manifest.get("version") != expected_version:
+        raise HeadstartError(f"{path}: version {manifest.get('version')!r} is not supported (this headstart "
+                             f"reads version {expected_version}); run `{made_by}` again")
+    return manifest

@@ -29,12 +29,12 @@ from tokenizers import Tokenizer
 from tqdm import tqdm
 
 from headstart.errors import HeadstartError
-from headstart.output_folder import check_output_folder, staged_output
+from headstart.output_folder import check_output_folder, staged_output, write_manifest
 from headstart.text.readers import (
     DOC_UNITS, FORMATS, InputFile, check_encoding, find_input_files, find_problem, read_documents,
 )
 from headstart.text.shards import (
-    MANIFEST_FORMAT, MANIFEST_VERSION, ShardWriter, dtype_name, token_dtype, write_manifest,
+    MANIFEST_FORMAT, MANIFEST_VERSION, ShardWriter, dtype_name, token_dtype,
 )
 from headstart.text.tokenizer import (
     build_char_tokenizer, load_tokenizer, special_token_ids, tokenizer_sha256, train_bpe,

@@ -10,7 +10,6 @@ that stream at a fixed size, so a document may continue in the next shard.  Raw 
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from headstart.errors import HeadstartError
+from headstart.output_folder import MANIFEST_NAME, read_manifest
 
-MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "headstart.text_shards"
 MANIFEST_VERSION = 1
 SPLITS = ("train", "val")
@@ -79,31 +78,12 @@ class ShardWriter:
         self._room = self.shard_tokens
 
 
-def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
-    with open(Path(directory) / MANIFEST_NAME, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=2, ensure_ascii=False)
-        f.write("\n")
-
-
 def load_manifest(prepared_dir: str | os.PathLike) -> dict[str, Any]:
     """Read and validate ``manifest.json``; check that every shard exists with the right size."""
     directory = Path(prepared_dir)
     path = directory / MANIFEST_NAME
-    if not path.is_file():
-        hint = " (did `headstart prepare text` finish?)" if directory.is_dir() else ""
-        raise HeadstartError(f"{path}: manifest not found{hint}")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise HeadstartError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
-        raise HeadstartError(f"{path}: format is {found!r}, expected {MANIFEST_FORMAT!r}")
-    if manifest.get("version") != MANIFEST_VERSION:
-        raise HeadstartError(
-            f"{path}: version {manifest.get('version')!r} is not supported (this headstart reads "
-            f"version {MANIFEST_VERSION}); prepare the data again"
-        )
+    manifest = read_manifest(directory, made_by="headstart prepare text", expected_format=MANIFEST_FORMAT,
+                             expected_version=MANIFEST_VERSION)
     try:
         dtype = _DTYPES[manifest["dtype"]]
         splits = manifest["splits"]

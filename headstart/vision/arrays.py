@@ -8,7 +8,6 @@ writing nor reading ever holds the collection in RAM.
 from __future__ import annotations
 
 import io
-import json
 import os
 from pathlib import Path
 from typing import Any, Optional
@@ -17,7 +16,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from headstart.errors import HeadstartError
-from headstart.output_folder import MANIFEST_NAME
+from headstart.output_folder import MANIFEST_NAME, read_manifest
 
 MANIFEST_FORMAT = "headstart.image_arrays"
 MANIFEST_VERSION = 1
@@ -92,30 +91,10 @@ def _shrink_npy(path: Path, rows: int) -> None:
         f.truncate(data_offset + rows * int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize)
 
 
-def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
-    with open(Path(directory) / MANIFEST_NAME, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=2, ensure_ascii=False)
-        f.write("\n")
-
-
 def load_image_manifest(prepared_dir: str | os.PathLike) -> dict[str, Any]:
     """Read and check ``manifest.json`` of a folder written by ``prepare_images``."""
-    directory = Path(prepared_dir)
-    path = directory / MANIFEST_NAME
-    if not path.is_file():
-        hint = " (did `prepare_images` finish?)" if directory.is_dir() else ""
-        raise HeadstartError(f"{path}: manifest not found{hint}")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise HeadstartError(f"{path}: not valid JSON ({error})") from None
-    found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
-    if found != MANIFEST_FORMAT:
-        raise HeadstartError(f"{path}: format is {found!r}, expected {MANIFEST_FORMAT!r}")
-    if manifest.get("version") != MANIFEST_VERSION:
-        raise HeadstartError(f"{path}: version {manifest.get('version')!r} is not supported (this headstart "
-                             f"reads version {MANIFEST_VERSION}); prepare the images again")
-    return manifest
+    return read_manifest(prepared_dir, made_by="headstart prepare images", expected_format=MANIFEST_FORMAT,
+                         expected_version=MANIFEST_VERSION)
 
 
 class ImageArrays:

@@ -28,8 +28,8 @@ import numpy as np
 from tqdm import tqdm
 
 from headstart.errors import HeadstartError
-from headstart.output_folder import staged_output
-from headstart.vision.arrays import MANIFEST_FORMAT, MANIFEST_VERSION, SPLITS, ArrayWriter, write_manifest
+from headstart.output_folder import staged_output, write_manifest
+from headstart.vision.arrays import MANIFEST_FORMAT, MANIFEST_VERSION, SPLITS, ArrayWriter
 from headstart.vision.decode import CHANNELS
 from headstart.vision.readers import LAYOUTS, ImageArray, ImageFiles, array_source, open_sources
 
