@@ -51,6 +51,8 @@ class CompareConfig(BaseModel):
     seeds: list[int] = Field(default=[0, 1, 2], min_length=1)
     strategy: StrategyConfig = StrategyConfig()
     pooling: Literal["auto", "first", "mean", "last"] = "auto"
+    dropout: Optional[float] = Field(default=None, ge=0, lt=1,
+                                     description="backbone dropout while fine-tuning; null: the checkpoint's")
     train: dict = Field(default_factory=dict, description="fine-tuning settings, shared by both arms")
     lr_search: list[float] = Field(
         default_factory=list, description="learning rates tried for every arm, budget and seed; the one with "
@@ -75,7 +77,7 @@ def _run_config(cfg: CompareConfig, arm: str, budget: Optional[int], seed: int, 
     return FinetuneConfig.model_validate({
         "run_dir": run_dir, "init": cfg.pretrained, "scratch": arm == "scratch",
         "task": {**cfg.task.model_dump(), "budget": budget}, "strategy": cfg.strategy.model_dump(),
-        "pooling": cfg.pooling, "train": train})
+        "pooling": cfg.pooling, "dropout": cfg.dropout, "train": train})
 
 
 def _best_run(cfg: CompareConfig, arm: str, budget: int, seed: int) -> tuple[dict, Path, float]:

@@ -56,6 +56,28 @@ def test_scratch_keeps_the_architecture_but_not_the_weights(tmp_path, pretrained
     assert json.loads((tmp_path / "ft" / "results.json").read_text())["init"].startswith("random init")
 
 
+def test_dropout_for_fine_tuning_keeps_the_pretrained_weights(tmp_path, pretrained_run):
+    import torch
+    import yaml
+
+    from headstart.finetune.config import FinetuneConfig
+    from headstart.finetune.run import build_backbone
+    from headstart.text.pretrained import load_text_model
+
+    write_task(tmp_path)
+    config = write_finetune_config(tmp_path, pretrained_run)
+    cfg = FinetuneConfig.model_validate({**yaml.safe_load(config.read_text()), "dropout": 0.3})
+    model, _, _ = build_backbone(cfg)
+    original, _, _, _ = load_text_model(pretrained_run)
+    assert original.cfg.dropout == 0.0 and model.cfg.dropout == 0.3
+    assert all(torch.equal(a, b) for a, b in zip(original.state_dict().values(), model.state_dict().values()))
+    assert model.lm_head.weight is model.tok_emb.weight  # still tied after the rebuild
+    code, out = run_cli("finetune", config, "--set", "dropout=0.3")
+    assert code == 0, out
+    saved = yaml.safe_load((tmp_path / "ft" / "config.yaml").read_text())
+    assert saved["dropout"] == 0.3
+
+
 def test_a_test_label_never_seen_in_training_is_a_clear_error(tmp_path, pretrained_run):
     write_task(tmp_path, test_rows=[(1, "a fine fox"), (7, "a strange fox")])
     code, out = run_cli("finetune", write_finetune_config(tmp_path, pretrained_run))

@@ -41,6 +41,8 @@ class FinetuneConfig(Strict):
     strategy: StrategyConfig = StrategyConfig()
     pooling: Literal["auto", "first", "mean", "last"] = Field(
         default="auto", description="auto: mean for encoders, last token for decoders")
+    dropout: Optional[float] = Field(default=None, ge=0, lt=1,
+                                     description="backbone dropout while fine-tuning; null: the checkpoint's")
     train: TrainConfig
 
     @model_validator(mode="before")

@@ -31,7 +31,18 @@ def load_finetune_config(path, overrides=()) -> FinetuneConfig:
 
 
 def build_backbone(cfg: FinetuneConfig):
-    """(model, tokenizer, where the weights came from)."""
+    """(model, tokenizer, where the weights came from), with ``cfg.dropout`` applied."""
+    model, tokenizer, source = _backbone(cfg)
+    if cfg.dropout is not None and cfg.dropout != model.cfg.dropout:
+        # Pre-training often runs without dropout; fine-tuning on few labels wants some (BERT: 0.1).
+        # Dropout lives in the architecture config, so rebuild with the new rate and keep the weights.
+        rebuilt = TextTransformer(model.cfg.model_copy(update={"dropout": cfg.dropout}))
+        rebuilt.load_state_dict(model.state_dict())
+        model = rebuilt
+    return model, tokenizer, source
+
+
+def _backbone(cfg: FinetuneConfig):
     if cfg.init is not None:
         model, tokenizer, checkpoint, _ = load_text_model(cfg.init)
         if cfg.scratch:
