@@ -147,13 +147,15 @@ class Trainer:
             for k, v in out.metrics.items():
                 metric_sums[k] = metric_sums.get(k, 0.0) + v.detach().float() / cfg.grad_accum
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip or float("inf"))
-        metrics = {k: float(v) for k, v in metric_sums.items()}
-        finite = math.isfinite(float(grad_norm)) and math.isfinite(float(loss_sum))
+        # One device-to-host sync for all of the step's numbers, not one per metric.
+        grad_norm, loss_total, *values = torch.stack(
+            [grad_norm.float(), loss_sum, *metric_sums.values()]).tolist()
+        finite = math.isfinite(grad_norm) and math.isfinite(loss_total)
         if finite:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return {"finite": finite, "lr": lr, "grad_norm": float(grad_norm), "units": units,
-                "data_seconds": data_seconds, **metrics}
+        return {"finite": finite, "lr": lr, "grad_norm": grad_norm, "units": units,
+                "data_seconds": data_seconds, **dict(zip(metric_sums, values))}
 
     # ---- evaluation ----------------------------------------------------------------------------
     @torch.no_grad()

@@ -19,14 +19,15 @@ def ordinary_ids(vocab_size: int, special_ids: Iterable[int]) -> torch.Tensor:
     return keep.nonzero().squeeze(1)
 
 
-def mask_tokens(tokens: torch.Tensor, *, mask_id: int, special_ids: Iterable[int], replacement_ids: torch.Tensor,
+def mask_tokens(tokens: torch.Tensor, *, mask_id: int, special_ids: Iterable[int] | torch.Tensor, replacement_ids: torch.Tensor,
                 prob: float = 0.15, generator: Optional[torch.Generator] = None):
     """Return ``(inputs, targets)``; targets are ``IGNORE`` except at the chosen positions.
 
     Special tokens (document separators, padding) are never chosen; random replacements are drawn
     from ``replacement_ids`` (see ``ordinary_ids``), never a special token.
     """
-    specials = torch.tensor(sorted(set(special_ids)), device=tokens.device)
+    specials = special_ids if torch.is_tensor(special_ids) else torch.tensor(sorted(set(special_ids)))
+    specials = specials.to(tokens.device)  # a no-op for MaskedLM's buffer, already on the device
     draw = lambda: torch.rand(tokens.shape, device=tokens.device, generator=generator)  # noqa: E731
     chosen = (draw() < prob) & ~torch.isin(tokens, specials)
     targets = torch.where(chosen, tokens, torch.full_like(tokens, IGNORE))
@@ -49,12 +50,14 @@ class MaskedLM(nn.Module):
     def __init__(self, model: nn.Module, *, mask_id: int, special_ids: Iterable[int], mask_prob: float = 0.15):
         super().__init__()
         self.model = model
-        self.mask_id, self.special_ids, self.mask_prob = mask_id, tuple(special_ids), mask_prob
+        self.mask_id, self.mask_prob = mask_id, mask_prob
         # Computed once: building it per batch would loop over the vocabulary in Python every step.
         self.register_buffer("replacement_ids", ordinary_ids(model.cfg.vocab_size, special_ids), persistent=False)
+        # On the model's device once, not copied from the host at every step.
+        self.register_buffer("special_id_tensor", torch.tensor(sorted(set(special_ids))), persistent=False)
 
     def forward(self, batch: dict) -> ObjectiveOutput:
-        inputs, targets = mask_tokens(batch["tokens"], mask_id=self.mask_id, special_ids=self.special_ids,
+        inputs, targets = mask_tokens(batch["tokens"], mask_id=self.mask_id, special_ids=self.special_id_tensor,
                                       replacement_ids=self.replacement_ids, prob=self.mask_prob)
         chosen = targets != IGNORE
         # Project only the chosen positions to the vocabulary: ~7x less head compute than all of them.
