@@ -8,6 +8,11 @@ from headstart.errors import HeadstartError
 from headstart.vision.arrays import ImageArrays
 
 
+def pixels_to_images(pixels: np.ndarray) -> torch.Tensor:
+    """Stored uint8 pixels (N, H, W, C) -> the float images (N, C, H, W) in [0, 1] models take."""
+    return torch.from_numpy(np.ascontiguousarray(pixels.transpose(0, 3, 1, 2))).float().div_(255.0)
+
+
 class ImageBatches:
     """Batch ``i``: ``batch_size`` images as float (B, C, H, W) in [0, 1], plus ``labels`` (B,) when the
     split has them and ``with_labels`` is on.
@@ -53,8 +58,7 @@ class ImageBatches:
         # Sorted: the order within a batch means nothing to training, and reading in file order lets
         # the memory map page forward.
         pixels, labels = self.arrays.read(np.sort(self.indices(index)))
-        images = torch.from_numpy(np.ascontiguousarray(pixels.transpose(0, 3, 1, 2)))
-        batch = {"images": images.float().div_(255.0)}
+        batch = {"images": pixels_to_images(pixels)}
         if self.with_labels:
             batch["labels"] = torch.from_numpy(labels)
         return batch

@@ -14,6 +14,7 @@ from torch import nn
 
 from ..transfer.probes import knn_probe
 from .arrays import ImageArrays
+from .batches import pixels_to_images
 
 log = logging.getLogger("headstart.vision")
 
@@ -45,8 +46,7 @@ class OnlineKNN:
         device = next(model.parameters()).device
         chunks = []
         for start in range(0, len(pixels), self.batch_size):
-            images = torch.from_numpy(pixels[start:start + self.batch_size]).to(device)
-            images = images.permute(0, 3, 1, 2).float().div_(255.0)  # as ImageBatches gives them
+            images = pixels_to_images(pixels[start:start + self.batch_size]).to(device)
             chunks.append(model.features(images).float().cpu().numpy())
         return np.concatenate(chunks)
 
