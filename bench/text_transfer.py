@@ -94,7 +94,9 @@ def finetune_checkpoint(work: Path, name: str, checkpoint: str, budget: int, see
     from headstart.finetune.run import finetune
 
     if checkpoint in ("pretrained", "scratch"):
-        run = work / f"compare-{name}" / "runs" / f"{checkpoint}-{budget}-s{seed}-lr{FINETUNE['lr']:g}"
+        from headstart.compare import run_dir_of
+
+        run = run_dir_of(work / f"compare-{name}", checkpoint, budget, seed, FINETUNE["lr"])
         return json.loads((run / "results.json").read_text())["test"]["accuracy"]
     run_dir = work / f"rank-{name}" / f"{Path(checkpoint).name}-s{seed}"
     done = run_dir / "results.json"

@@ -80,17 +80,23 @@ def _run_config(cfg: CompareConfig, arm: str, budget: Optional[int], seed: int, 
         "pooling": cfg.pooling, "dropout": cfg.dropout, "train": train})
 
 
+def run_dir_of(compare_dir: Path, arm: str, budget: int, seed: int, lr: Optional[float] = None) -> Path:
+    """Where a compare in ``compare_dir`` keeps one fine-tuning run (``lr`` when it searches rates)."""
+    name = f"{arm}-{budget}-s{seed}"
+    return Path(compare_dir) / "runs" / (name if lr is None else f"{name}-lr{lr:g}")
+
+
 def _best_run(cfg: CompareConfig, arm: str, budget: int, seed: int) -> tuple[dict, Path, float]:
     """Fine-tune once per learning rate searched: (results, run folder) of the best on validation, and
     the seconds all the candidates took."""
-    name = f"{arm}-{budget}-s{seed}"
-    candidates = []
+    best, seconds = None, 0.0
     for lr in cfg.lr_search or [None]:
-        run_dir = cfg.run_dir / "runs" / (name if lr is None else f"{name}-lr{lr:g}")
+        run_dir = run_dir_of(cfg.run_dir, arm, budget, seed, lr)
         result = _finetune_once(_run_config(cfg, arm, budget, seed, run_dir, lr))
-        candidates.append((result["val"]["accuracy"], -len(candidates), result, run_dir))  # ties: first lr
-    _, _, result, run_dir = max(candidates)
-    return result, run_dir, sum(c[2]["seconds"] for c in candidates)
+        seconds += result["seconds"]
+        if best is None or result["val"]["accuracy"] > best[0]["val"]["accuracy"]:  # a tie keeps the first lr
+            best = (result, run_dir)
+    return (*best, seconds)
 
 
 def _finetune_once(run_cfg: FinetuneConfig) -> dict:
