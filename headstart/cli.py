@@ -44,10 +44,17 @@ def _register_prepare_commands() -> None:
     prepare.add_command(images_command, name="images")
 
 
-@cli.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config value, e.g. --set train.lr=3e-4 (repeatable).")
+def config_command(set_example: str):
+    """A command that takes a YAML CONFIG and repeatable ``--set KEY=VALUE`` overrides of it."""
+    def decorate(function):
+        function = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                                help=f"Override a config value, e.g. {set_example}.")(function)
+        function = click.argument("config", type=click.Path(dir_okay=False, path_type=Path))(function)
+        return cli.command()(function)
+    return decorate
+
+
+@config_command("--set train.lr=3e-4 (repeatable)")
 @click.option("--resume", is_flag=True, help="Continue the run from its latest checkpoint.")
 @click.option("--resume-from", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Continue from this checkpoint directory.")
@@ -74,10 +81,7 @@ def _print_result(result) -> None:
     click.echo(f"metrics:         {result.run_dir / 'metrics.jsonl'} (TensorBoard: {result.run_dir / 'tensorboard'})")
 
 
-@cli.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config value, e.g. --set task.budget=500 --set strategy.name=lora.")
+@config_command("--set task.budget=500 --set strategy.name=lora")
 def finetune(config: Path, overrides: tuple[str, ...]) -> None:
     """Fine-tune a pre-trained checkpoint (or a random init) on a labeled task, as CONFIG (YAML) says.
 
@@ -95,10 +99,7 @@ def finetune(config: Path, overrides: tuple[str, ...]) -> None:
     click.echo(f"best checkpoint: {summary['best_checkpoint']}")
 
 
-@cli.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config value, e.g. --set seeds=[0,1] --set budgets=[100,all].")
+@config_command("--set seeds=[0,1] --set budgets=[100,all]")
 def compare(config: Path, overrides: tuple[str, ...]) -> None:
     """Prove the head start: pre-trained vs from scratch (and a TF-IDF baseline) on a labeled task,
     over label budgets and seeds, with probes, LogME and a self-contained report.
