@@ -25,6 +25,7 @@ class TextClassificationBatches:
         self.labels = np.asarray(labels, dtype=np.int64)
         self.batch_size, self.pad_id, self.seed = batch_size, pad_id, seed
         self.per_epoch = max(1, -(-len(self.ids) // batch_size))
+        self._order: tuple[int, np.ndarray] = (-1, np.empty(0, dtype=np.int64))  # the current epoch's permutation
 
     def _collate(self, indices) -> dict[str, torch.Tensor]:
         longest = max(len(self.ids[i]) for i in indices)
@@ -38,8 +39,9 @@ class TextClassificationBatches:
 
     def batch(self, index: int) -> dict[str, torch.Tensor]:
         epoch, position = divmod(index, self.per_epoch)
-        order = np.random.Generator(np.random.PCG64([self.seed, epoch])).permutation(len(self.ids))
-        return self._collate(order[position * self.batch_size:(position + 1) * self.batch_size])
+        if self._order[0] != epoch:  # drawn once per epoch, not at every step
+            self._order = (epoch, np.random.Generator(np.random.PCG64([self.seed, epoch])).permutation(len(self.ids)))
+        return self._collate(self._order[1][position * self.batch_size:(position + 1) * self.batch_size])
 
     def in_order(self) -> Iterator[dict[str, torch.Tensor]]:
         """Every example once, in file order (for evaluation)."""
