@@ -117,8 +117,9 @@ def compare(config: Path, overrides: tuple[str, ...]) -> None:
 
 @cli.command()
 @click.argument("checkpoints", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--train", "train_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Labeled training file (TSV/CSV/JSONL or `<label> <text>` lines).")
+@click.option("--train", "train_file", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Labeled training file (TSV/CSV/JSONL or `<label> <text>` lines), or a labeled folder "
+                   "from `headstart prepare images` (its train split).")
 @click.option("--format", "fmt", default="auto", show_default=True,
               type=click.Choice(["auto", "tsv", "csv", "jsonl", "label-first"]))
 @click.option("--text-field", default="text", show_default=True)

@@ -2,7 +2,8 @@
 
 For every label budget and seed, the same stratified subset of labels fine-tunes two copies of one
 architecture: the pre-trained checkpoint and a random initialisation (same strategy, steps and
-hyper-parameters).  A classical baseline (TF-IDF + logistic regression) trains on the same labels.
+hyper-parameters).  A classical baseline (TF-IDF + logistic regression for text, logistic regression
+on pixels for images) trains on the same labels.
 Frozen features of both inits are probed (linear, kNN), scored with LogME before any fine-tuning, and
 projected to 2-D.  Everything lands in one self-contained report (HTML + Markdown + JSON).
 
@@ -18,22 +19,19 @@ from pathlib import Path
 from typing import Literal, Optional, Union
 
 import numpy as np
-import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from .config import apply_overrides, read_yaml, validate
-from .engine.checkpoint import read_state
+from .engine.checkpoint import read_state, resolve_checkpoint
 from .engine.metrics import read_metrics
 from .engine.rng import seed_everything
 from .finetune.config import TRAIN_DEFAULTS, FinetuneConfig, TaskConfig
-from .finetune.run import build_backbone, finetune, split_task, text_batches
+from .finetune.run import finetune
 from .finetune.strategies import StrategyConfig
-from .models import TextTransformer
-from .objectives import Classification
-from .text.labeled import stratified_subset
-from .text.pretrained import load_text_model
+from .finetune.task import TaskModality, split_task, task_modality
+from .label_budget import stratified_subset
 from .transfer.logme import logme_score
-from .transfer.probes import knn_probe, linear_probe, project_2d, tfidf_logreg
+from .transfer.probes import PROBE_PROTOCOL, knn_probe, linear_probe, project_2d
 from .transfer.report import write_report
 from .transfer.stats import steps_to_target
 
@@ -74,10 +72,11 @@ def _run_config(cfg: CompareConfig, arm: str, budget: Optional[int], seed: int, 
     if lr is not None:  # min_lr keeps its ratio to lr so the schedule's shape is the same for every lr
         ratio = train.get("min_lr", TRAIN_DEFAULTS["min_lr"]) / train.get("lr", TRAIN_DEFAULTS["lr"])
         train.update(lr=lr, min_lr=lr * ratio)
-    return FinetuneConfig.model_validate({
+    # The compare config's train section is checked here, where it becomes a fine-tuning config.
+    return validate(FinetuneConfig, {
         "run_dir": run_dir, "init": cfg.pretrained, "scratch": arm == "scratch",
         "task": {**cfg.task.model_dump(), "budget": budget}, "strategy": cfg.strategy.model_dump(),
-        "pooling": cfg.pooling, "dropout": cfg.dropout, "train": train})
+        "pooling": cfg.pooling, "dropout": cfg.dropout, "train": train}, "compare config")
 
 
 def run_dir_of(compare_dir: Path, arm: str, budget: int, seed: int, lr: Optional[float] = None) -> Path:
@@ -107,47 +106,37 @@ def _finetune_once(run_cfg: FinetuneConfig) -> dict:
     return finetune(run_cfg)
 
 
-def _budgets(cfg: CompareConfig) -> tuple[list[int], int, int]:
+def _budgets(cfg: CompareConfig, modality: TaskModality) -> tuple[list[int], int, int]:
     """(label budgets as sizes, labeled training examples available, held-out examples evaluated)."""
-    pool, val, test = split_task(_run_config(cfg, "pretrained", None, cfg.seeds[0], cfg.run_dir))
+    pool, val, test = split_task(_run_config(cfg, "pretrained", None, cfg.seeds[0], cfg.run_dir), modality)
     if any(b != "all" and b > len(pool) for b in cfg.budgets):
         log.warning("budgets above the %d labeled training examples are capped at %d", len(pool), len(pool))
     sizes = sorted({len(pool) if b == "all" else min(b, len(pool)) for b in cfg.budgets})
     return sizes, len(pool), len(test if test is not None else val)
 
 
-@torch.no_grad()
-def frozen_features(model, tokenizer, data, pooling: str, max_length: int) -> np.ndarray:
-    """Pooled hidden states of ``data``'s texts, one row per example, with the backbone frozen."""
-    objective = Classification(model, len(data.label_names), pooling).eval()
-    return np.concatenate([objective.features(b).numpy() for b in
-                           text_batches(tokenizer, data, max_length, 64).in_order()])
-
-
-def _frozen_feature_studies(cfg: CompareConfig, largest: int, eval_key: str) -> dict:
+def _frozen_feature_studies(cfg: CompareConfig, modality: TaskModality, largest: int, eval_key: str) -> dict:
     """Linear/kNN probes and LogME of pre-trained vs random-init features, and a 2-D projection."""
     run_cfg = _run_config(cfg, "pretrained", largest, cfg.seeds[0], cfg.run_dir)
-    pool, val, test = split_task(run_cfg)
+    pool, val, test = split_task(run_cfg, modality)
     held_out = test if eval_key == "test" else val
     if len(pool) > cfg.probe_examples:
         pool = pool.subset(stratified_subset(pool.labels, cfg.probe_examples, 0).tolist())
-    model, tokenizer, _ = build_backbone(run_cfg)
-    pooling = cfg.pooling if cfg.pooling != "auto" else ("last" if model.cfg.causal else "mean")
-    length = min(cfg.task.max_length or model.cfg.context_length, model.cfg.context_length)
+    classes = len(pool.label_names)
+    pretrained = modality.backbone(run_cfg)
     seed_everything(0)
-    inits = {"pretrained": model, "random_init": TextTransformer(model.cfg)}
+    inits = {"pretrained": pretrained, "random_init": pretrained.with_fresh_weights()}
     y_train, y_test = np.asarray(pool.labels), np.asarray(held_out.labels)
     probes, logme, test_features = {}, {}, None
     for name, backbone in inits.items():
-        X_train = frozen_features(backbone, tokenizer, pool, pooling, length)
-        X_test = frozen_features(backbone, tokenizer, held_out, pooling, length)
+        X_train, X_test = backbone.features(pool, classes), backbone.features(held_out, classes)
         probes[name] = {"linear": linear_probe(X_train, y_train, X_test, y_test, seed=0),
                         "knn": knn_probe(X_train, y_train, X_test, y_test)}
         logme[name] = logme_score(X_train, y_train)
         test_features = X_test if name == "pretrained" else test_features
     for extra in cfg.rank:
-        other, other_tok, checkpoint, _ = load_text_model(extra)
-        logme[str(checkpoint)] = logme_score(frozen_features(other, other_tok, pool, pooling, length), y_train)
+        other = modality.load(extra, run_cfg)
+        logme[other.source] = logme_score(other.features(pool, classes), y_train)
     shown = np.arange(len(y_test))[:1000]
     method = "umap" if importlib.util.find_spec("umap") else "pca"  # UMAP when the user installed it
     projection = {"points": project_2d(test_features[shown], method=method).tolist(),
@@ -158,7 +147,8 @@ def _frozen_feature_studies(cfg: CompareConfig, largest: int, eval_key: str) -> 
 def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str = "") -> dict:
     """Run the sweep and write the report; returns ``{"results": ..., "report": {format: path}}``."""
     cfg = config if isinstance(config, CompareConfig) else load_compare_config(config, overrides)
-    budgets, n_train, n_eval = _budgets(cfg)
+    modality = task_modality(cfg.task)
+    budgets, n_train, n_eval = _budgets(cfg, modality)
     eval_key = "test" if cfg.task.test is not None else "val"
     arms = {arm: {b: [] for b in budgets} for arm in ARMS + (("baseline",) if cfg.baseline else ())}
     chosen = {arm: {b: [] for b in budgets} for arm in ARMS}  # the learning rate each run ended up with
@@ -177,10 +167,8 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
                 run_dirs[arm, budget, seed] = run_dir
                 label_names = result["label_names"]
             if cfg.baseline:
-                pool, val, test = split_task(_run_config(cfg, "scratch", budget, seed, cfg.run_dir))
-                held_out = test if test is not None else val
-                arms["baseline"][budget].append(tfidf_logreg(pool.texts, np.asarray(pool.labels), held_out.texts,
-                                                             np.asarray(held_out.labels), seed=seed))
+                pool, val, test = split_task(_run_config(cfg, "scratch", budget, seed, cfg.run_dir), modality)
+                arms["baseline"][budget].append(modality.baseline(pool, test if test is not None else val, seed))
 
     largest, first_seed = budgets[-1], cfg.seeds[0]
     curves = {}
@@ -189,14 +177,17 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
         curves[arm] = {"steps": [r["step"] for r in rows], "accuracy": [r["accuracy"] for r in rows],
                        "budget": largest}
     target = cfg.target_accuracy or 0.9 * max(max(c["accuracy"]) for c in curves.values())
-    studies = _frozen_feature_studies(cfg, largest, eval_key)
-    state = read_state(load_text_model(cfg.pretrained)[2])
+    studies = _frozen_feature_studies(cfg, modality, largest, eval_key)
+    state = read_state(resolve_checkpoint(cfg.pretrained, "best"))
+    task_name = cfg.task.train.path.name
     results = {
-        "title": f"Head start of {cfg.pretrained} on {cfg.task.train.name}",
+        "title": f"Head start of {cfg.pretrained} on {task_name}",
         "command": command,
         "configs": {"compare": json.loads(cfg.model_dump_json()),
                     **({"learning rate chosen on validation, per budget and seed": chosen} if cfg.lr_search else {})},
-        "task": {"name": cfg.task.train.name, "label_names": label_names, "n_train": n_train, "n_test": n_eval},
+        "arm_notes": ({"baseline": f"{modality.baseline_name}: {PROBE_PROTOCOL[modality.baseline_protocol]}"}
+                      if cfg.baseline else {}),
+        "task": {"name": task_name, "label_names": label_names, "n_train": n_train, "n_test": n_eval},
         "budgets": budgets,
         "arms": arms,
         "curves": curves,

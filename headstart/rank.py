@@ -2,7 +2,8 @@
 
 LogME (You et al., 2021) is the evidence of a Bayesian linear model on a checkpoint's frozen features:
 cheap (one forward pass over the labeled data) and correlated with fine-tuned accuracy, so a user can
-pick which checkpoint to fine-tune without fine-tuning them all.
+pick which checkpoint to fine-tune without fine-tuning them all.  Any modality: the labeled data (a
+text file, or a folder from ``headstart prepare images``) says which.
 """
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .compare import frozen_features
-from .text.labeled import read_labeled, stratified_subset
-from .text.pretrained import load_text_model
+from .finetune.config import FinetuneConfig
+from .finetune.task import task_modality
+from .label_budget import stratified_subset
 from .transfer.logme import logme_score
 
 log = logging.getLogger("headstart")
@@ -23,14 +24,18 @@ def rank_checkpoints(checkpoints: list[Path], train_file: Path, *, fmt: str = "a
                      label_field: str = "label", encoding: str = "utf-8", max_examples: int = 2000,
                      pooling: str = "auto") -> list[tuple[str, float]]:
     """[(checkpoint, LogME score)], best first."""
-    data = read_labeled(train_file, fmt=fmt, text_field=text_field, label_field=label_field, encoding=encoding)
-    if len(data) > max_examples:
-        data = data.subset(stratified_subset(data.labels, max_examples, 0).tolist())
     scores = []
     for path in checkpoints:
-        model, tokenizer, checkpoint, _ = load_text_model(path)
-        how = pooling if pooling != "auto" else ("last" if model.cfg.causal else "mean")
-        features = frozen_features(model, tokenizer, data, how, model.cfg.context_length)
-        scores.append((str(checkpoint), logme_score(features, np.asarray(data.labels))))
-        log.info("LogME %.4f  %s", scores[-1][1], checkpoint)
+        cfg = FinetuneConfig.model_validate({
+            "run_dir": ".", "init": path, "pooling": pooling, "train": {},
+            "task": {"train": train_file, "format": fmt, "text_field": text_field, "label_field": label_field,
+                     "encoding": encoding}})
+        modality = task_modality(cfg.task)
+        data = modality.read(cfg.task.train, cfg.task, "--train")
+        if len(data) > max_examples:
+            data = data.subset(stratified_subset(data.labels, max_examples, 0).tolist())
+        backbone = modality.load(path, cfg)
+        features = backbone.features(data, len(data.label_names))
+        scores.append((backbone.source, logme_score(features, np.asarray(data.labels))))
+        log.info("LogME %.4f  %s", scores[-1][1], backbone.source)
     return sorted(scores, key=lambda item: -item[1])

@@ -75,3 +75,10 @@ def test_lr_search_gives_each_arm_its_best_learning_rate_on_validation(tmp_path,
         assert chosen[arm]["72"] == [best]
         test = json.loads((runs / f"{arm}-72-s0-lr{best:g}" / "results.json").read_text())["test"]["accuracy"]
         assert report["arms"][arm]["72"] == [test]
+
+
+def test_a_bad_fine_tuning_setting_in_a_compare_config_is_a_one_line_error(tmp_path, pretrained_run):  # noqa: F811
+    write_task(tmp_path)
+    config = write_compare_config(tmp_path, pretrained_run)
+    code, out = run_cli("compare", config, "--set", "train.warmup_steps=500")
+    assert code == 2 and "compare config: " in out and "warmup_steps" in out and "Traceback" not in out

@@ -61,13 +61,13 @@ def test_dropout_for_fine_tuning_keeps_the_pretrained_weights(tmp_path, pretrain
     import yaml
 
     from headstart.finetune.config import FinetuneConfig
-    from headstart.finetune.run import build_backbone
+    from headstart.finetune.task import task_modality
     from headstart.text.pretrained import load_text_model
 
     write_task(tmp_path)
     config = write_finetune_config(tmp_path, pretrained_run)
     cfg = FinetuneConfig.model_validate({**yaml.safe_load(config.read_text()), "dropout": 0.3})
-    model, _, _ = build_backbone(cfg)
+    model = task_modality(cfg.task).backbone(cfg).model
     original, _, _, _ = load_text_model(pretrained_run)
     assert original.cfg.dropout == 0.0 and model.cfg.dropout == 0.3
     assert all(torch.equal(a, b) for a, b in zip(original.state_dict().values(), model.state_dict().values()))

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from headstart.errors import HeadstartError
-from headstart.text.labeled import align_labels, read_labeled, stratified_subset
+from headstart.label_budget import stratified_subset
+from headstart.text.labeled import align_labels, read_labeled
 
 from helpers import shared, write
 

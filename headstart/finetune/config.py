@@ -18,17 +18,34 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class DataRef(Strict):
+    """Labeled data: a text file, or a folder from ``headstart prepare images`` and which of its splits.
+
+    In a config, a plain path or ``{path: ..., split: ...}``.  A folder's ``split`` defaults to
+    "train" for ``task.train`` and to all its images for ``task.val`` and ``task.test``.
+    """
+
+    path: Path
+    split: Optional[str] = Field(default=None, description="prepared image folders only: train or val")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_path(cls, data):
+        return {"path": data} if isinstance(data, (str, Path)) else data
+
+
 class TaskConfig(Strict):
-    train: Path
-    val: Optional[Path] = Field(default=None, description="default: val_fraction of train, stratified")
-    test: Optional[Path] = None
+    train: DataRef
+    val: Optional[DataRef] = Field(default=None, description="default: val_fraction of train, stratified")
+    test: Optional[DataRef] = None
     format: Literal["auto", "tsv", "csv", "jsonl", "label-first"] = "auto"
     text_field: str = "text"
     label_field: str = "label"
     encoding: str = "utf-8"
     budget: Optional[int] = Field(default=None, gt=0, description="labeled training examples used; null = all")
     val_fraction: float = Field(default=0.1, gt=0, lt=1)
-    max_length: Optional[int] = Field(default=None, gt=0, description="tokens per text; default: model context")
+    max_length: Optional[int] = Field(default=None, gt=0, description="text: tokens per text; default: model context")
+    augment: bool = Field(default=False, description="images: random crops (scale 0.7-1, no flip) while training")
 
 
 class FinetuneConfig(Strict):
@@ -36,11 +53,12 @@ class FinetuneConfig(Strict):
     init: Optional[Path] = Field(default=None, description="pre-trained run or checkpoint; null = from scratch")
     scratch: bool = Field(default=False, description="keep init's architecture and tokenizer, but random weights")
     model: Optional[dict[str, Any]] = Field(default=None, description="architecture when init is null")
-    tokenizer: Optional[Path] = Field(default=None, description="tokenizer.json when init is null")
+    tokenizer: Optional[Path] = Field(default=None, description="text: tokenizer.json when init is null")
     task: TaskConfig
     strategy: StrategyConfig = StrategyConfig()
     pooling: Literal["auto", "first", "mean", "last"] = Field(
-        default="auto", description="auto: mean for encoders, last token for decoders")
+        default="auto", description="text: auto = mean for encoders, last token for decoders; an image "
+                                     "model pools as its config says")
     dropout: Optional[float] = Field(default=None, ge=0, lt=1,
                                      description="backbone dropout while fine-tuning; null: the checkpoint's")
     train: TrainConfig
@@ -54,6 +72,7 @@ class FinetuneConfig(Strict):
 
     @model_validator(mode="after")
     def _source_of_weights(self) -> "FinetuneConfig":
-        if self.init is None and (self.model is None or self.tokenizer is None):
-            raise ValueError("give init (a pre-trained checkpoint), or model and tokenizer to train from scratch")
+        if self.init is None and self.model is None:
+            raise ValueError("give init (a pre-trained checkpoint), or model (and for text, tokenizer) to train "
+                             "from scratch")
         return self

@@ -66,5 +66,9 @@ def apply_strategy(backbone: nn.Module, cfg: StrategyConfig) -> StrategyPlan:
                 layer.requires_grad_(i < n_open)
         unfreeze_for(0)
         return StrategyPlan([], unfreeze_for)
-    add_lora(backbone, cfg.lora_rank, cfg.lora_alpha)
+    try:
+        add_lora(backbone, cfg.lora_rank, cfg.lora_alpha)
+    except ValueError as e:
+        raise ValueError(f"strategy.name lora: {e} ({type(backbone).__name__} has no attention or MLP "
+                         f"projections; choose another strategy)") from None
     return StrategyPlan([], None)

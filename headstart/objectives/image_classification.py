@@ -30,14 +30,17 @@ class ImageClassification(nn.Module):
         nn.init.zeros_(self.head.weight)  # start from uniform predictions: no random bias towards a class
         nn.init.zeros_(self.head.bias)
 
-    def logits(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.dropout(self.model.features(images))).float()
+    def features(self, batch: dict) -> torch.Tensor:
+        """Pooled backbone features (B, D) of the images as they are (no augmentation)."""
+        return self.model.features(batch["images"])
+
+    def logits(self, batch: dict) -> torch.Tensor:
+        return self.head(self.dropout(self.features(batch))).float()
 
     def forward(self, batch: dict) -> ObjectiveOutput:
-        images = batch["images"]
         if self.augment is not None and self.training:
-            images = self.augment(images)
-        logits = self.logits(images)
+            batch = {**batch, "images": self.augment(batch["images"])}
+        logits = self.logits(batch)
         loss = F.cross_entropy(logits, batch["labels"])
         accuracy = (logits.argmax(-1) == batch["labels"]).float().mean()
         return ObjectiveOutput(loss, {"loss": loss.detach(), "accuracy": accuracy.detach()})

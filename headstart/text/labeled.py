@@ -6,7 +6,7 @@ comes after "9"), never by the order of first appearance: the same set of labels
 same ids, whichever example happens to come first in a file.
 
 A test set must use the training set's ids: ``align_labels(train, test)`` maps it, and refuses a label
-the model never saw in training.  ``stratified_subset`` draws the few-label budgets.
+the model never saw in training.  ``headstart.label_budget.stratified_subset`` draws the few-label budgets.
 
 Files are read line by line in binary and each line is decoded on its own (as ``prepare text`` does),
 so a decoding error names the exact file, line and byte.
@@ -21,7 +21,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from headstart.errors import HeadstartError
 from headstart.text.readers import check_encoding, decode_line, open_binary, parse_json_object
@@ -117,46 +116,6 @@ def align_labels(train: LabeledTexts, test: LabeledTexts) -> LabeledTexts:
         labels.append(train_ids[name])
     return LabeledTexts(list(test.texts), labels, list(train.label_names), test.source,
                         list(test.line_numbers))
-
-
-def stratified_subset(labels: Sequence[int] | np.ndarray, n: int, seed: int) -> np.ndarray:
-    """Indices of ``n`` examples whose class proportions match ``labels``', sorted ascending.
-
-    Each class gets its proportional share rounded by largest remainder, and at least one example when
-    ``n`` is at least the number of classes (a class with no example cannot be learned at all); below
-    that, shares are purely proportional and small classes may get none.  The same (labels, n, seed)
-    always gives the same indices; subsets for different ``n`` are independent draws, not nested.
-    """
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or len(labels) == 0:
-        raise ValueError("labels must be a non-empty 1-D sequence")
-    if not 0 < n <= len(labels):
-        raise HeadstartError(f"label budget {n}: must be between 1 and the {len(labels)} labeled examples")
-    classes, counts = np.unique(labels, return_counts=True)
-    take = _allocate(counts, n, seed)
-    rng = np.random.default_rng(seed)
-    chosen = [rng.choice(np.flatnonzero(labels == c), size=k, replace=False)
-              for c, k in zip(classes, take) if k > 0]
-    return np.sort(np.concatenate(chosen))
-
-
-def _allocate(counts: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """Split ``n`` over classes in proportion to ``counts`` (largest remainder, capped at each count)."""
-    quota = n * counts / counts.sum()
-    take = np.floor(quota).astype(int)
-    if n >= len(counts):
-        take = np.maximum(take, 1)
-    # Ties in the remainders are broken by a seeded permutation rather than by class order, so that
-    # small budgets do not always favour the class with the smallest id.
-    tie_break = np.random.default_rng(seed).permutation(len(counts))
-    while take.sum() < n:
-        room = take < counts
-        gap = np.where(room, quota - take, -np.inf)
-        take[np.lexsort((tie_break, -gap))[0]] += 1
-    while take.sum() > n:  # only when the at-least-one rule overshoots
-        surplus = np.where(take > 1, take - quota, -np.inf)
-        take[np.lexsort((tie_break, -surplus))[0]] -= 1
-    return take
 
 
 def _as_number(label: str) -> float | None:

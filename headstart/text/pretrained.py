@@ -15,6 +15,10 @@ def load_text_model(path, prefer: str = "best"):
     """Return ``(model, tokenizer, checkpoint_dir, state)`` for a run directory or checkpoint."""
     checkpoint = resolve_checkpoint(path, prefer)
     state = read_state(checkpoint)
+    kind = (state.get("config", {}).get("model") or {}).get("kind")
+    if kind is not None:
+        raise HeadstartError(f"{checkpoint}: not a text model (its state.json names a {kind} model; "
+                             f"for an image model use load_image_model, or a prepared image folder as the task)")
     try:
         arch = TransformerConfig(**state["config"]["model"])
     except (KeyError, TypeError, ValidationError) as e:

@@ -9,6 +9,7 @@ strings (JSON object keys are strings); accuracies are fractions in [0, 1].
     arms             {arm: {budget: [accuracy per seed]}}   required; arms such as "pretrained",
                      "scratch", "baseline".  Seed i must use the same labeled subset in every arm, so
                      pretrained - scratch is compared seed by seed (a paired interval).
+    arm_notes        {arm: str}                       what an arm is, e.g. {"baseline": "TF-IDF + ..."}
     command          str                              the command line that produced the results
     configs          {name: any JSON}                 shown folded, verbatim
     curves           {arm: {"steps": [int], "accuracy": [float], "budget": int?}}   learning curves
@@ -136,6 +137,7 @@ def render_html(results: dict, summary: dict) -> str:
               "seeds. Δ = pre-trained − scratch, paired by seed. “Scratch needs”: labels scratch "
               "needs to reach pre-trained's mean accuracy, interpolated linearly in log(budget) "
               "between measured budgets; “more than all” when scratch never gets there.</p>",
+              *[f"<p class='note'>{e(arm)}: {e(note)}</p>" for arm, note in (results.get("arm_notes") or {}).items()],
               _img(plots.label_efficiency_png(results["budgets"], _arms(results)), "label efficiency")]
 
     if curves := results.get("curves"):
@@ -206,6 +208,8 @@ def render_markdown(results: dict, summary: dict) -> str:
               "Accuracy in %, mean ± half-width of the 95% Student-t interval over seeds; Δ = pre-trained − "
               "scratch, paired by seed; scratch needs = labels scratch needs to match pre-trained "
               "(log-budget interpolation). Plots are in report.html.", ""]
+    for arm, note in (results.get("arm_notes") or {}).items():
+        lines += [f"{m(arm)}: {m(note)}", ""]
     if steps := _steps_rows(results):
         target = results["steps_to_target"]["target"]
         lines += ["## Steps to target", "", *_md_table(["arm", f"first step at ≥ {100 * target:.1f}%"], steps), ""]

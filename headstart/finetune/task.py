@@ -1,0 +1,162 @@
+"""What fine-tuning, ``compare`` and ``rank`` need from a modality, and the modality a task's data has.
+
+Fine-tuning is the same for every modality: split the labeled data, put a head on a backbone, train
+with the engine, score.  What differs is how labeled examples are read, batched and fed to the
+backbone, and which classical baseline a pre-trained model has to beat.  A ``TaskModality`` supplies
+those; ``headstart.text.finetune_task`` and ``headstart.vision.finetune_task`` are the two there are.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Iterator, Optional, Protocol, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import HeadstartError
+from ..label_budget import stratified_subset
+from ..pretrain import prepared_modality
+from .config import DataRef, FinetuneConfig, TaskConfig
+
+
+class TaskData(Protocol):
+    """Labeled examples of one split: ``labels`` are ids into ``label_names``."""
+
+    labels: Sequence[int]
+    label_names: list[str]
+    source: str  # where they were read, for messages and the report's title
+
+    def __len__(self) -> int: ...
+
+    def subset(self, indices: Sequence[int]) -> "TaskData": ...
+
+
+class LabeledBatches(ABC):
+    """Batch ``i`` of a labeled split comes from a per-epoch permutation seeded by ``(seed, epoch)``:
+    addressable by index, so fine-tuning resumes exactly like pre-training.  ``in_order`` walks every
+    example once, for evaluation.  A modality says how a list of examples becomes a batch."""
+
+    unit = "samples"
+
+    def __init__(self, count: int, batch_size: int, seed: int):
+        self.count, self.batch_size, self.seed = count, batch_size, seed
+        self.per_epoch = max(1, -(-count // batch_size))
+        self._order: tuple[int, np.ndarray] = (-1, np.empty(0, dtype=np.int64))  # the current epoch's permutation
+
+    @abstractmethod
+    def collate(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
+        """The batch of examples ``indices`` (ascending), with ``labels``."""
+
+    def batch(self, index: int) -> dict[str, torch.Tensor]:
+        epoch, position = divmod(index, self.per_epoch)
+        if self._order[0] != epoch:  # drawn once per epoch, not at every step
+            self._order = (epoch, np.random.Generator(np.random.PCG64([self.seed, epoch])).permutation(self.count))
+        return self.collate(np.sort(self._order[1][position * self.batch_size:(position + 1) * self.batch_size]))
+
+    def in_order(self) -> Iterator[dict[str, torch.Tensor]]:
+        for start in range(0, self.count, self.batch_size):
+            yield self.collate(np.arange(start, min(start + self.batch_size, self.count)))
+
+    def units(self, batch: dict) -> int:
+        return len(batch["labels"])
+
+    def __len__(self) -> int:
+        return self.count
+
+
+class TaskBackbone(ABC):
+    """A backbone ready for a task: the model, where its weights came from, and how data reaches it."""
+
+    model: nn.Module
+    source: str  # "runs/x/checkpoints/step_000600", or "random init ..."
+
+    def checkpoint_files(self, run_dir: Path) -> dict[str, Path]:
+        """Files (written under ``run_dir``) to copy into every fine-tuning checkpoint, e.g. the tokenizer."""
+        return {}
+
+    @abstractmethod
+    def objective(self, num_classes: int) -> nn.Module:
+        """The classification objective: ``forward(batch)`` for training, ``logits(batch)`` and
+        ``features(batch)`` (pooled, before the head) for evaluation and probes."""
+
+    @abstractmethod
+    def batches(self, data: TaskData, batch_size: int, seed: int = 0) -> LabeledBatches: ...
+
+    @abstractmethod
+    def with_fresh_weights(self) -> "TaskBackbone":
+        """The same architecture and input pipeline with a new random initialisation."""
+
+    def describe(self) -> str:
+        """What the log says about how the model reads the task, e.g. its pooling."""
+        return ""
+
+    @torch.no_grad()
+    def features(self, data: TaskData, num_classes: int) -> np.ndarray:
+        """Frozen pooled features of ``data``, one row per example (for probes and LogME)."""
+        objective = self.objective(num_classes).eval()
+        return np.concatenate([objective.features(b).float().numpy() for b in self.batches(data, 64).in_order()])
+
+
+class TaskModality(ABC):
+    name: str
+    baseline_name: str  # the classical baseline, as the report names it
+    baseline_protocol: str  # its key in ``transfer.probes.PROBE_PROTOCOL``
+
+    @abstractmethod
+    def read(self, ref: DataRef, task: TaskConfig, key: str) -> TaskData:
+        """The labeled examples ``ref`` names (``key`` is its config key, for messages)."""
+
+    @abstractmethod
+    def align(self, train: TaskData, other: TaskData) -> TaskData:
+        """``other`` relabeled with ``train``'s ids; a label unseen in training is an error."""
+
+    @abstractmethod
+    def backbone(self, cfg: FinetuneConfig) -> TaskBackbone:
+        """From ``cfg.init`` (pre-trained, or its architecture with ``cfg.scratch``) or ``cfg.model``."""
+
+    @abstractmethod
+    def load(self, checkpoint: Path, cfg: FinetuneConfig) -> TaskBackbone:
+        """Another pre-trained checkpoint for the same task (``compare``'s and ``rank``'s extra candidates)."""
+
+    @abstractmethod
+    def baseline(self, train: TaskData, test: TaskData, seed: int) -> float:
+        """Test accuracy of the classical baseline trained on ``train``'s labels."""
+
+    def check_overlap(self, task: TaskConfig) -> None:
+        """Raise when a held-out split shares examples with training; a file-per-split modality cannot."""
+
+
+def task_modality(task: TaskConfig) -> TaskModality:
+    """The modality of ``task.train``: a folder from ``headstart prepare images``, else a labeled text file."""
+    path = task.train.path if not isinstance(task.train, Path) else task.train
+    if path.is_dir():
+        found = prepared_modality(path)
+        if found == "images":
+            from ..vision.finetune_task import ImageTask  # imported here: a text task never loads image code
+            return ImageTask()
+        raise HeadstartError(f"task.train: {path} is a folder but not one `headstart prepare images` wrote; "
+                             f"give a labeled text file (tsv, csv, jsonl) or a prepared image folder")
+    from ..text.finetune_task import TextTask
+    return TextTask()
+
+
+def split_task(cfg: FinetuneConfig, modality: Optional[TaskModality] = None):
+    """(training pool after the label budget, validation, test or None) as ``cfg.task`` says."""
+    t, modality = cfg.task, modality or task_modality(cfg.task)
+    modality.check_overlap(t)
+    train = modality.read(t.train, t, "task.train")
+    if t.val is not None:
+        val = modality.align(train, modality.read(t.val, t, "task.val"))
+        train_idx = list(range(len(train)))
+    else:  # hold out a stratified share of train for early stopping
+        n_val = max(len(train.label_names), int(round(t.val_fraction * len(train))))
+        val_idx = set(stratified_subset(train.labels, n_val, cfg.train.seed).tolist())
+        train_idx = [i for i in range(len(train)) if i not in val_idx]
+        val = train.subset(sorted(val_idx))
+    test = modality.align(train, modality.read(t.test, t, "task.test")) if t.test is not None else None
+    pool = train.subset(train_idx)
+    if t.budget is not None:
+        pool = pool.subset(stratified_subset(pool.labels, t.budget, cfg.train.seed).tolist())
+    return pool, val, test

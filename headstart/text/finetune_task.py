@@ -1,0 +1,92 @@
+"""Text classification for ``headstart finetune`` and ``compare``: labeled files, a tokenizer, and
+TF-IDF + logistic regression as the classical baseline."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from ..config import resolve_model
+from ..errors import HeadstartError
+from ..finetune.config import DataRef, FinetuneConfig, TaskConfig
+from ..finetune.task import TaskBackbone, TaskModality
+from ..models import TextTransformer
+from ..objectives import Classification
+from ..transfer.probes import tfidf_logreg
+from .labeled import LabeledTexts, align_labels, read_labeled
+from .pretrained import load_text_model
+from .task_batches import TextClassificationBatches, encode_texts
+from .tokenizer import load_tokenizer, special_token_ids
+
+
+class TextBackbone(TaskBackbone):
+    def __init__(self, model: TextTransformer, tokenizer, source: str, cfg: FinetuneConfig):
+        if cfg.dropout is not None and cfg.dropout != model.cfg.dropout:
+            # Pre-training often runs without dropout; fine-tuning on few labels wants some (BERT: 0.1).
+            # Dropout lives in the architecture config, so rebuild with the new rate and keep the weights.
+            rebuilt = TextTransformer(model.cfg.model_copy(update={"dropout": cfg.dropout}))
+            rebuilt.load_state_dict(model.state_dict())
+            model = rebuilt
+        self.model, self.tokenizer, self.source, self.cfg = model, tokenizer, source, cfg
+        self.pooling = cfg.pooling if cfg.pooling != "auto" else ("last" if model.cfg.causal else "mean")
+        self.max_length = min(cfg.task.max_length or model.cfg.context_length, model.cfg.context_length)
+
+    def checkpoint_files(self, run_dir: Path) -> dict[str, Path]:
+        # The tokenizer travels with every fine-tuning checkpoint, so each one loads on its own.
+        path = run_dir / "tokenizer.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.tokenizer.save(str(path))
+        return {"tokenizer.json": path}
+
+    def objective(self, num_classes: int) -> nn.Module:
+        return Classification(self.model, num_classes, self.pooling)
+
+    def batches(self, data: LabeledTexts, batch_size: int, seed: int = 0) -> TextClassificationBatches:
+        special = special_token_ids(self.tokenizer)
+        return TextClassificationBatches(encode_texts(self.tokenizer, data.texts, self.max_length), data.labels,
+                                         batch_size=batch_size, pad_id=special["pad"], fallback_id=special["eos"],
+                                         seed=seed)
+
+    def with_fresh_weights(self) -> "TextBackbone":
+        return TextBackbone(TextTransformer(self.model.cfg), self.tokenizer,
+                            f"random init (architecture of {self.source})", self.cfg)
+
+    def describe(self) -> str:
+        return f"{self.pooling} pooling"
+
+
+class TextTask(TaskModality):
+    name = "text"
+    baseline_name = "TF-IDF + logistic regression"
+    baseline_protocol = "tfidf_logreg"
+
+    def read(self, ref: DataRef, task: TaskConfig, key: str) -> LabeledTexts:
+        if ref.split is not None:
+            raise HeadstartError(f"{key}.split: {ref.split!r} applies to prepared image folders; "
+                                 f"{ref.path} is read as a labeled text file")
+        return read_labeled(ref.path, fmt=task.format, text_field=task.text_field, label_field=task.label_field,
+                            encoding=task.encoding)
+
+    def align(self, train: LabeledTexts, other: LabeledTexts) -> LabeledTexts:
+        return align_labels(train, other)
+
+    def backbone(self, cfg: FinetuneConfig) -> TextBackbone:
+        if cfg.init is not None:
+            backbone = self.load(cfg.init, cfg)
+            return backbone.with_fresh_weights() if cfg.scratch else backbone
+        if cfg.tokenizer is None:
+            raise HeadstartError("tokenizer: a text model trained from scratch needs a tokenizer.json (or give init)")
+        tokenizer = load_tokenizer(cfg.tokenizer)
+        try:
+            arch = resolve_model(cfg.model, vocab_size=tokenizer.get_vocab_size())
+        except ValueError as e:
+            raise HeadstartError(str(e)) from None
+        return TextBackbone(TextTransformer(arch), tokenizer, "random init", cfg)
+
+    def load(self, checkpoint: Path, cfg: FinetuneConfig) -> TextBackbone:
+        model, tokenizer, found, _ = load_text_model(checkpoint)
+        return TextBackbone(model, tokenizer, str(found), cfg)
+
+    def baseline(self, train: LabeledTexts, test: LabeledTexts, seed: int) -> float:
+        return tfidf_logreg(train.texts, np.asarray(train.labels), test.texts, np.asarray(test.labels), seed=seed)
