@@ -42,7 +42,7 @@ OBJECTIVE_KNOBS: dict[str, dict[str, Any]] = {
     "masked_lm": {"mask_prob": 0.15},
     "causal_lm": {"mask_prob": 0.15},
     "simclr": {"temperature": 0.5, "projection_dim": 128, "projection_hidden_dim": 512,
-               "crop_scale": (0.08, 1.0), "blur_p": 0.5, "jitter_strength": 0.5},
+               "crop_scale": (0.08, 1.0), "flip_p": 0.5, "blur_p": 0.5, "jitter_strength": 0.5},
     "mae": {"mask_ratio": 0.75, "decoder_dim": 128, "decoder_layers": 2, "decoder_heads": 4, "norm_pix_loss": True},
     "supervised": {},
 }
@@ -62,6 +62,8 @@ class ObjectiveConfig(Strict):
     projection_dim: Optional[int] = Field(default=None, gt=0, description="simclr: width the loss sees")
     projection_hidden_dim: Optional[int] = Field(default=None, gt=0, description="simclr: projection head's width")
     crop_scale: Optional[tuple[float, float]] = Field(default=None, description="simclr: random crop's area range")
+    flip_p: Optional[float] = Field(default=None, ge=0, le=1, description="simclr: share of views mirrored "
+                                    "left-right (0 for digits and text, where a mirror image is another symbol)")
     blur_p: Optional[float] = Field(default=None, ge=0, le=1, description="simclr: share of views blurred")
     jitter_strength: Optional[float] = Field(default=None, ge=0, description="simclr: colour distortion strength s "
                                              "(brightness, contrast, saturation 0.8 s; hue 0.2 s)")

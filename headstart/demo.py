@@ -35,9 +35,8 @@ DEMO_COMPARE = {"budgets": [50, "all"], "seeds": [0, 1, 2],
                           "log_every": 25}}
 
 
-def run_demo(out: Path = Path("headstart-demo"), steps: Optional[int] = None,
-             finetune_steps: Optional[int] = None, seeds: Optional[list[int]] = None) -> dict:
-    """``steps``, ``finetune_steps`` and ``seeds`` shorten the demo (tests use them)."""
+def fresh_demo_folder(out) -> Path:
+    """Create ``out``, emptying it first only if an earlier demo made it."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         if not (out / MARKER).exists():
@@ -46,6 +45,13 @@ def run_demo(out: Path = Path("headstart-demo"), steps: Optional[int] = None,
         shutil.rmtree(out)  # a previous demo's outputs: start afresh
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("made by `headstart demo`; safe to delete\n")
+    return out
+
+
+def run_demo(out: Path = Path("headstart-demo"), steps: Optional[int] = None,
+             finetune_steps: Optional[int] = None, seeds: Optional[list[int]] = None) -> dict:
+    """``steps``, ``finetune_steps`` and ``seeds`` shorten the demo (tests use them)."""
+    out = fresh_demo_folder(out)
     t0 = time.perf_counter()
 
     log.info("1/5  writing the built-in data: Python's own documentation, and a labeled task from it")

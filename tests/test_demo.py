@@ -42,3 +42,15 @@ def test_the_builtin_task_keeps_its_test_text_out_of_the_pretraining_corpus(tmp_
     corpus = "\n\n".join(stdlib_documents(exclude=test_texts))
     assert test_texts and not any(text in corpus for text in test_texts)
     assert sum(text in corpus for text in train.texts[:50]) >= 45  # the task's own unlabeled text stays in
+
+
+@pytest.mark.slow
+def test_image_demo_pretrains_simclr_on_the_bundled_digits_and_writes_the_report(tmp_path, capsys):
+    from headstart.vision.demo import run_image_demo
+
+    out = run_image_demo(tmp_path / "demo", steps=20, finetune_steps=5, seeds=[0])
+    assert out["result"].step == 20 and "knn_accuracy" in out["result"].final_eval
+    assert set(out["study"]["arms"]) == {"pretrained", "scratch", "baseline"}
+    # Logistic regression on the 64 pixels of held-out digits: far above the 10% of chance.
+    assert min(out["study"]["arms"]["baseline"]["all"]) > 0.8
+    assert out["report"]["html"].exists() and "report:" in capsys.readouterr().out

@@ -79,3 +79,12 @@ def test_presets_build_for_the_data_they_meet():
     assert {"vit-tiny", "vit-small", "resnet-tiny", "resnet18-cifar"} <= set(VISION_PRESETS)
     with pytest.raises(ValueError, match="unknown vision preset 'vit-huge'; known presets: resnet-tiny"):
         build_vision_model("vit-huge", image_size=32, channels=3)
+
+
+def test_resnet_training_flops_are_the_convolutions_counted_by_torch_times_three():
+    model = ResNet(ResNetConfig(channels=1, widths=(8,), blocks=(1,)))
+    stem = 8 * 8 * 8 * 1 * 9 * 2  # output pixels x out channels x in channels x 3x3 taps x (multiply + add)
+    block = 2 * (8 * 8 * 8 * 8 * 9 * 2)  # a BasicBlock's two 3x3 convolutions
+    assert model.train_flops_per_image((8, 8)) == 3 * (stem + block)
+    assert model.train_flops_per_image((16, 16)) == 4 * model.train_flops_per_image((8, 8))
+    assert model.training  # counting leaves the mode (and BatchNorm's statistics) as they were

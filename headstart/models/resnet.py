@@ -96,6 +96,20 @@ class ResNet(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.features(images)
 
+    def train_flops_per_image(self, image_size: tuple[int, int]) -> float:
+        """Training FLOPs of one image: the forward pass as torch's FlopCounterMode counts it
+        (convolutions; BatchNorm and ReLU are not counted, as in MFU's convention), times 3 for the
+        backward.  Counted rather than derived: the count follows any widths, blocks and image size."""
+        from torch.utils.flop_counter import FlopCounterMode
+
+        was_training = self.training
+        self.eval()  # a forward in training mode would move BatchNorm's running statistics
+        probe = torch.zeros(1, self.cfg.channels, *image_size, device=next(self.parameters()).device)
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            self.features(probe)
+        self.train(was_training)
+        return 3.0 * counter.get_total_flops()
+
     def layers(self) -> list[nn.Module]:
         """Bottom-to-top groups for layer-wise fine-tuning: the stem, then each stage."""
         return [self.stem, *self.stages]

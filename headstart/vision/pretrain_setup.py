@@ -65,17 +65,18 @@ def image_setup(cfg: PretrainConfig) -> PretrainSetup:
 
 
 def build_image_objective(cfg: PretrainConfig, model: nn.Module, train: ImageArrays) -> tuple[nn.Module, float]:
-    """The objective around ``model``, and its training FLOPs per image (0 where not counted)."""
+    """The objective around ``model``, and its training FLOPs per image (for MFU)."""
     knobs = cfg.objective
     vit = isinstance(model, VisionTransformer)
-    # FLOPs are counted for ViTs only; a ResNet's are not worked out here, so its MFU reads 0.
+    # A ViT's FLOPs are worked out from its shape; a ResNet's are counted by torch for this image size.
+    per_image = model.train_flops_per_image() if vit else model.train_flops_per_image(train.shape[:2])
     if knobs.name == "simclr":
         s = knobs.jitter_strength  # SimCLR's colour strength s (appendix A): 0.8 s for three, 0.2 s for hue
-        augment = SimCLRAugment(size=train.shape[:2], crop_scale=knobs.crop_scale, blur_p=knobs.blur_p,
-                                jitter=(0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s))
+        augment = SimCLRAugment(size=train.shape[:2], crop_scale=knobs.crop_scale, flip_p=knobs.flip_p,
+                                blur_p=knobs.blur_p, jitter=(0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s))
         objective = SimCLR(model, augment, projection_dim=knobs.projection_dim,
                            hidden_dim=knobs.projection_hidden_dim, temperature=knobs.temperature)
-        return objective, 2 * model.train_flops_per_image() if vit else 0.0  # two views of each image
+        return objective, 2 * per_image  # two views of each image
     if knobs.name == "mae":
         try:
             objective = MAE(model, mask_ratio=knobs.mask_ratio, decoder_dim=knobs.decoder_dim,
@@ -86,4 +87,4 @@ def build_image_objective(cfg: PretrainConfig, model: nn.Module, train: ImageArr
         visible = int(model.cfg.num_patches * (1 - knobs.mask_ratio))
         return objective, model.train_flops_per_image(visible)  # the encoder's; the light decoder is left out
     objective = ImageClassification(model, num_classes=train.num_classes)
-    return objective, model.train_flops_per_image() if vit else 0.0
+    return objective, per_image
