@@ -152,10 +152,12 @@ class PretrainConfig(Strict):
 
     def _check_images(self) -> "PretrainConfig":
         name = self.objective.name
-        if self.init is not None:
-            raise ValueError(f"init: continued pre-training is for text objectives; {name} starts from model")
         if self.data.seq_len is not None:
             raise ValueError("data.seq_len: a text setting; images keep the size they were prepared at")
+        if self.init is not None:
+            if self.model is not None:
+                raise ValueError("give model or init, not both: a run continued from init keeps its architecture")
+            return self
         self.model = dict(self.model or {})
         self.model.setdefault("preset", DEFAULT_PRESETS[name])
         spec = dict(self.model)

@@ -190,3 +190,23 @@ def test_the_example_config_runs_on_prepared_digits(tmp_path, digits):
                         "--set", "train.steps=2", "--set", "train.warmup_steps=1",
                         "--set", "monitor.knn_train_images=200")
     assert code == 0 and "knn_accuracy" in out, out
+
+
+def test_init_continues_image_pretraining_from_a_checkpoint(tmp_path, digits):
+    """SimCLR first, then supervised pre-training on top: the second run starts from the first's weights."""
+    assert run_cli("pretrain", write_config(tmp_path, digits, "simclr"))[0] == 0
+    first = tmp_path / "run-simclr" / "checkpoints" / "step_000006"
+    config = write_config(tmp_path, digits, "supervised", model=None, steps=1,
+                          train="lr: 1.0e-12, warmup_steps: 0, eval_every: 1")
+    code, out = run_cli("pretrain", config, "--set", f"init={first}")
+    assert code == 0, out
+    before, after = (load_file(run / "model.safetensors")
+                     for run in (first, tmp_path / "run-supervised" / "checkpoints" / "step_000001"))
+    conv = "stem.0.weight"  # one step at a vanishing rate: the stem's convolution is the first run's
+    assert torch.allclose(before[conv], after[conv], atol=1e-6)
+
+    code, out = run_cli("pretrain", config, "--set", f"init={first}", "--set", "model.preset=resnet-tiny",
+                        "--set", f"run_dir={tmp_path / 'other'}")
+    assert code == 2 and "give model or init, not both" in out
+    code, out = run_cli("pretrain", write_config(tmp_path, digits, "mae", model=None), "--set", f"init={first}")
+    assert code == 2 and "objective mae needs a ViT" in out

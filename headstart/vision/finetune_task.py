@@ -14,14 +14,14 @@ from ..config import resolve_vision_model
 from ..errors import HeadstartError
 from ..finetune.config import DataRef, FinetuneConfig, TaskConfig
 from ..finetune.task import LabeledBatches, TaskBackbone, TaskModality
-from ..models.vision_presets import vision_model, vision_model_record
+from ..models.vision_presets import vision_model
 from ..models.vit import VisionTransformer
 from ..objectives.image_classification import ImageClassification
 from ..transfer.probes import raw_features_logreg
 from .arrays import SPLITS, ImageArrays, load_image_manifest
 from .augment import random_resized_crop
 from .batches import pixels_to_images
-from .pretrained import load_image_model
+from .pretrained import check_image_model_fits, load_image_model
 
 # Fine-tuning crops (``task.augment``): mild, and no flip, since a mirrored digit or letter is another
 # symbol.  Natural photos would take flips too; that is what pre-training's augmentations are for.
@@ -171,28 +171,13 @@ class ImageTask(TaskModality):
 
     def load(self, checkpoint: Path, cfg: FinetuneConfig) -> ImageBackbone:
         model, found, _ = load_image_model(checkpoint)
-        _check_fits(model, ImageArrays(cfg.task.train.path, cfg.task.train.split or "train").shape, found)
+        check_image_model_fits(model, ImageArrays(cfg.task.train.path, cfg.task.train.split or "train").shape, found)
         return ImageBackbone(model, str(found), cfg)
 
     def baseline(self, train: LabeledImages, test: LabeledImages, seed: int) -> float:
         scale = functools.partial(np.multiply, 1 / 255.0, dtype=np.float32)
         return raw_features_logreg(scale(train.pixels(np.arange(len(train)))), train.labels,
                                    scale(test.pixels(np.arange(len(test)))), test.labels, seed=seed)
-
-
-def _check_fits(model: nn.Module, shape: tuple[int, int, int], checkpoint) -> None:
-    """A checkpoint's backbone must take the task's images: same channels, and a ViT the same size."""
-    record = vision_model_record(model.cfg)
-    height, width, channels = shape
-    if record["channels"] != channels:
-        raise HeadstartError(f"{checkpoint}: the model takes {record['channels']}-channel images but the task's "
-                             f"are {_size(shape)}; prepare the task with --mode {'L' if record['channels'] == 1 else 'RGB'}")
-    if isinstance(model, VisionTransformer):
-        size = model.cfg.image_size
-        expected = (size, size) if isinstance(size, int) else tuple(size)
-        if expected != (height, width):
-            raise HeadstartError(f"{checkpoint}: the ViT takes {expected[0]}x{expected[1]} images but the task's "
-                                 f"are {_size(shape)}; prepare the task with --size {expected[0]}")
 
 
 def _size(shape: tuple[int, int, int]) -> str:

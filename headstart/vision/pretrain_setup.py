@@ -18,6 +18,7 @@ from .arrays import ImageArrays
 from .augment import SimCLRAugment
 from .batches import ImageBatches
 from .online_knn import OnlineKNN, warn_if_collapsed
+from .pretrained import check_image_model_fits, load_image_model
 
 log = logging.getLogger("headstart.vision")
 
@@ -29,11 +30,8 @@ def image_setup(cfg: PretrainConfig) -> PretrainSetup:
         raise HeadstartError(f"objective.name: supervised needs labels, but data.path {cfg.data.path} was prepared "
                              f"without them (prepare class folders, idx labels or .npz with y; or use simclr or mae)")
     height, width, channels = train.shape
-    try:
-        arch = resolve_vision_model(cfg.model, image_size=(height, width), channels=channels)
-    except ValueError as e:
-        raise HeadstartError(f"{e} (data.path {cfg.data.path} holds {height}x{width} images)") from None
-    model = vision_model(arch)
+    model = _backbone(cfg, train.shape)
+    arch = model.cfg
     objective, flops_per_image = build_image_objective(cfg, model, train)
 
     # Labels only where the objective uses them; validation has its own seed and the same batches each time.
@@ -62,6 +60,24 @@ def image_setup(cfg: PretrainConfig) -> PretrainSetup:
         objective, train_src, val_src, run_config, flops_per_unit=flops_per_image, monitor=monitor,
         summary=f"{type(model).__name__}, {sum(p.numel() for p in model.parameters()):,} parameters",
         per_step=f"{cfg.train.batch_size * cfg.train.grad_accum} images of {height}x{width}x{channels}")
+
+
+def _backbone(cfg: PretrainConfig, shape: tuple[int, int, int]) -> nn.Module:
+    """A new backbone as ``cfg.model`` says, or ``cfg.init``'s to continue pre-training it (e.g.
+    supervised or MAE on top of SimCLR, or SimCLR on a new domain's images)."""
+    height, width, channels = shape
+    if cfg.init is not None:
+        model, checkpoint, _ = load_image_model(cfg.init, prefer="best")
+        check_image_model_fits(model, shape, checkpoint)
+        if cfg.objective.name == "mae" and not isinstance(model, VisionTransformer):
+            raise HeadstartError(f"init {checkpoint} is a {type(model).__name__}; objective mae needs a ViT")
+        log.info("continuing pre-training from %s", checkpoint)
+        return model.train()
+    try:
+        arch = resolve_vision_model(cfg.model, image_size=(height, width), channels=channels)
+    except ValueError as e:
+        raise HeadstartError(f"{e} (data.path {cfg.data.path} holds {height}x{width} images)") from None
+    return vision_model(arch)
 
 
 def build_image_objective(cfg: PretrainConfig, model: nn.Module, train: ImageArrays) -> tuple[nn.Module, float]:

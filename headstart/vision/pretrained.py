@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from pydantic import ValidationError
+from torch import nn
 
 from ..engine.checkpoint import load_model_weights, read_state, resolve_checkpoint
 from ..errors import HeadstartError
 from ..models.vision_presets import VISION_KINDS, vision_model_from_record
+from ..models.vit import VisionTransformer
 
 
 def load_image_model(path, prefer: str = "best"):
@@ -30,3 +32,18 @@ def load_image_model(path, prefer: str = "best"):
     load_model_weights(model, checkpoint)
     model.eval()
     return model, checkpoint, state
+
+
+def check_image_model_fits(model: nn.Module, shape: tuple[int, int, int], checkpoint) -> None:
+    """A checkpoint's backbone must take the task's images: same channels, and a ViT the same size."""
+    height, width, channels = shape
+    if model.cfg.channels != channels:
+        mode = "L" if model.cfg.channels == 1 else "RGB"
+        raise HeadstartError(f"{checkpoint}: the model takes {model.cfg.channels}-channel images but these are "
+                             f"{height}x{width}x{channels}; prepare them with --mode {mode}")
+    if isinstance(model, VisionTransformer):
+        size = model.cfg.image_size
+        expected = (size, size) if isinstance(size, int) else tuple(size)
+        if expected != (height, width):
+            raise HeadstartError(f"{checkpoint}: the ViT takes {expected[0]}x{expected[1]} images but these are "
+                                 f"{height}x{width}x{channels}; prepare them with --size {expected[0]}")
