@@ -48,6 +48,26 @@ def fresh_demo_folder(out) -> Path:
     return out
 
 
+def demo_compare(out: Path, settings: dict, pretrained, task: dict, seeds: Optional[list[int]],
+                 finetune_steps: Optional[int]) -> tuple[Path, dict]:
+    """Write the demo's compare config (``settings`` plus where things are) and run it."""
+    compare_file = out / "compare.yaml"
+    study_config = {**settings, "run_dir": str(out / "compare"), "pretrained": str(pretrained),
+                    "task": {**settings.get("task", {}), **task}, "seeds": seeds or settings["seeds"]}
+    if finetune_steps:  # tests shorten the demo
+        study_config["train"] = {**settings["train"], "steps": finetune_steps, "eval_every": finetune_steps,
+                                 "warmup_steps": 1}
+    compare_file.write_text(yaml.safe_dump(study_config, sort_keys=False))
+    return compare_file, compare(load_compare_config(compare_file), command=f"headstart compare {compare_file}")
+
+
+def accuracy_summary(results: dict) -> str:
+    """"50 labels: pretrained 92.7%, scratch 88.6%, baseline 84.5%; ..." (mean over seeds)."""
+    return "; ".join(f"{budget} labels: " + ", ".join(f"{arm} {100 * sum(v[budget]) / len(v[budget]):.1f}%"
+                                                      for arm, v in results["arms"].items())
+                     for budget in results["budgets"])
+
+
 def run_demo(out: Path = Path("headstart-demo"), steps: Optional[int] = None,
              finetune_steps: Optional[int] = None, seeds: Optional[list[int]] = None) -> dict:
     """``steps``, ``finetune_steps`` and ``seeds`` shorten the demo (tests use them)."""
@@ -78,16 +98,8 @@ def run_demo(out: Path = Path("headstart-demo"), steps: Optional[int] = None,
     sample = generate(result.run_dir, "The", max_new_tokens=80, temperature=0.8, seed=0)[0]
 
     log.info("5/5  proving the head start: pre-trained vs scratch vs TF-IDF on the labeled task")
-    compare_file = out / "compare.yaml"
-    study_config = {**DEMO_COMPARE, "run_dir": str(out / "compare"), "pretrained": str(result.run_dir),
-                    "task": {**DEMO_COMPARE["task"], "train": str(train_file), "test": str(test_file)},
-                    "seeds": seeds or DEMO_COMPARE["seeds"]}
-    if finetune_steps:
-        study_config["train"] = {**DEMO_COMPARE["train"], "steps": finetune_steps,
-                                 "eval_every": finetune_steps, "warmup_steps": 1}
-    compare_file.write_text(yaml.safe_dump(study_config, sort_keys=False))
-    study = compare(load_compare_config(compare_file), command=f"headstart compare {compare_file}")
-    arms = study["results"]["arms"]
+    task = {"train": str(train_file), "test": str(test_file)}
+    compare_file, study = demo_compare(out, DEMO_COMPARE, result.run_dir, task, seeds, finetune_steps)
 
     minutes = (time.perf_counter() - t0) / 60
     print("\n=== headstart demo: done in %.1f min ===" % minutes)
@@ -99,9 +111,7 @@ def run_demo(out: Path = Path("headstart-demo"), steps: Optional[int] = None,
     print(f"metrics:          {result.run_dir / 'metrics.jsonl'}  (tensorboard --logdir {result.run_dir})")
     print("validation:       " + ", ".join(f"{k} {v:.3f}" for k, v in result.final_eval.items()))
     print(f"sample:           {sample!r}")
-    print("test accuracy:    " + "; ".join(
-        f"{budget} labels: " + ", ".join(f"{arm} {100 * sum(v[budget]) / len(v[budget]):.1f}%"
-                                         for arm, v in arms.items()) for budget in study["results"]["budgets"]))
+    print(f"test accuracy:    {accuracy_summary(study['results'])}")
     print(f"report:           {study['report']['html']}")
     return {"corpus": corpus, "data": data, "config": config_file, "result": result, "sample": sample,
             "report": study["report"], "study": study["results"]}

@@ -13,9 +13,8 @@ from typing import Optional
 
 import yaml
 
-from ..compare import compare, load_compare_config
 from ..config import load_pretrain_config
-from ..demo import fresh_demo_folder
+from ..demo import accuracy_summary, demo_compare, fresh_demo_folder
 from ..pretrain import pretrain
 from .prepare import sklearn_digits_images
 
@@ -56,26 +55,16 @@ def run_image_demo(out: Path = Path("headstart-demo-images"), steps: Optional[in
     result = pretrain(load_pretrain_config(config_file))
 
     log.info("3/3  proving the head start: pre-trained vs scratch vs logistic regression on pixels")
-    compare_file = out / "compare.yaml"
     # The last checkpoint: the held-out images are pre-training's validation split, so they must not
     # choose the checkpoint either.
-    study_config = {**DEMO_COMPARE, "run_dir": str(out / "compare"), "pretrained": str(result.last_checkpoint),
-                    "task": {**DEMO_COMPARE["task"], "train": str(data), "test": {"path": str(data), "split": "val"}},
-                    "seeds": seeds or DEMO_COMPARE["seeds"]}
-    if finetune_steps:
-        study_config["train"] = {**DEMO_COMPARE["train"], "steps": finetune_steps,
-                                 "eval_every": finetune_steps, "warmup_steps": 1}
-    compare_file.write_text(yaml.safe_dump(study_config, sort_keys=False))
-    study = compare(load_compare_config(compare_file), command=f"headstart compare {compare_file}")
-    arms = study["results"]["arms"]
+    task = {"train": str(data), "test": {"path": str(data), "split": "val"}}
+    compare_file, study = demo_compare(out, DEMO_COMPARE, result.last_checkpoint, task, seeds, finetune_steps)
 
     print("\n=== headstart demo --images: done in %.1f min ===" % ((time.perf_counter() - t0) / 60))
     print(f"prepared data:    {data}  (manifest.json, uint8 image arrays)")
     print(f"configs:          {config_file}, {compare_file}")
     print(f"run:              {result.run_dir}  (tensorboard --logdir {result.run_dir})")
     print("validation:       " + ", ".join(f"{k} {v:.3f}" for k, v in result.final_eval.items()))
-    print("test accuracy:    " + "; ".join(
-        f"{budget} labels: " + ", ".join(f"{arm} {100 * sum(v[budget]) / len(v[budget]):.1f}%"
-                                         for arm, v in arms.items()) for budget in study["results"]["budgets"]))
+    print(f"test accuracy:    {accuracy_summary(study['results'])}")
     print(f"report:           {study['report']['html']}")
     return {"data": data, "result": result, "report": study["report"], "study": study["results"]}
