@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+import numpy as np
 import torch
 
 
@@ -20,3 +21,33 @@ class BatchSource(Protocol):
 
     def units(self, batch: dict[str, torch.Tensor]) -> int:
         """How many units (tokens, samples) the batch trains on."""
+
+
+class EpochSampler:
+    """Which examples batch ``i`` holds, for data of ``count`` examples read in batches of ``batch_size``.
+
+    Epoch ``e`` is a permutation seeded by ``(seed, e)``; batch ``i`` takes positions
+    ``[i * B, (i + 1) * B)`` of the epochs laid end to end, interleaved across ``world_size`` ranks so
+    that ranks never share an example within an epoch.  A pure function of ``(seed, i)``: a resumed
+    run asks for the same batch again, with nothing replayed.
+    """
+
+    def __init__(self, count: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in [0, world_size {world_size})")
+        self.count, self.batch_size, self.seed, self.rank, self.world_size = count, batch_size, seed, rank, world_size
+        self._epoch: tuple[int, np.ndarray] = (-1, np.empty(0, dtype=np.int64))  # cache: one permutation
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        if self._epoch[0] != epoch:
+            self._epoch = (epoch, np.random.Generator(np.random.PCG64([self.seed, epoch])).permutation(self.count))
+        return self._epoch[1]
+
+    def indices(self, index: int) -> np.ndarray:
+        first = (index * self.world_size + self.rank) * self.batch_size
+        positions = np.arange(first, first + self.batch_size, dtype=np.int64)
+        out = np.empty(self.batch_size, dtype=np.int64)
+        for epoch in np.unique(positions // self.count):  # a batch may straddle the end of an epoch
+            in_epoch = positions // self.count == epoch
+            out[in_epoch] = self._permutation(int(epoch))[positions[in_epoch] % self.count]
+        return out
