@@ -12,13 +12,14 @@ from torch import nn
 
 from ..config import resolve_vision_model
 from ..errors import HeadstartError
-from ..finetune.config import DataRef, FinetuneConfig, TaskConfig
-from ..finetune.task import LabeledBatches, TaskBackbone, TaskModality
+from ..finetune.config import FinetuneConfig
+from ..finetune.prepared_task import LabeledRows, PreparedFolderTask
+from ..finetune.task import LabeledBatches, TaskBackbone
 from ..models.vision_presets import vision_model
 from ..models.vit import VisionTransformer
 from ..objectives.image_classification import ImageClassification
 from ..transfer.probes import raw_features_logreg
-from .arrays import SPLITS, ImageArrays, load_image_manifest
+from .arrays import ImageArrays, load_image_manifest
 from .augment import random_resized_crop
 from .batches import pixels_to_images
 from .pretrained import check_image_model_fits, load_image_model
@@ -28,33 +29,17 @@ from .pretrained import check_image_model_fits, load_image_model
 FINETUNE_CROP_SCALE = (0.7, 1.0)
 
 
-class LabeledImages:
-    """Labeled images drawn from one or more splits of prepared folders, read lazily from their maps."""
-
-    def __init__(self, parts: list[ImageArrays], rows: np.ndarray, labels: np.ndarray, label_names: list[str],
-                 source: str):
-        self.parts, self.rows, self.labels = parts, rows, labels  # rows: (N, 2) of (part, row in that part)
-        self.label_names, self.source = label_names, source
-
-    def __len__(self) -> int:
-        return len(self.rows)
+class LabeledImages(LabeledRows):
+    """Labeled images from prepared folders; ``pixels`` stacks them for a batch."""
 
     @property
     def shape(self) -> tuple[int, int, int]:
         return self.parts[0].shape
 
-    def subset(self, indices: Sequence[int]) -> "LabeledImages":
-        indices = np.asarray(indices, dtype=np.int64)
-        return LabeledImages(self.parts, self.rows[indices], self.labels[indices], self.label_names, self.source)
-
     def pixels(self, indices: Sequence[int]) -> np.ndarray:
         """(n, H, W, C) uint8 of examples ``indices``."""
-        rows = self.rows[np.asarray(indices, dtype=np.int64)]
-        out = np.empty((len(rows), *self.shape), dtype=np.uint8)
-        for part in np.unique(rows[:, 0]):
-            here = rows[:, 0] == part
-            out[here] = self.parts[part].read(rows[here, 1])[0]
-        return out
+        items = self.items(indices)
+        return np.stack(items) if items else np.empty((0, *self.shape), dtype=np.uint8)
 
 
 class ImageClassificationBatches(LabeledBatches):
@@ -103,59 +88,19 @@ class ImageBackbone(TaskBackbone):
         return pooling + (", random crops" if self.cfg.task.augment else "")
 
 
-class ImageTask(TaskModality):
+class ImageTask(PreparedFolderTask):
     name = "images"
+    unit = "images"
+    arrays = ImageArrays
+    load_manifest = staticmethod(load_image_manifest)
+    data_class = LabeledImages
     baseline_name = "logistic regression on pixels"
     baseline_protocol = "raw_features_logreg"
 
-    def read(self, ref: DataRef, task: TaskConfig, key: str) -> LabeledImages:
-        splits = self._splits(ref, key)
-        parts = [ImageArrays(ref.path, split) for split in splits]
-        names = parts[0].class_names
-        if names is None:
-            raise HeadstartError(f"{key}: {ref.path} was prepared without labels; fine-tuning needs labeled "
-                                 f"images (prepare class folders, idx labels or .npz with y)")
-        rows = np.concatenate([np.stack((np.full(len(p), i), np.arange(len(p))), 1) for i, p in enumerate(parts)])
-        labels = np.concatenate([p.labels for p in parts]).astype(np.int64)
-        where = f"{ref.path} ({'+'.join(splits)})"
-        if len(rows) == 0:
-            raise HeadstartError(f"{key}: {where} holds no images")
-        return LabeledImages(parts, rows.astype(np.int64), labels, list(names), where)
-
-    @staticmethod
-    def _splits(ref: DataRef, key: str) -> list[str]:
-        if ref.split is not None:
-            if ref.split not in SPLITS:
-                raise HeadstartError(f"{key}.split: {ref.split!r} is not a split of a prepared folder "
-                                     f"({', '.join(SPLITS)})")
-            return [ref.split]
-        if key == "task.train":
-            return ["train"]
-        manifest = load_image_manifest(ref.path)
-        return [s for s in SPLITS if manifest.get("splits", {}).get(s, {}).get("images")] or ["train"]
-
-    def check_overlap(self, task: TaskConfig) -> None:
-        train = set(self._splits(task.train, "task.train"))
-        for key, ref in (("task.val", task.val), ("task.test", task.test)):
-            if ref is not None and _same_folder(ref.path, task.train.path):
-                shared = train & set(self._splits(ref, key))
-                if shared:
-                    raise HeadstartError(f"{key}: the {'+'.join(sorted(shared))} split of {ref.path} is also "
-                                         f"task.train's; name another split, e.g. {{path: {ref.path}, split: val}}")
-
-    def align(self, train: LabeledImages, other: LabeledImages) -> LabeledImages:
-        ids = {name: i for i, name in enumerate(train.label_names)}
-        mapping = np.full(len(other.label_names), -1, dtype=np.int64)
-        for i, name in enumerate(other.label_names):
-            mapping[i] = ids.get(name, -1)
-        unseen = sorted({other.label_names[c] for c in np.unique(other.labels) if mapping[c] < 0})
-        if unseen:
-            raise HeadstartError(f"{other.source}: class {unseen[0]!r} never appears in the training set "
-                                 f"{train.source} (training classes: {', '.join(train.label_names[:20])})")
+    def compatible(self, train: LabeledImages, other: LabeledImages) -> None:
         if other.shape != train.shape:
             raise HeadstartError(f"{other.source}: images are {_size(other.shape)} but the training images are "
                                  f"{_size(train.shape)}; prepare both with the same --size and --mode")
-        return LabeledImages(other.parts, other.rows, mapping[other.labels], train.label_names, other.source)
 
     def backbone(self, cfg: FinetuneConfig) -> ImageBackbone:
         shape = ImageArrays(cfg.task.train.path, cfg.task.train.split or "train").shape
@@ -182,11 +127,3 @@ class ImageTask(TaskModality):
 
 def _size(shape: tuple[int, int, int]) -> str:
     return "{}x{}x{}".format(*shape)
-
-
-def _same_folder(a: Path, b: Path) -> bool:
-    try:
-        return Path(a).resolve() == Path(b).resolve()
-    except OSError:
-        return False
-
