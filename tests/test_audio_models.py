@@ -1,0 +1,79 @@
+"""The speech encoder and BEST-RQ: shapes, padding that changes nothing, fixed targets, and learning."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from headstart.models.audio_encoder import AudioEncoder, audio_config, subsampled_length
+from headstart.objectives.audio_classification import AudioClassification
+from headstart.objectives.best_rq import BestRQ
+
+
+def tiny_encoder(n_mels: int = 16) -> AudioEncoder:
+    torch.manual_seed(0)
+    return AudioEncoder(audio_config("audio-tiny", n_mels=n_mels, n_layer=2, d_model=32, n_head=2,
+                                     conv_channels=8))
+
+
+def test_encoder_subsamples_time_by_four_and_pools_only_real_frames():
+    model = tiny_encoder().eval()
+    frames = torch.randn(3, 77, 16)
+    mask = torch.ones(3, 77, dtype=torch.bool)
+    mask[0, 50:] = False
+    hidden, out_mask = model.encode(frames, mask)
+    assert hidden.shape == (3, subsampled_length(77), 32) == (3, 20, 32)
+    assert out_mask[0].sum() == subsampled_length(50) and out_mask[1].all()
+    # A clip padded in a batch encodes as it does alone: padding never leaks into real positions.
+    alone = model.features(frames[:1, :50])
+    assert torch.allclose(model.features(frames, mask)[:1], alone, atol=1e-5)
+
+
+def test_encoder_refuses_clips_longer_than_it_was_built_for():
+    model = AudioEncoder(audio_config("audio-tiny", n_mels=8, n_layer=1, d_model=16, n_head=2, max_frames=40))
+    with pytest.raises(ValueError, match="max_frames=40"):
+        model.encode(torch.randn(1, 41, 8))
+
+
+def test_best_rq_targets_are_fixed_by_the_seed_and_masking_spares_padding():
+    frames = torch.randn(4, 60, 16)
+    a, b = BestRQ(tiny_encoder(), codebook_size=64, seed=3), BestRQ(tiny_encoder(), codebook_size=64, seed=3)
+    assert torch.equal(a.targets(frames), b.targets(frames))
+    assert a.targets(frames).shape == (4, 15, 1) and int(a.targets(frames).max()) < 64
+    other = BestRQ(tiny_encoder(), codebook_size=64, seed=4)
+    assert not torch.equal(a.targets(frames), other.targets(frames))
+    # The quantizer is saved with the objective (so a resume keeps the targets) and never trains.
+    assert {"projection", "codebooks"} <= set(a.state_dict()) and not any(
+        name.startswith(("projection", "codebooks")) for name, _ in a.named_parameters())
+
+    padding = torch.ones(4, 60, dtype=torch.bool)
+    padding[:, 40:] = False
+    torch.manual_seed(0)
+    masked = a.span_mask(padding)
+    assert not masked[:, 40:].any()
+    share = masked[:, :40].float().mean().item()  # 1 - (1 - 0.05)^10 = 0.40 expected
+    assert 0.2 < share < 0.6
+
+
+def test_best_rq_learns_to_predict_the_masked_targets():
+    torch.manual_seed(0)
+    objective = BestRQ(tiny_encoder(), codebook_size=32, mask_prob=0.1, mask_span=4)
+    frames = torch.randn(8, 40, 16)
+    batch = {"features": frames, "padding_mask": torch.ones(8, 40, dtype=torch.bool)}
+    optimizer = torch.optim.AdamW(objective.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(60):
+        out = objective(batch)
+        optimizer.zero_grad()
+        out.loss.backward()
+        optimizer.step()
+        losses.append(out.loss.item())
+    assert losses[0] > 3.0  # about ln 32 = 3.47 at the start
+    assert sum(losses[-5:]) / 5 < losses[0] - 1.0, losses[::10]
+
+
+def test_audio_classification_reads_features_and_padding():
+    objective = AudioClassification(tiny_encoder(), num_classes=3)
+    batch = {"features": torch.randn(2, 30, 16), "padding_mask": torch.ones(2, 30, dtype=torch.bool),
+             "labels": torch.tensor([0, 2])}
+    out = objective(batch)
+    assert objective.logits(batch).shape == (2, 3) and abs(out.loss.item() - torch.log(torch.tensor(3.0)).item()) < 1e-5
