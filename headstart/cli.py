@@ -39,9 +39,11 @@ def prepare() -> None:
 
 def _register_prepare_commands() -> None:
     from .text.prepare_cli import text_command
+    from .audio.prepare_cli import audio_command
     from .vision.prepare_cli import images_command
     prepare.add_command(text_command, name="text")
     prepare.add_command(images_command, name="images")
+    prepare.add_command(audio_command, name="audio")
 
 
 def config_command(set_example: str):
@@ -60,7 +62,7 @@ def config_command(set_example: str):
               help="Continue from this checkpoint directory.")
 def pretrain(config: Path, overrides: tuple[str, ...], resume: bool, resume_from: Path | None) -> None:
     """Pre-train a model as CONFIG (YAML) describes, on a folder from `headstart prepare text` (causal_lm,
-    masked_lm) or `headstart prepare images` (simclr, mae, supervised).
+    masked_lm), `headstart prepare images` (simclr, mae, supervised) or `headstart prepare audio` (best_rq).
 
     Outputs go to the config's run_dir: checkpoints/ (safetensors), metrics.jsonl, tensorboard/, config.yaml.
     SIGTERM or Ctrl-C saves a checkpoint and stops; --resume continues exactly where it stopped.

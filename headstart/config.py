@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .engine.config import TrainConfig
 from .errors import HeadstartError
+from .models.audio_encoder import AUDIO_PRESETS, AudioEncoderConfig, audio_config
 from .models.config import TransformerConfig
 from .models.presets import PRESETS, preset_fields
 from .models.resnet import ResNetConfig
@@ -34,6 +35,7 @@ class DataConfig(Strict):
 
 TEXT_OBJECTIVES = ("causal_lm", "masked_lm")
 IMAGE_OBJECTIVES = ("simclr", "mae", "supervised")
+AUDIO_OBJECTIVES = ("best_rq",)
 
 # Each objective's knobs and their defaults.  A knob of another objective is an error, so a mistyped
 # objective name never silently drops its settings.  causal_lm accepts mask_prob (unused) as it
@@ -45,18 +47,22 @@ OBJECTIVE_KNOBS: dict[str, dict[str, Any]] = {
                "crop_scale": (0.08, 1.0), "flip_p": 0.5, "blur_p": 0.5, "jitter_strength": 0.5},
     "mae": {"mask_ratio": 0.75, "decoder_dim": 128, "decoder_layers": 2, "decoder_heads": 4, "norm_pix_loss": True},
     "supervised": {},
+    # BEST-RQ: see headstart/objectives/best_rq.py for why these differ from the paper's 0.01 / 400 ms.
+    "best_rq": {"mask_prob": 0.05, "mask_span": 10, "codebook_size": 8192, "codebook_dim": 16, "num_codebooks": 1,
+                "noise_std": 0.1},
 }
 
 # The model an objective gets when the config names none.
-DEFAULT_PRESETS = {"causal_lm": "gpt-nano", "masked_lm": "gpt-nano", "simclr": "resnet-tiny", "mae": "vit-nano",
+DEFAULT_PRESETS = {"causal_lm": "gpt-nano", "masked_lm": "gpt-nano", "simclr": "resnet-tiny", "mae": "vit-nano", "best_rq": "audio-tiny",
                    "supervised": "resnet-tiny"}
 
 
 class ObjectiveConfig(Strict):
     """The pre-training objective and its knobs; knobs left out take the defaults in OBJECTIVE_KNOBS."""
 
-    name: Literal["causal_lm", "masked_lm", "simclr", "mae", "supervised"] = "causal_lm"
-    mask_prob: Optional[float] = Field(default=None, gt=0, lt=1, description="masked_lm: fraction of tokens chosen")
+    name: Literal["causal_lm", "masked_lm", "simclr", "mae", "supervised", "best_rq"] = "causal_lm"
+    mask_prob: Optional[float] = Field(default=None, gt=0, lt=1, description="masked_lm: fraction of tokens chosen; "
+                                       "best_rq: chance that a frame starts a masked span")
     # simclr
     temperature: Optional[float] = Field(default=None, gt=0, description="simclr: NT-Xent temperature")
     projection_dim: Optional[int] = Field(default=None, gt=0, description="simclr: width the loss sees")
@@ -73,10 +79,16 @@ class ObjectiveConfig(Strict):
     decoder_layers: Optional[int] = Field(default=None, gt=0)
     decoder_heads: Optional[int] = Field(default=None, gt=0)
     norm_pix_loss: Optional[bool] = Field(default=None, description="mae: predict per-patch normalised pixels")
+    # best_rq
+    mask_span: Optional[int] = Field(default=None, gt=0, description="best_rq: frames in each masked span")
+    codebook_size: Optional[int] = Field(default=None, gt=1, description="best_rq: random codebook entries")
+    codebook_dim: Optional[int] = Field(default=None, gt=0, description="best_rq: random projection width")
+    num_codebooks: Optional[int] = Field(default=None, gt=0, description="best_rq: independent quantizers")
+    noise_std: Optional[float] = Field(default=None, ge=0, description="best_rq: std of the noise in masked frames")
 
     @property
     def modality(self) -> str:
-        return "text" if self.name in TEXT_OBJECTIVES else "images"
+        return "text" if self.name in TEXT_OBJECTIVES else "audio" if self.name in AUDIO_OBJECTIVES else "images"
 
     def fill_knobs(self) -> None:
         """Refuse knobs of other objectives; give this one's the defaults."""
@@ -134,6 +146,8 @@ class PretrainConfig(Strict):
             return self._check_images()
         if self.monitor is not None:
             raise ValueError(f"monitor: the online kNN probe watches image pre-training, not {self.objective.name}")
+        if self.modality == "audio":
+            return self._check_audio()
         if self.init is not None:
             if self.model is not None:
                 raise ValueError("give model or init, not both: a run continued from init keeps its architecture")
@@ -181,6 +195,23 @@ class PretrainConfig(Strict):
             self.monitor = MonitorConfig()
         return self
 
+    def _check_audio(self) -> "PretrainConfig":
+        if self.data.seq_len is not None:
+            raise ValueError("data.seq_len: a text setting; an audio model's max_frames bounds a clip")
+        if self.init is not None:
+            if self.model is not None:
+                raise ValueError("give model or init, not both: a run continued from init keeps its architecture")
+            return self
+        self.model = dict(self.model or {})
+        self.model.setdefault("preset", DEFAULT_PRESETS[self.objective.name])
+        if self.model["preset"] not in AUDIO_PRESETS:
+            raise ValueError(f"model.preset: {self.model['preset']} is not an audio model; objective "
+                             f"{self.objective.name} trains one of {', '.join(sorted(AUDIO_PRESETS))}")
+        if "n_mels" in self.model:
+            raise ValueError("model.n_mels: set by the prepared audio; remove it")
+        resolve_audio_model(self.model, n_mels=1)  # the fields' checks; n_mels comes with the data
+        return self
+
     def record(self) -> dict:
         """The resolved config as a run records it (config.yaml, state.json): other objectives' knobs
         and sections this run does not use are left out."""
@@ -214,6 +245,15 @@ def resolve_vision_model(spec: dict, *, image_size, channels: int) -> VisionConf
     except ValidationError as e:
         config_class = ViTConfig if preset in VIT_PRESETS else ResNetConfig
         raise ValueError(format_validation_error(e, config_class, prefix="model.")) from None
+
+
+def resolve_audio_model(spec: dict, *, n_mels: int) -> AudioEncoderConfig:
+    """An audio encoder's config: preset fields, the user's overrides, the data's mel bins."""
+    spec = dict(spec)
+    try:
+        return audio_config(spec.pop("preset"), n_mels=n_mels, **spec)
+    except ValidationError as e:
+        raise ValueError(format_validation_error(e, AudioEncoderConfig, prefix="model.")) from None
 
 
 # ---- loading --------------------------------------------------------------------------------------

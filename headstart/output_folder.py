@@ -90,3 +90,15 @@ def read_manifest(prepared_dir, *, made_by: str, expected_format: str, expected_
         raise HeadstartError(f"{path}: version {manifest.get('version')!r} is not supported (this headstart "
                              f"reads version {expected_version}); run `{made_by}` again")
     return manifest
+
+
+def headstart_version() -> str:
+    """The installed headstart's version, for manifests: which code wrote a prepared folder."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("headstart")
+    except metadata.PackageNotFoundError:  # a source checkout that is not installed
+        import headstart
+
+        return getattr(headstart, "__version__", "unknown")

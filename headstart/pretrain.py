@@ -11,19 +11,20 @@ from typing import Callable, Optional, Union
 import yaml
 from torch import nn
 
-from .config import IMAGE_OBJECTIVES, TEXT_OBJECTIVES, PretrainConfig, load_pretrain_config
+from .config import AUDIO_OBJECTIVES, IMAGE_OBJECTIVES, TEXT_OBJECTIVES, PretrainConfig, load_pretrain_config
 from .engine import Checkpointer, Trainer, TrainResult
 from .engine.data import BatchSource
 from .engine.rng import seed_everything
 from .errors import HeadstartError
+from .audio.arrays import MANIFEST_FORMAT as AUDIO_FORMAT
 from .output_folder import MANIFEST_NAME
 from .text.shards import MANIFEST_FORMAT as TEXT_FORMAT
 from .vision.arrays import MANIFEST_FORMAT as IMAGE_FORMAT
 
 log = logging.getLogger("headstart")
 
-MODALITY_OF_FORMAT = {TEXT_FORMAT: "text", IMAGE_FORMAT: "images"}
-OBJECTIVES_OF = {"text": TEXT_OBJECTIVES, "images": IMAGE_OBJECTIVES}
+MODALITY_OF_FORMAT = {TEXT_FORMAT: "text", IMAGE_FORMAT: "images", AUDIO_FORMAT: "audio"}
+OBJECTIVES_OF = {"text": TEXT_OBJECTIVES, "images": IMAGE_OBJECTIVES, "audio": AUDIO_OBJECTIVES}
 # Run-config keys a resume may change: moving the data, or watching the run differently.
 RESUMABLE_CONFIG_KEYS = frozenset({"data.path", "monitor.knn_train_images", "monitor.knn_val_images"})
 
@@ -56,13 +57,17 @@ def prepared_modality(path: Path) -> Optional[str]:
 def build_setup(cfg: PretrainConfig) -> PretrainSetup:
     modality = prepared_modality(cfg.data.path) or cfg.modality
     if modality != cfg.modality:
+        names = OBJECTIVES_OF[modality]
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
         raise HeadstartError(f"objective.name: {cfg.objective.name} trains on {cfg.modality}, but data.path "
-                             f"{cfg.data.path} holds {modality} (`headstart prepare {modality}`); use "
-                             f"{', '.join(OBJECTIVES_OF[modality][:-1])} or {OBJECTIVES_OF[modality][-1]}")
+                             f"{cfg.data.path} holds {modality} (`headstart prepare {modality}`); use {listed}")
     # Imported here: a text run never loads the image code, nor an image run the tokenizer.
     if modality == "text":
         from .text.pretrain_setup import text_setup
         return text_setup(cfg)
+    if modality == "audio":
+        from .audio.pretrain_setup import audio_setup
+        return audio_setup(cfg)
     from .vision.pretrain_setup import image_setup
     return image_setup(cfg)
 

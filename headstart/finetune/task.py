@@ -129,15 +129,19 @@ class TaskModality(ABC):
 
 
 def task_modality(task: TaskConfig) -> TaskModality:
-    """The modality of ``task.train``: a folder from ``headstart prepare images``, else a labeled text file."""
+    """The modality of ``task.train``: a folder from ``headstart prepare images`` or ``prepare audio``, else a
+    labeled text file."""
     path = task.train.path if not isinstance(task.train, Path) else task.train
     if path.is_dir():
         found = prepared_modality(path)
         if found == "images":
             from ..vision.finetune_task import ImageTask  # imported here: a text task never loads image code
             return ImageTask()
-        raise HeadstartError(f"task.train: {path} is a folder but not one `headstart prepare images` wrote; "
-                             f"give a labeled text file (tsv, csv, jsonl) or a prepared image folder")
+        if found == "audio":
+            from ..audio.finetune_task import AudioTask
+            return AudioTask()
+        raise HeadstartError(f"task.train: {path} is a folder but not one `headstart prepare images` or "
+                             f"`prepare audio` wrote; give a labeled text file (tsv, csv, jsonl) or a prepared folder")
     from ..text.finetune_task import TextTask
     return TextTask()
 

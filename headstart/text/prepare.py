@@ -29,7 +29,7 @@ from tokenizers import Tokenizer
 from tqdm import tqdm
 
 from headstart.errors import HeadstartError
-from headstart.output_folder import check_output_folder, staged_output, write_manifest
+from headstart.output_folder import check_output_folder, staged_output, write_manifest, headstart_version
 from headstart.text.readers import (
     DOC_UNITS, FORMATS, InputFile, check_encoding, find_input_files, find_problem, read_documents,
 )
@@ -143,7 +143,7 @@ def prepare_text(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tok
             "options": asdict(options),
             "inputs": [str(file.path) for file in files],
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "headstart_version": _headstart_version(),
+            "headstart_version": headstart_version(),
         }
         write_manifest(staging, manifest)
     log.debug("wrote %s", out)  # the CLI and the demo print the path in their summaries
@@ -353,14 +353,3 @@ def _encode_corpus(files: list[InputFile], tok: Tokenizer, options: PrepareOptio
         "bytes_read": sum(file.size for file in files),
     }
     return splits, stats
-
-
-def _headstart_version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("headstart")
-    except metadata.PackageNotFoundError:  # running from a source checkout that is not installed
-        import headstart
-
-        return getattr(headstart, "__version__", "unknown")

@@ -30,7 +30,9 @@ PROBE_PROTOCOL = {
            "after Wu et al. 2018); highest total wins",
     "tfidf_logreg": "TfidfVectorizer word 1-2-grams, sublinear tf, min_df=1; LogisticRegression with C "
                     f"chosen from {list(TFIDF_CS)} by stratified 5-fold cross-validation on the training labels",
-    "raw_features_logreg": "the linear probe on flattened raw inputs (pixels, samples)",
+    "raw_features_logreg": "the linear probe on the flattened raw inputs",
+    "pooled_logmel_logreg": "the linear probe on each clip's per-bin mean and standard deviation of its "
+                            "log-mel frames",
 }
 
 

@@ -7,7 +7,6 @@ writing nor reading ever holds the collection in RAM.
 """
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Any, Optional
@@ -16,6 +15,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from headstart.errors import HeadstartError
+from headstart.npy_rows import set_npy_rows
 from headstart.output_folder import MANIFEST_NAME, read_manifest
 
 MANIFEST_FORMAT = "headstart.image_arrays"
@@ -58,7 +58,7 @@ class ArrayWriter:
         self._images = self._labels = None  # unmap before truncating: a mapped page past the end is SIGBUS
         if self.count < capacity:
             for name in filter(None, (self.images_file, self.labels_file)):
-                _shrink_npy(self.directory / name, self.count)
+                set_npy_rows(self.directory / name, self.count)
         return {"images": self.count, "images_file": self.images_file, "labels_file": self.labels_file}
 
 
@@ -67,28 +67,6 @@ def _create(path: Path, dtype, shape: tuple[int, ...]) -> np.ndarray:
         np.save(path, np.zeros(shape, dtype=dtype), allow_pickle=False)
         return np.zeros(shape, dtype=dtype)
     return npy_format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
-
-
-def _shrink_npy(path: Path, rows: int) -> None:
-    """Rewrite a ``.npy`` header to ``rows`` along the first axis and cut the data to match.
-
-    NumPy pads every header so that the first axis can change in place (``GROWTH_AXIS_MAX_DIGITS``):
-    no byte of pixel data has to move.
-    """
-    with open(path, "r+b") as f:
-        version = npy_format.read_magic(f)
-        read_header = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
-        shape, fortran_order, dtype = read_header(f)
-        data_offset = f.tell()
-        header = io.BytesIO()
-        write_header = npy_format.write_array_header_1_0 if version == (1, 0) else npy_format.write_array_header_2_0
-        write_header(header, {"descr": npy_format.dtype_to_descr(dtype), "fortran_order": fortran_order,
-                              "shape": (rows, *shape[1:])})
-        if header.tell() != data_offset:
-            raise RuntimeError(f"{path}: the .npy header cannot be rewritten in place")
-        f.seek(0)
-        f.write(header.getvalue())
-        f.truncate(data_offset + rows * int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize)
 
 
 def load_image_manifest(prepared_dir: str | os.PathLike) -> dict[str, Any]:

@@ -28,7 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from headstart.errors import HeadstartError
-from headstart.output_folder import staged_output, write_manifest
+from headstart.output_folder import staged_output, write_manifest, headstart_version
 from headstart.vision.arrays import MANIFEST_FORMAT, MANIFEST_VERSION, SPLITS, ArrayWriter
 from headstart.vision.decode import CHANNELS
 from headstart.vision.readers import LAYOUTS, ImageArray, ImageFiles, array_source, open_sources
@@ -151,7 +151,7 @@ def write_prepared_images(sources: list[Source], out: str | os.PathLike, options
             "options": asdict(options),
             "inputs": inputs,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "headstart_version": _headstart_version(),
+            "headstart_version": headstart_version(),
         }
         write_manifest(staging, manifest)
     log.info("prepared %d images (%d skipped) of %s in %s", kept, len(skipped), "x".join(map(str, shape)), out)
@@ -231,14 +231,3 @@ def _max_label(directory: Path, splits: dict[str, dict]) -> int:
         if entry["images"]:
             top = max(top, int(np.load(directory / entry["labels_file"], mmap_mode="r", allow_pickle=False).max()))
     return top
-
-
-def _headstart_version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("headstart")
-    except metadata.PackageNotFoundError:  # a source checkout that is not installed
-        import headstart
-
-        return getattr(headstart, "__version__", "unknown")

@@ -1,0 +1,141 @@
+"""The head start on Free Spoken Digits for unseen speakers: BEST-RQ pre-training on the unlabeled clips
+of 4 speakers, fine-tuning with 5 labels per digit, testing on 2 speakers never heard before.
+
+1. data      the 3,000 clips split by speaker: 2 test speakers drawn once with seed 0, 4 training
+             speakers.  Training speakers' clips without labels -> `headstart prepare audio` for
+             pre-training (5% of them give its validation loss); with labels (from the file names)
+             -> the task's pool; the test speakers' clips -> the held-out set.  8 kHz, 40 mel bins.
+2. pretrain  `headstart pretrain`: BEST-RQ on audio-tiny; wall time measured (preparation excluded).
+3. compare   `headstart compare`: 50 labels (5 per digit) from the pool, 3 seeds, pre-trained vs scratch
+             vs logistic regression on pooled log-mels; the 10% of the pool held out for early stopping
+             is from the training speakers too; test on the unseen speakers; probes; report.
+
+    python bench/fsdd_transfer.py [--work /tmp/headstart-fsdd] [--steps 1500] [--seeds 0 1 2]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+RECORDINGS = SHARED / "fsdd" / "recordings"
+PATTERN = "{label}_{speaker}_{take}"
+AUDIO = {"sample_rate": 8000, "n_mels": 40}
+PRETRAIN = {
+    "model": {"preset": "audio-tiny", "max_frames": 1000},
+    "objective": {"name": "best_rq", "mask_prob": 0.05, "mask_span": 10, "codebook_size": 1024},
+    "train": {"batch_size": 64, "lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 100, "weight_decay": 0.01,
+              "eval_batches": 2, "log_every": 50, "keep_last": 2, "progress": False},
+}
+FINETUNE = {"steps": 300, "batch_size": 16, "lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 20, "eval_every": 25,
+            "patience": 4, "log_every": 25}
+LR_SEARCH = [3e-4, 1e-3, 3e-3]
+
+
+def speakers_split(files: list[Path]) -> tuple[list[str], list[str]]:
+    speakers = sorted({f.stem.split("_")[1] for f in files})
+    test = sorted(np.random.default_rng(0).permutation(speakers)[:2].tolist())
+    return [s for s in speakers if s not in test], test
+
+
+def write_splits(work: Path) -> tuple[dict[str, Path], list[str]]:
+    from headstart.audio.prepare import prepare_audio
+
+    files = sorted(RECORDINGS.glob("*.wav"))
+    train_speakers, test_speakers = speakers_split(files)
+    folders = {name: work / name for name in ("pretrain-data", "task-pool", "task-held-out")}
+    if all((f / "manifest.json").exists() for f in folders.values()):
+        return folders, test_speakers
+    for group, speakers in (("train-speakers", train_speakers), ("test-speakers", test_speakers)):
+        links = work / "clips" / group
+        links.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            if f.stem.split("_")[1] in speakers and not (links / f.name).exists():
+                (links / f.name).symlink_to(f)
+    common = dict(**AUDIO, overwrite=True, progress=False)
+    prepare_audio([work / "clips" / "train-speakers"], folders["pretrain-data"], val_fraction=0.05, **common)
+    prepare_audio([work / "clips" / "train-speakers"], folders["task-pool"], val_fraction=0.0,
+                  label_from_name=PATTERN, **common)
+    prepare_audio([work / "clips" / "test-speakers"], folders["task-held-out"], val_fraction=0.0,
+                  label_from_name=PATTERN, **common)
+    return folders, test_speakers
+
+
+def pretrain_once(work: Path, data: Path, steps: int) -> dict:
+    from headstart.config import PretrainConfig
+    from headstart.pretrain import pretrain
+
+    run_dir = work / "pretrain"
+    done = run_dir / "bench.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    cfg = json.loads(json.dumps(PRETRAIN))
+    cfg["train"].update(steps=steps, eval_every=max(1, steps // 5), warmup_steps=min(100, steps))
+    cfg.update(run_dir=str(run_dir), data={"path": str(data)})
+    t0 = time.perf_counter()
+    result = pretrain(PretrainConfig.model_validate(cfg))
+    summary = {"seconds": time.perf_counter() - t0, "final_eval": result.final_eval,
+               "checkpoint": str(result.last_checkpoint)}  # the last: nothing is selected
+    done.write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", type=Path, default=Path("/tmp/headstart-fsdd"))
+    ap.add_argument("--steps", type=int, default=1500, help="pre-training steps (64 clips each)")
+    ap.add_argument("--budget", type=int, default=50, help="labels for fine-tuning (5 per digit)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--finetune-steps", type=int, default=FINETUNE["steps"], help="lower it for a smoke test")
+    args = ap.parse_args()
+    FINETUNE.update(steps=args.finetune_steps, warmup_steps=min(FINETUNE["warmup_steps"], args.finetune_steps),
+                    eval_every=min(FINETUNE["eval_every"], args.finetune_steps))
+    if not RECORDINGS.is_dir():
+        sys.exit(f"needs the Free Spoken Digit recordings at {RECORDINGS}")
+    from headstart.compare import CompareConfig, compare
+    from headstart.transfer.stats import mean_ci
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args.work.mkdir(parents=True, exist_ok=True)
+    folders, test_speakers = write_splits(args.work)
+    pre = pretrain_once(args.work, folders["pretrain-data"], args.steps)
+    print(f"\npre-training: {pre['seconds'] / 60:.1f} min wall (preparation excluded), validation {pre['final_eval']}")
+
+    cfg = CompareConfig.model_validate({
+        "run_dir": str(args.work / "compare"), "pretrained": pre["checkpoint"],
+        "task": {"train": str(folders["task-pool"]), "test": str(folders["task-held-out"])},
+        "budgets": [args.budget], "seeds": args.seeds, "train": FINETUNE, "lr_search": LR_SEARCH,
+        "probe_examples": args.budget})
+    results = compare(cfg, command=" ".join(sys.argv))["results"]
+    arms = {arm: mean_ci(results["arms"][arm][args.budget]) for arm in ("pretrained", "scratch", "baseline")}
+    summary = {"test_speakers": test_speakers, "pretrain": pre,
+               "arms": {arm: dataclasses.asdict(ci) for arm, ci in arms.items()},
+               "per_seed": {arm: results["arms"][arm][args.budget] for arm in arms},
+               "delta": json.loads((args.work / "compare" / "report" / "report.json").read_text())
+               ["summary"]["rows"][0]["delta"],
+               "probes": results["probes"], "logme": results["logme"]}
+    (args.work / "summary.json").write_text(json.dumps(summary, indent=1))
+
+    print(f"\n{args.budget} labels, test accuracy on unseen speakers {', '.join(test_speakers)}, mean over seeds "
+          f"{args.seeds} [95% interval]:")
+    names = {"pretrained": "pre-trained (BEST-RQ)", "scratch": "scratch", "baseline": "LR on pooled log-mels"}
+    for arm, ci in arms.items():
+        print(f"  {names[arm]:24} {100 * ci.mean:5.1f} [{100 * ci.low:5.1f}, {100 * ci.high:5.1f}]")
+    d = summary["delta"]
+    print(f"  pre-trained - scratch, paired by seed: {100 * d['mean']:+.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]"
+          f"  (goal: >= +15)")
+    print(f"frozen features, {args.budget} labels:  " + "  ".join(
+        f"{model} linear {100 * p['linear']:.1f} kNN {100 * p['knn']:.1f}" for model, p in results["probes"].items()))
+    print(f"\nsummary: {args.work / 'summary.json'}; report: {args.work / 'compare' / 'report' / 'report.html'}")
+    print("reproduce: python bench/fsdd_transfer.py " + " ".join(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
