@@ -8,9 +8,13 @@ of 4 speakers, fine-tuning with 5 labels per digit, testing on 2 speakers never 
 2. pretrain  `headstart pretrain`: BEST-RQ on audio-tiny; wall time measured (preparation excluded).
 3. compare   `headstart compare`: 50 labels (5 per digit) from the pool, 3 seeds, pre-trained vs scratch
              vs logistic regression on pooled log-mels; the 10% of the pool held out for early stopping
-             is from the training speakers too; test on the unseen speakers; probes; report.
+             is from the training speakers too; both arms fine-tune with SpecAugment (task.augment;
+             --no-augment turns it off) and search the learning rate; test on the unseen speakers;
+             probes; report.
 
     python bench/fsdd_transfer.py [--work /tmp/headstart-fsdd] [--steps 1500] [--seeds 0 1 2]
+
+Steps already done in --work (prepared folders, the pre-training run) are reused.
 """
 from __future__ import annotations
 
@@ -94,6 +98,8 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=50, help="labels for fine-tuning (5 per digit)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--finetune-steps", type=int, default=FINETUNE["steps"], help="lower it for a smoke test")
+    ap.add_argument("--no-augment", dest="augment", action="store_false",
+                    help="fine-tune without SpecAugment (task.augment)")
     args = ap.parse_args()
     FINETUNE.update(steps=args.finetune_steps, warmup_steps=min(FINETUNE["warmup_steps"], args.finetune_steps),
                     eval_every=min(FINETUNE["eval_every"], args.finetune_steps))
@@ -109,8 +115,8 @@ def main() -> None:
     print(f"\npre-training: {pre['seconds'] / 60:.1f} min wall (preparation excluded), validation {pre['final_eval']}")
 
     cfg = CompareConfig.model_validate({
-        "run_dir": str(args.work / "compare"), "pretrained": pre["checkpoint"],
-        "task": {"train": str(folders["task-pool"]), "test": str(folders["task-held-out"])},
+        "run_dir": str(args.work / ("compare" if args.augment else "compare-no-augment")), "pretrained": pre["checkpoint"],
+        "task": {"train": str(folders["task-pool"]), "test": str(folders["task-held-out"]), "augment": args.augment},
         "budgets": [args.budget], "seeds": args.seeds, "train": FINETUNE, "lr_search": LR_SEARCH,
         "probe_examples": args.budget})
     results = compare(cfg, command=" ".join(sys.argv))["results"]
@@ -118,10 +124,11 @@ def main() -> None:
     summary = {"test_speakers": test_speakers, "pretrain": pre,
                "arms": {arm: dataclasses.asdict(ci) for arm, ci in arms.items()},
                "per_seed": {arm: results["arms"][arm][args.budget] for arm in arms},
-               "delta": json.loads((args.work / "compare" / "report" / "report.json").read_text())
+               "delta": json.loads((Path(cfg.run_dir) / "report" / "report.json").read_text())
                ["summary"]["rows"][0]["delta"],
                "probes": results["probes"], "logme": results["logme"]}
-    (args.work / "summary.json").write_text(json.dumps(summary, indent=1))
+    summary_file = args.work / ("summary.json" if args.augment else "summary-no-augment.json")
+    summary_file.write_text(json.dumps(summary, indent=1))
 
     print(f"\n{args.budget} labels, test accuracy on unseen speakers {', '.join(test_speakers)}, mean over seeds "
           f"{args.seeds} [95% interval]:")
@@ -133,7 +140,7 @@ def main() -> None:
           f"  (goal: >= +15)")
     print(f"frozen features, {args.budget} labels:  " + "  ".join(
         f"{model} linear {100 * p['linear']:.1f} kNN {100 * p['knn']:.1f}" for model, p in results["probes"].items()))
-    print(f"\nsummary: {args.work / 'summary.json'}; report: {args.work / 'compare' / 'report' / 'report.html'}")
+    print(f"\nsummary: {summary_file}; report: {Path(cfg.run_dir) / 'report' / 'report.html'}")
     print("reproduce: python bench/fsdd_transfer.py " + " ".join(sys.argv[1:]))
 
 

@@ -161,16 +161,24 @@ def generate(checkpoint: Path, prompt: str, max_new_tokens: int, temperature: fl
 
 @cli.command()
 @click.option("--out", default=None, type=click.Path(file_okay=False, path_type=Path),
-              help="Where the demo writes its data and runs  [default: headstart-demo, or headstart-demo-images]")
+              help="Where the demo writes its data and runs  [default: headstart-demo, headstart-demo-images "
+                   "or headstart-demo-audio]")
 @click.option("--steps", default=None, type=click.IntRange(min=1), help="Pre-training steps (default: the demo's).")
 @click.option("--images", is_flag=True, help="The image demo: SimCLR on scikit-learn's bundled digits.")
-def demo(out: Path | None, steps: int | None, images: bool) -> None:
+@click.option("--audio", is_flag=True, help="The audio demo: BEST-RQ on synthetic spoken words.")
+def demo(out: Path | None, steps: int | None, images: bool, audio: bool) -> None:
     """The whole flow on built-in data: prepare, pre-train, evaluate, prove the head start.
 
     Text (default): Python's own documentation, a small GPT.  --images: scikit-learn's digits, SimCLR
-    on a small ResNet.  Needs no network and no downloads; a few minutes on a 2-core laptop.
+    on a small ResNet.  --audio: synthetic spoken words, BEST-RQ on a small speech encoder.  Needs no
+    network and no downloads; a few minutes on a 2-core laptop.
     """
-    if images:
+    if images and audio:
+        raise HeadstartError("give --images or --audio, not both")
+    if audio:
+        from .audio.demo import run_audio_demo
+        run_audio_demo(out or Path("headstart-demo-audio"), steps=steps)
+    elif images:
         from .vision.demo import run_image_demo
         run_image_demo(out or Path("headstart-demo-images"), steps=steps)
     else:

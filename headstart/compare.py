@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Literal, Optional, Union
 
 import numpy as np
+import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from .config import apply_overrides, read_yaml, validate
+from .errors import HeadstartError
 from .engine.checkpoint import read_state, resolve_checkpoint
 from .engine.metrics import read_metrics
 from .engine.rng import seed_everything
@@ -101,9 +103,26 @@ def _best_run(cfg: CompareConfig, arm: str, budget: int, seed: int) -> tuple[dic
 def _finetune_once(run_cfg: FinetuneConfig) -> dict:
     done = run_cfg.run_dir / "results.json"
     if done.exists():
+        _check_same_run(run_cfg)
         return json.loads(done.read_text())
     shutil.rmtree(run_cfg.run_dir, ignore_errors=True)  # an unfinished run starts over
     return finetune(run_cfg)
+
+
+def _check_same_run(run_cfg: FinetuneConfig) -> None:
+    """A finished run is reused only if it ran with this very config: a changed setting (say
+    task.augment) must not be reported with the old runs' numbers."""
+    recorded_file = run_cfg.run_dir / "config.yaml"
+    recorded = yaml.safe_load(recorded_file.read_text()) if recorded_file.exists() else None
+    now = json.loads(json.dumps(run_cfg.model_dump(mode="json")))
+    if not isinstance(recorded, dict):
+        raise HeadstartError(f"{run_cfg.run_dir}: finished, but its config.yaml is missing; delete the folder to "
+                             f"run it again")
+    changed = [key for key in sorted((set(now) | set(recorded)) - {"kind"}) if now.get(key) != recorded.get(key)]
+    if changed:
+        key = changed[0]
+        raise HeadstartError(f"{run_cfg.run_dir}: finished with another {key} ({recorded.get(key)!r}, now "
+                             f"{now.get(key)!r}); give compare a new run_dir, or delete the old one to redo it")
 
 
 def _budgets(cfg: CompareConfig, modality: TaskModality) -> tuple[list[int], int, int]:

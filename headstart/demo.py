@@ -61,6 +61,30 @@ def demo_compare(out: Path, settings: dict, pretrained, task: dict, seeds: Optio
     return compare_file, compare(load_compare_config(compare_file), command=f"headstart compare {compare_file}")
 
 
+def demo_pretrain(out: Path, data: Path, settings: dict, steps: Optional[int], *, eval_at_end: bool = True):
+    """Write the demo's pre-training config (``settings`` on ``data``; ``steps`` shortens it) and run it.
+    Returns ``(config_file, result)``."""
+    config = {"run_dir": str(out / "run"), "data": {"path": str(data)}, **settings}
+    if steps:
+        config["train"] = {**config["train"], "steps": steps,
+                           "warmup_steps": min(config["train"]["warmup_steps"], steps),
+                           **({"eval_every": steps} if eval_at_end else {})}
+    config_file = out / "pretrain.yaml"
+    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+    return config_file, pretrain(load_pretrain_config(config_file))
+
+
+def print_demo_summary(title: str, started: float, lines: dict[str, str], result, study: dict,
+                       accuracy_note: str = "") -> None:
+    """The closing lines every demo prints: where things are, validation, test accuracy, the report."""
+    print("\n=== %s: done in %.1f min ===" % (title, (time.perf_counter() - started) / 60))
+    for key, value in lines.items():
+        print(f"{key + ':':17} {value}")
+    print("validation:       " + ", ".join(f"{k} {v:.3f}" for k, v in result.final_eval.items()))
+    print(f"test accuracy:    {accuracy_summary(study['results'])}{accuracy_note}")
+    print(f"report:           {study['report']['html']}")
+
+
 def accuracy_summary(results: dict) -> str:
     """"50 labels: pretrained 92.7%, scratch 88.6%, baseline 84.5%; ..." (mean over seeds)."""
     return "; ".join(f"{budget} labels: " + ", ".join(f"{arm} {100 * sum(v[budget]) / len(v[budget]):.1f}%"
@@ -86,13 +110,7 @@ def run_demo(out: Path = Path("headstart-demo"), steps: Optional[int] = None,
                  progress=False)
 
     log.info("3/5  pre-training a small GPT (causal LM)")
-    config = {"run_dir": str(out / "run"), "data": {"path": str(data)}, **DEMO_CONFIG}
-    if steps:
-        config["train"] = {**config["train"], "steps": steps,
-                           "warmup_steps": min(config["train"]["warmup_steps"], steps)}
-    config_file = out / "pretrain.yaml"
-    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
-    result = pretrain(load_pretrain_config(config_file))
+    config_file, result = demo_pretrain(out, data, DEMO_CONFIG, steps, eval_at_end=False)
 
     log.info("4/5  sampling from the best checkpoint")
     sample = generate(result.run_dir, "The", max_new_tokens=80, temperature=0.8, seed=0)[0]
@@ -101,17 +119,11 @@ def run_demo(out: Path = Path("headstart-demo"), steps: Optional[int] = None,
     task = {"train": str(train_file), "test": str(test_file)}
     compare_file, study = demo_compare(out, DEMO_COMPARE, result.run_dir, task, seeds, finetune_steps)
 
-    minutes = (time.perf_counter() - t0) / 60
-    print("\n=== headstart demo: done in %.1f min ===" % minutes)
-    print(f"corpus:           {corpus}")
-    print(f"prepared data:    {data}  (manifest.json, token shards, tokenizer.json)")
-    print(f"configs:          {config_file}, {compare_file}")
-    print(f"run:              {result.run_dir}")
-    print(f"best checkpoint:  {result.best_checkpoint}")
-    print(f"metrics:          {result.run_dir / 'metrics.jsonl'}  (tensorboard --logdir {result.run_dir})")
-    print("validation:       " + ", ".join(f"{k} {v:.3f}" for k, v in result.final_eval.items()))
-    print(f"sample:           {sample!r}")
-    print(f"test accuracy:    {accuracy_summary(study['results'])}")
-    print(f"report:           {study['report']['html']}")
+    print_demo_summary("headstart demo", t0, {
+        "corpus": str(corpus), "prepared data": f"{data}  (manifest.json, token shards, tokenizer.json)",
+        "configs": f"{config_file}, {compare_file}", "run": str(result.run_dir),
+        "best checkpoint": str(result.best_checkpoint),
+        "metrics": f"{result.run_dir / 'metrics.jsonl'}  (tensorboard --logdir {result.run_dir})",
+        "sample": repr(sample)}, result, study)
     return {"corpus": corpus, "data": data, "config": config_file, "result": result, "sample": sample,
             "report": study["report"], "study": study["results"]}

@@ -77,3 +77,29 @@ def test_audio_classification_reads_features_and_padding():
              "labels": torch.tensor([0, 2])}
     out = objective(batch)
     assert objective.logits(batch).shape == (2, 3) and abs(out.loss.item() - torch.log(torch.tensor(3.0)).item()) < 1e-5
+
+
+def test_utterance_norm_makes_a_microphones_offset_per_mel_bin_irrelevant():
+    model = tiny_encoder().eval()
+    frames, mask = torch.randn(2, 40, 16), torch.ones(2, 40, dtype=torch.bool)
+    mask[1, 25:] = False
+    frames[1, 25:] = 0
+    microphone = torch.randn(1, 1, 16) * 3  # a fixed gain per band is an offset in log-mels
+    with torch.no_grad():
+        assert torch.allclose(model.features(frames + microphone * mask[..., None], mask),
+                              model.features(frames, mask), atol=1e-5)
+
+
+def test_spec_augment_masks_bands_and_spans_inside_each_clip_only():
+    from headstart.audio.augment import spec_augment
+
+    torch.manual_seed(0)
+    frames, mask = torch.ones(64, 50, 40), torch.ones(64, 50, dtype=torch.bool)
+    mask[:, 30:] = False
+    out = spec_augment(frames * mask[..., None], mask, freq_masks=1, freq_width=8, time_masks=1, time_width=10)
+    zeroed = out == 0
+    bins_cut = zeroed[:, :30].all(1).sum(1)  # whole mel bins blanked over the real frames
+    frames_cut = zeroed[:, :30].all(2).sum(1)  # whole real frames blanked
+    assert bins_cut.max() <= 8 and frames_cut.max() <= 6  # at most 20% of the 30 real frames
+    assert bins_cut.float().mean() > 2 and frames_cut.float().mean() > 1  # and it does mask
+    assert out[:, 30:].eq(0).all()  # padding stays padding

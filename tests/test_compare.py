@@ -44,6 +44,10 @@ def test_compare_runs_both_arms_and_the_baseline_then_writes_the_report(tmp_path
     assert run_cli("compare", config)[0] == 0
     assert stamps == {p.name: (p / "results.json").stat().st_mtime_ns for p in runs}
 
+    # A changed setting is not answered with the old runs' numbers.
+    code, out = run_cli("compare", config, "--set", "train.lr=1.0e-3")
+    assert code == 2 and "finished with another train" in out and "new run_dir" in out
+
 
 def test_rank_scores_checkpoints_with_logme_best_first(tmp_path, pretrained_run):  # noqa: F811
     write_task(tmp_path)

@@ -55,3 +55,17 @@ def test_image_demo_pretrains_simclr_on_the_bundled_digits_and_writes_the_report
     all_labels = out["study"]["budgets"][-1]
     assert all_labels > 1000 and min(out["study"]["arms"]["baseline"][all_labels]) > 0.8
     assert out["report"]["html"].exists() and "report:" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_audio_demo_pretrains_best_rq_on_synthetic_words_and_tests_on_unseen_speakers(tmp_path, capsys):
+    from headstart.audio.demo import run_audio_demo
+
+    out = run_audio_demo(tmp_path / "demo", steps=10, finetune_steps=5, seeds=[0])
+    assert out["result"].step == 10 and "masked_accuracy" in out["result"].final_eval
+    assert set(out["study"]["arms"]) == {"pretrained", "scratch", "baseline"}
+    # The held-out speakers never reach pre-training or the fine-tuning pool.
+    pool = json.loads((tmp_path / "demo" / "task-pool" / "manifest.json").read_text())
+    test = json.loads((tmp_path / "demo" / "task-test" / "manifest.json").read_text())
+    assert pool["stats"]["kept"] == 6 * 10 * 15 and test["stats"]["kept"] == 2 * 10 * 15
+    assert out["report"]["html"].exists() and "unseen speakers" in capsys.readouterr().out

@@ -18,6 +18,7 @@ from ..models.audio_encoder import AudioEncoder
 from ..objectives.audio_classification import AudioClassification
 from ..transfer.probes import linear_probe
 from .arrays import AudioArrays, load_audio_manifest
+from .augment import spec_augment
 from .batches import AudioClassificationBatches
 from .pretrained import load_audio_model
 
@@ -41,8 +42,7 @@ class AudioBackbone(TaskBackbone):
             rebuilt = AudioEncoder(model.cfg.model_copy(update={"dropout": cfg.dropout}))
             rebuilt.load_state_dict(model.state_dict())
             model = rebuilt
-        for key, value in (("pooling", cfg.pooling != "auto"), ("task.max_length", cfg.task.max_length),
-                           ("task.augment", cfg.task.augment)):
+        for key, value in (("pooling", cfg.pooling != "auto"), ("task.max_length", cfg.task.max_length)):
             if value:
                 raise HeadstartError(f"{key}: not a setting of audio tasks (an audio encoder mean-pools its frames)")
         # Features are normalised with the *training* folder's statistics, the ones pre-training saw
@@ -50,7 +50,7 @@ class AudioBackbone(TaskBackbone):
         self.model, self.source, self.cfg, self.mean, self.std = model, source, cfg, mean, std
 
     def objective(self, num_classes: int) -> nn.Module:
-        return AudioClassification(self.model, num_classes)
+        return AudioClassification(self.model, num_classes, augment=spec_augment if self.cfg.task.augment else None)
 
     def batches(self, data: LabeledClips, batch_size: int, seed: int = 0) -> AudioClassificationBatches:
         return AudioClassificationBatches(data, batch_size, seed, self.mean, self.std, self.model.cfg.max_frames)
@@ -60,7 +60,7 @@ class AudioBackbone(TaskBackbone):
                              self.cfg, self.mean, self.std)
 
     def describe(self) -> str:
-        return "mean pooling over frames"
+        return "mean pooling over frames" + (", SpecAugment" if self.cfg.task.augment else "")
 
 
 class AudioTask(PreparedFolderTask):

@@ -45,7 +45,8 @@ class TaskConfig(Strict):
     budget: Optional[int] = Field(default=None, gt=0, description="labeled training examples used; null = all")
     val_fraction: float = Field(default=0.1, gt=0, lt=1)
     max_length: Optional[int] = Field(default=None, gt=0, description="text: tokens per text; default: model context")
-    augment: bool = Field(default=False, description="images: random crops (scale 0.7-1, no flip) while training")
+    augment: bool = Field(default=False, description="images: random crops (scale 0.7-1, no flip) while training; "
+                          "audio: SpecAugment (2 frequency and 2 time masks)")
 
 
 class FinetuneConfig(Strict):

@@ -3,7 +3,11 @@
 Log-mel frames come every 10 ms; attention over them is wasteful and the phonetic content changes more
 slowly.  Two 3x3 convolutions with stride 2 over (time, frequency) give one vector per 40 ms, as in
 ESPnet's Conv2dSubsampling, the Conformer and BEST-RQ; the blocks then see a quarter of the positions.
-Rotary positions, because clips have any length.  Padding masks (True = a real frame) flow through the
+Rotary positions, because clips have any length.  ``utterance_norm`` subtracts each clip's mean log-mel
+frame over its real frames first (cepstral mean normalisation): a microphone or room multiplies the
+spectrum, which in log-mels is an offset per bin, so this removes it.  On Free Spoken Digits, whose
+speakers each used their own microphone, it is the difference between features that carry to an
+unseen speaker and features that do not (bench/fsdd_transfer.py).  Padding masks (True = a real frame) flow through the
 subsampling so that padded frames are never attended to nor pooled.
 """
 from __future__ import annotations
@@ -36,6 +40,7 @@ class AudioEncoderConfig(BaseModel):
     qk_norm: bool = True
     bias: bool = True
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    utterance_norm: bool = Field(default=True, description="subtract each clip's mean frame (per mel bin) first")
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> "AudioEncoderConfig":
@@ -99,8 +104,22 @@ class AudioEncoder(nn.Module):
     def feature_dim(self) -> int:
         return self.cfg.d_model
 
-    def encode(self, frames: torch.Tensor, padding_mask: Optional[torch.Tensor] = None):
-        """(B, T, n_mels) log-mel frames -> (hidden (B, ceil(T / 4), d_model), its padding mask or None)."""
+    def normalize(self, frames: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The input as the encoder sees it: with ``utterance_norm``, each clip less its mean real frame
+        (padding stays zero)."""
+        if not self.cfg.utterance_norm:
+            return frames
+        if padding_mask is None:
+            return frames - frames.mean(1, keepdim=True)
+        weights = padding_mask.unsqueeze(-1).to(frames.dtype)
+        mean = (frames * weights).sum(1, keepdim=True) / weights.sum(1, keepdim=True).clamp(min=1)
+        return (frames - mean) * weights
+
+    def encode(self, frames: torch.Tensor, padding_mask: Optional[torch.Tensor] = None, *, normalized: bool = False):
+        """(B, T, n_mels) log-mel frames -> (hidden (B, ceil(T / 4), d_model), its padding mask or None).
+        ``normalized``: ``frames`` already went through ``normalize`` (BEST-RQ masks them after it)."""
+        if not normalized:
+            frames = self.normalize(frames, padding_mask)
         if frames.shape[1] > self.cfg.max_frames:
             raise ValueError(f"{frames.shape[1]} frames, but the model takes at most max_frames={self.cfg.max_frames}")
         mask = subsample_mask(padding_mask)

@@ -66,9 +66,12 @@ class BestRQ(nn.Module):
         padding = batch.get("padding_mask")
         if padding is None:
             padding = torch.ones(frames.shape[:2], dtype=torch.bool, device=frames.device)
+        # Targets and masking see the frames as the encoder does (e.g. less each clip's mean frame), so that
+        # a masked frame's noise is not shifted by a normalisation applied after it.
+        frames = self.model.normalize(frames, padding)
         masked = self.span_mask(padding)
         noisy = torch.where(masked.unsqueeze(-1), torch.randn_like(frames) * self.noise_std, frames)
-        hidden, out_mask = self.model.encode(noisy, padding)
+        hidden, out_mask = self.model.encode(noisy, padding, normalized=True)
         targets = self.targets(frames)
         # An encoder position is scored when any of its frames was masked, and it is not padding.
         t = frames.shape[1]

@@ -65,9 +65,13 @@ class SimCLR(nn.Module):
 
     def forward(self, batch: dict) -> ObjectiveOutput:
         images = batch["images"]
-        views = torch.cat((self.augment(images), self.augment(images)))  # one backbone pass for both
-        projections = self.head(self.model.features(views))
-        loss, accuracy = nt_xent_loss(*projections.chunk(2), self.temperature)
+        # One backbone pass per view, as lightly's and solo-learn's loops do: BatchNorm normalises each
+        # view with its own batch statistics, and on a CPU two passes of B images run faster than one
+        # of 2B (1.50 s vs 1.71 s for resnet-tiny, 512 images of 32 px: a smaller working set).
+        z_a = self.head(self.model.features(self.augment(images)))
+        z_b = self.head(self.model.features(self.augment(images)))
+        projections = torch.cat((z_a, z_b))
+        loss, accuracy = nt_xent_loss(z_a, z_b, self.temperature)
         # Collapse is watched where the loss acts, as lightly does: the head's BatchNorm centres the
         # projections, so a healthy value is near 1.  Backbone features after ReLU and pooling all
         # point into one orthant, and read well below 1 even when training is fine.

@@ -11,11 +11,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-import yaml
-
-from ..config import load_pretrain_config
-from ..demo import accuracy_summary, demo_compare, fresh_demo_folder
-from ..pretrain import pretrain
+from ..demo import demo_compare, demo_pretrain, fresh_demo_folder, print_demo_summary
 from .prepare import sklearn_digits_images
 
 log = logging.getLogger("headstart")
@@ -46,13 +42,7 @@ def run_image_demo(out: Path = Path("headstart-demo-images"), steps: Optional[in
 
     log.info("2/3  pre-training SimCLR on a small ResNet (the online kNN accuracy uses labels to watch, "
              "never to train)")
-    config = {"run_dir": str(out / "run"), "data": {"path": str(data)}, **DEMO_CONFIG}
-    if steps:
-        config["train"] = {**config["train"], "steps": steps, "eval_every": steps,
-                           "warmup_steps": min(config["train"]["warmup_steps"], steps)}
-    config_file = out / "pretrain.yaml"
-    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
-    result = pretrain(load_pretrain_config(config_file))
+    config_file, result = demo_pretrain(out, data, DEMO_CONFIG, steps)
 
     log.info("3/3  proving the head start: pre-trained vs scratch vs logistic regression on pixels")
     # The last checkpoint: the held-out images are pre-training's validation split, so they must not
@@ -60,11 +50,7 @@ def run_image_demo(out: Path = Path("headstart-demo-images"), steps: Optional[in
     task = {"train": str(data), "test": {"path": str(data), "split": "val"}}
     compare_file, study = demo_compare(out, DEMO_COMPARE, result.last_checkpoint, task, seeds, finetune_steps)
 
-    print("\n=== headstart demo --images: done in %.1f min ===" % ((time.perf_counter() - t0) / 60))
-    print(f"prepared data:    {data}  (manifest.json, uint8 image arrays)")
-    print(f"configs:          {config_file}, {compare_file}")
-    print(f"run:              {result.run_dir}  (tensorboard --logdir {result.run_dir})")
-    print("validation:       " + ", ".join(f"{k} {v:.3f}" for k, v in result.final_eval.items()))
-    print(f"test accuracy:    {accuracy_summary(study['results'])}")
-    print(f"report:           {study['report']['html']}")
+    print_demo_summary("headstart demo --images", t0, {
+        "prepared data": f"{data}  (manifest.json, uint8 image arrays)", "configs": f"{config_file}, {compare_file}",
+        "run": f"{result.run_dir}  (tensorboard --logdir {result.run_dir})"}, result, study)
     return {"data": data, "result": result, "report": study["report"], "study": study["results"]}
