@@ -118,7 +118,9 @@ def _check_same_run(run_cfg: FinetuneConfig) -> None:
     if not isinstance(recorded, dict):
         raise HeadstartError(f"{run_cfg.run_dir}: finished, but its config.yaml is missing; delete the folder to "
                              f"run it again")
-    changed = [key for key in sorted((set(now) | set(recorded)) - {"kind"}) if now.get(key) != recorded.get(key)]
+    # run_dir may differ: a moved compare folder still holds the same runs.
+    changed = [key for key in sorted((set(now) | set(recorded)) - {"kind", "run_dir"})
+               if now.get(key) != recorded.get(key)]
     if changed:
         key = changed[0]
         raise HeadstartError(f"{run_cfg.run_dir}: finished with another {key} ({recorded.get(key)!r}, now "

@@ -47,6 +47,10 @@ def test_compare_runs_both_arms_and_the_baseline_then_writes_the_report(tmp_path
     # A changed setting is not answered with the old runs' numbers.
     code, out = run_cli("compare", config, "--set", "train.lr=1.0e-3")
     assert code == 2 and "finished with another train" in out and "new run_dir" in out
+    # A moved compare folder still holds the same runs.
+    (tmp_path / "compare").rename(tmp_path / "moved")
+    assert run_cli("compare", config, "--set", f"run_dir={tmp_path / 'moved'}")[0] == 0
+    assert stamps == {p.name: (tmp_path / "moved" / "runs" / p.name / "results.json").stat().st_mtime_ns for p in runs}
 
 
 def test_rank_scores_checkpoints_with_logme_best_first(tmp_path, pretrained_run):  # noqa: F811
