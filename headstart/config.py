@@ -53,7 +53,8 @@ OBJECTIVE_KNOBS: dict[str, dict[str, Any]] = {
 }
 
 # The model an objective gets when the config names none.
-DEFAULT_PRESETS = {"causal_lm": "gpt-nano", "masked_lm": "gpt-nano", "simclr": "resnet-tiny", "mae": "vit-nano", "best_rq": "audio-tiny",
+DEFAULT_PRESETS = {"causal_lm": "gpt-nano", "masked_lm": "gpt-nano", "simclr": "resnet-tiny", "mae": "vit-nano",
+                   "best_rq": "audio-tiny",
                    "supervised": "resnet-tiny"}
 
 

@@ -102,3 +102,29 @@ def headstart_version() -> str:
         import headstart
 
         return getattr(headstart, "__version__", "unknown")
+
+
+def manifest_split(manifest: dict[str, Any], directory: Path, split: str) -> dict[str, Any]:
+    """The manifest's entry for ``split``, or a one-line error listing the splits there are."""
+    splits = manifest.get("splits", {})
+    if split not in splits:
+        raise HeadstartError(f"{Path(directory) / MANIFEST_NAME}: no split {split!r} (splits: {', '.join(splits)})")
+    return splits[split]
+
+
+def open_listed_npy(directory: Path, name: str, shape: tuple[int, ...], dtype):
+    """A ``.npy`` file a manifest lists, memory-mapped (read into memory when empty), checked against the
+    shape and dtype the manifest says; one-line errors for a missing, unreadable or mismatched file."""
+    import numpy as np
+
+    path = Path(directory) / name
+    if not path.is_file():
+        raise HeadstartError(f"{path}: listed in {Path(directory) / MANIFEST_NAME} but missing")
+    try:
+        array = np.load(path, mmap_mode="r" if shape[0] else None, allow_pickle=False)
+    except ValueError as error:
+        raise HeadstartError(f"{path}: not a readable .npy array ({error})") from None
+    if array.shape != shape or array.dtype != dtype:
+        raise HeadstartError(f"{path}: holds {array.dtype} {array.shape}, but the manifest says "
+                             f"{np.dtype(dtype)} {shape}; the file is truncated or from another run")
+    return array

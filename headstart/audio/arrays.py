@@ -16,7 +16,7 @@ from typing import Any, Optional
 import numpy as np
 
 from headstart.errors import HeadstartError
-from headstart.output_folder import MANIFEST_NAME, read_manifest
+from headstart.output_folder import MANIFEST_NAME, manifest_split, open_listed_npy, read_manifest
 
 MANIFEST_FORMAT = "headstart.audio_features"
 MANIFEST_VERSION = 1
@@ -42,11 +42,8 @@ class AudioArrays:
         self.prepared_dir, self.split = Path(prepared_dir), split
         self.manifest = load_audio_manifest(self.prepared_dir)
         manifest_path = self.prepared_dir / MANIFEST_NAME
-        if split not in self.manifest.get("splits", {}):
-            known = ", ".join(self.manifest.get("splits", {}))
-            raise HeadstartError(f"{manifest_path}: no split {split!r} (splits: {known})")
+        entry = manifest_split(self.manifest, self.prepared_dir, split)
         try:
-            entry = self.manifest["splits"][split]
             count, frames = int(entry["clips"]), int(entry["frames"])
             self.n_mels = int(self.manifest["n_mels"])
             self.frame_rate = float(self.manifest["frame_rate"])
@@ -59,25 +56,14 @@ class AudioArrays:
             raise HeadstartError(f"{manifest_path}: malformed manifest ({type(error).__name__}: {error})") from None
         if self.feature_mean.shape != (self.n_mels,) or self.feature_std.shape != (self.n_mels,):
             raise HeadstartError(f"{manifest_path}: feature_mean and feature_std must hold {self.n_mels} values")
-        self.features = self._open(files[0], (frames, self.n_mels), np.float16)
-        self.offsets = np.asarray(self._open(files[1], (count + 1,), np.int64))
+        self.features = open_listed_npy(self.prepared_dir, files[0], (frames, self.n_mels), np.float16)
+        self.offsets = np.asarray(open_listed_npy(self.prepared_dir, files[1], (count + 1,), np.int64))
         if count and (self.offsets[0] != 0 or self.offsets[-1] != frames or np.any(np.diff(self.offsets) <= 0)):
             raise HeadstartError(f"{self.prepared_dir / files[1]}: offsets do not cut {frames} frames into "
                                  f"{count} clips; the folder is damaged, prepare it again")
-        self.labels = np.asarray(self._open(files[2], (count,), np.int64)) if files[2] else None
-
-    def _open(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-        path = self.prepared_dir / name
-        if not path.is_file():
-            raise HeadstartError(f"{path}: listed in {self.prepared_dir / MANIFEST_NAME} but missing")
-        try:
-            array = np.load(path, mmap_mode="r" if shape[0] else None, allow_pickle=False)
-        except ValueError as error:
-            raise HeadstartError(f"{path}: not a readable .npy array ({error})") from None
-        if array.shape != shape or array.dtype != dtype:
-            raise HeadstartError(f"{path}: holds {array.dtype} {array.shape}, but the manifest says "
-                                 f"{np.dtype(dtype)} {shape}; the file is truncated or from another run")
-        return array
+        self.labels = None
+        if files[2]:
+            self.labels = np.asarray(open_listed_npy(self.prepared_dir, files[2], (count,), np.int64))
 
     def __len__(self) -> int:
         return len(self.offsets) - 1

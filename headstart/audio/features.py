@@ -31,7 +31,8 @@ def mel_to_hz(mel) -> np.ndarray:
     return np.where(mel >= min_log_mel, _MIN_LOG_HZ * np.exp(_LOGSTEP * (mel - min_log_mel)), mel * _F_SP)
 
 
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0,
+                   fmax: float | None = None) -> np.ndarray:
     """(n_mels, n_fft // 2 + 1) triangular filters, equally spaced in mel, each of unit area in Hz."""
     fmax = sample_rate / 2 if fmax is None else fmax
     bins_hz = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)

@@ -131,9 +131,11 @@ def find_audio_files(inputs: Sequence[str | os.PathLike]) -> list[AudioFile]:
         else:
             raise HeadstartError(f"{item}: no such file or folder")
     if ignored:
-        log.info("ignored %d file(s) without a sound-file extension (%s)", ignored, ", ".join(sorted(FORMATS_OF_SUFFIX)))
+        log.info("ignored %d file(s) without a sound-file extension (%s)", ignored,
+                 ", ".join(sorted(FORMATS_OF_SUFFIX)))
     if not files:
-        raise HeadstartError(f"no sound files ({', '.join(sorted(FORMATS_OF_SUFFIX))}) in {', '.join(map(str, inputs))}")
+        raise HeadstartError(f"no sound files ({', '.join(sorted(FORMATS_OF_SUFFIX))}) in "
+                             f"{', '.join(map(str, inputs))}")
     return files
 
 

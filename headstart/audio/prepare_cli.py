@@ -29,7 +29,8 @@ _DEFAULTS = AudioPrepareOptions()
 @click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=_DEFAULTS.val_fraction,
               show_default=True, help="Share of clips for the validation split (chosen by a hash of the path).")
 @click.option("--max-bad-fraction", type=click.FloatRange(0, 1), default=_DEFAULTS.max_bad_fraction,
-              show_default=True, help="Unusable files are skipped and counted by reason; past this share the run fails.")
+              show_default=True,
+              help="Unusable files are skipped and counted by reason; past this share the run fails.")
 @click.option("--silence-db", type=float, default=_DEFAULTS.silence_db, show_default=True,
               help="Clips whose peak is below this level (dBFS) are skipped as silent.")
 @click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=_DEFAULTS.max_seconds,
@@ -57,6 +58,7 @@ def summary(manifest: dict, out: Path) -> str:
     if stats["skipped"]:
         reasons = ", ".join(f"{n} {reason}" for reason, n in stats["skipped_by_reason"].items())
         names = ", ".join(f"{Path(entry['file']).name} ({entry['reason']})" for entry in stats["skipped_files"][:5])
-        lines.append(f"skipped {stats['skipped']:,} file(s): {reasons}: {names}" + (" ..." if stats["skipped"] > 5 else ""))
+        more = " ..." if stats["skipped"] > 5 else ""
+        lines.append(f"skipped {stats['skipped']:,} file(s): {reasons}: {names}{more}")
     lines.append(f"wrote {out}")
     return "\n".join(lines)

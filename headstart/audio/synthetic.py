@@ -57,7 +57,8 @@ def synthesise(phones: tuple[int, ...], voice: dict[str, float], rng: np.random.
     signal = np.zeros(n)
     for k in range(1, int(sample_rate / 2 / pitch)):
         harmonic = k * f0
-        gain = (np.exp(-0.5 * ((harmonic - f1) / 80) ** 2) + 0.6 * np.exp(-0.5 * ((harmonic - f2) / 120) ** 2)) / k ** 0.5
+        resonance = np.exp(-0.5 * ((harmonic - f1) / 80) ** 2) + 0.6 * np.exp(-0.5 * ((harmonic - f2) / 120) ** 2)
+        gain = resonance / k ** 0.5
         signal += gain * np.sin(k * phase)
     envelope = np.minimum(1, np.minimum(t, t[-1] - t) / 0.02)  # 20 ms fade in and out
     signal = signal * envelope + rng.normal(0, 0.01, n)

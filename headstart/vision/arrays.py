@@ -16,7 +16,7 @@ from numpy.lib import format as npy_format
 
 from headstart.errors import HeadstartError
 from headstart.npy_rows import set_npy_rows
-from headstart.output_folder import MANIFEST_NAME, read_manifest
+from headstart.output_folder import MANIFEST_NAME, manifest_split, open_listed_npy, read_manifest
 
 MANIFEST_FORMAT = "headstart.image_arrays"
 MANIFEST_VERSION = 1
@@ -90,34 +90,18 @@ class ImageArrays:
         self.prepared_dir, self.split = Path(prepared_dir), split
         self.manifest = load_image_manifest(self.prepared_dir)
         manifest_path = self.prepared_dir / MANIFEST_NAME
-        if split not in self.manifest.get("splits", {}):
-            known = ", ".join(self.manifest.get("splits", {}))
-            raise HeadstartError(f"{manifest_path}: no split {split!r} (splits: {known})")
+        entry = manifest_split(self.manifest, self.prepared_dir, split)
         try:
-            entry = self.manifest["splits"][split]
             count = int(entry["images"])
             self.shape: tuple[int, int, int] = tuple(int(n) for n in self.manifest["shape"])
             self.class_names: Optional[list[str]] = self.manifest.get("class_names")
             images_file, labels_file = entry["images_file"], entry["labels_file"]
         except (KeyError, TypeError, ValueError) as error:
             raise HeadstartError(f"{manifest_path}: malformed manifest ({type(error).__name__}: {error})") from None
-        self.images = self._open(images_file, (count, *self.shape), np.uint8, count)
-        self.labels = self._open(labels_file, (count,), np.int64, count) if labels_file else None
+        self.images = open_listed_npy(self.prepared_dir, images_file, (count, *self.shape), np.uint8)
+        self.labels = open_listed_npy(self.prepared_dir, labels_file, (count,), np.int64) if labels_file else None
         if self.labels is not None:
             self.labels = np.asarray(self.labels)
-
-    def _open(self, name: str, shape: tuple[int, ...], dtype, count: int) -> np.ndarray:
-        path = self.prepared_dir / name
-        if not path.is_file():
-            raise HeadstartError(f"{path}: listed in {self.prepared_dir / MANIFEST_NAME} but missing")
-        try:
-            array = np.load(path, mmap_mode="r" if count else None, allow_pickle=False)
-        except ValueError as error:
-            raise HeadstartError(f"{path}: not a readable .npy array ({error})") from None
-        if array.shape != shape or array.dtype != dtype:
-            raise HeadstartError(f"{path}: holds {array.dtype} {array.shape}, but the manifest says "
-                                 f"{np.dtype(dtype)} {shape}; the file is truncated or from another run")
-        return array
 
     def __len__(self) -> int:
         return len(self.images)
