@@ -3,6 +3,7 @@ fine-tune, compare and rank, through the same commands as text and images."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,3 +157,12 @@ probe_examples: 24
 def test_prepared_audio_is_not_mistaken_for_a_text_file(tmp_path, words):
     with pytest.raises(HeadstartError, match="no split 'test'"):
         AudioArrays(words / "labeled", "test")
+
+
+def test_the_example_config_runs_on_prepared_audio(tmp_path, words):
+    example = Path(__file__).resolve().parents[1] / "configs" / "fsdd-best-rq.yaml"
+    code, out = run_cli("pretrain", example, "--set", f"data.path={words / 'unlabeled'}", "--set",
+                        f"run_dir={tmp_path / 'run'}", "--set", "train.steps=2", "--set", "train.eval_every=2",
+                        "--set", "train.batch_size=8", "--set", "train.warmup_steps=1")
+    assert code == 0, out
+    assert read_metrics(tmp_path / "run", "val")[-1]["loss"] > 0
