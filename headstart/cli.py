@@ -38,8 +38,8 @@ def prepare() -> None:
 
 
 def _register_prepare_commands() -> None:
-    from .text.prepare_cli import text_command
     from .audio.prepare_cli import audio_command
+    from .text.prepare_cli import text_command
     from .vision.prepare_cli import images_command
     prepare.add_command(text_command, name="text")
     prepare.add_command(images_command, name="images")

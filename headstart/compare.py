@@ -23,10 +23,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from .config import apply_overrides, read_yaml, validate
-from .errors import HeadstartError
 from .engine.checkpoint import read_state, resolve_checkpoint
 from .engine.metrics import read_metrics
 from .engine.rng import seed_everything
+from .errors import HeadstartError
 from .finetune.config import TRAIN_DEFAULTS, FinetuneConfig, TaskConfig
 from .finetune.run import finetune
 from .finetune.strategies import StrategyConfig
@@ -114,10 +114,10 @@ def _check_same_run(run_cfg: FinetuneConfig) -> None:
     task.augment) must not be reported with the old runs' numbers."""
     recorded_file = run_cfg.run_dir / "config.yaml"
     recorded = yaml.safe_load(recorded_file.read_text()) if recorded_file.exists() else None
-    now = json.loads(json.dumps(run_cfg.model_dump(mode="json")))
     if not isinstance(recorded, dict):
         raise HeadstartError(f"{run_cfg.run_dir}: finished, but its config.yaml is missing; delete the folder to "
                              f"run it again")
+    now = run_cfg.model_dump(mode="json")  # as finetune records it in config.yaml
     # run_dir may differ: a moved compare folder still holds the same runs.
     changed = [key for key in sorted((set(now) | set(recorded)) - {"kind", "run_dir"})
                if now.get(key) != recorded.get(key)]

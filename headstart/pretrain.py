@@ -11,12 +11,12 @@ from typing import Callable, Optional, Union
 import yaml
 from torch import nn
 
+from .audio.arrays import MANIFEST_FORMAT as AUDIO_FORMAT
 from .config import AUDIO_OBJECTIVES, IMAGE_OBJECTIVES, TEXT_OBJECTIVES, PretrainConfig, load_pretrain_config
 from .engine import Checkpointer, Trainer, TrainResult
 from .engine.data import BatchSource
 from .engine.rng import seed_everything
 from .errors import HeadstartError
-from .audio.arrays import MANIFEST_FORMAT as AUDIO_FORMAT
 from .output_folder import MANIFEST_NAME
 from .text.shards import MANIFEST_FORMAT as TEXT_FORMAT
 from .vision.arrays import MANIFEST_FORMAT as IMAGE_FORMAT

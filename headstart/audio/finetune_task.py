@@ -13,7 +13,7 @@ from ..config import resolve_audio_model
 from ..errors import HeadstartError
 from ..finetune.config import FinetuneConfig
 from ..finetune.prepared_task import LabeledRows, PreparedFolderTask
-from ..finetune.task import TaskBackbone
+from ..finetune.task import TaskBackbone, with_dropout
 from ..models.audio_encoder import AudioEncoder
 from ..objectives.audio_classification import AudioClassification
 from ..transfer.probes import linear_probe
@@ -38,10 +38,7 @@ def pooled_logmel(clips: Sequence[np.ndarray]) -> np.ndarray:
 
 class AudioBackbone(TaskBackbone):
     def __init__(self, model: AudioEncoder, source: str, cfg: FinetuneConfig, mean: np.ndarray, std: np.ndarray):
-        if cfg.dropout is not None and cfg.dropout != model.cfg.dropout:  # architecture config: rebuild
-            rebuilt = AudioEncoder(model.cfg.model_copy(update={"dropout": cfg.dropout}))
-            rebuilt.load_state_dict(model.state_dict())
-            model = rebuilt
+        model = with_dropout(model, cfg.dropout)
         for key, value in (("pooling", cfg.pooling != "auto"), ("task.max_length", cfg.task.max_length)):
             if value:
                 raise HeadstartError(f"{key}: not a setting of audio tasks (an audio encoder mean-pools its frames)")
@@ -81,10 +78,10 @@ class AudioTask(PreparedFolderTask):
         return AudioArrays(cfg.task.train.path, cfg.task.train.split or "train")
 
     def backbone(self, cfg: FinetuneConfig) -> AudioBackbone:
-        train = self._training_arrays(cfg)
         if cfg.init is not None:
             backbone = self.load(cfg.init, cfg)
             return backbone.with_fresh_weights() if cfg.scratch else backbone
+        train = self._training_arrays(cfg)
         try:
             arch = resolve_audio_model(cfg.model, n_mels=train.n_mels)
         except (ValueError, KeyError) as e:

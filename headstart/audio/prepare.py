@@ -314,26 +314,24 @@ def write_prepared_audio(files: list[AudioFile], label_names: Optional[list[str]
     return manifest
 
 
-def read_clip(path: Path, options: AudioPrepareOptions) -> tuple[Optional[np.ndarray], Optional[tuple[str, str]], bool]:
+def read_clip(path: Path,
+              options: AudioPrepareOptions) -> tuple[Optional[np.ndarray], Optional[tuple[str, str]], bool]:
     """(mono waveform at the target rate, None, truncated) or (None, (reason, detail), False)."""
     import soundfile as sf
     import soxr
 
     if path.stat().st_size == 0:
         return None, ("empty", "0 bytes"), False
-    try:
-        info = sf.info(str(path))
+    try:  # one open: the header says the format and length, then the samples are read from it
+        with sf.SoundFile(str(path)) as f:
+            if f.format not in FORMATS_OF_SUFFIX[path.suffix.lower()]:
+                return None, ("wrong_format", f"{f.format} data in a {path.suffix} file"), False
+            if f.frames == 0:
+                return None, ("empty", "no samples"), False
+            limit = int(options.max_seconds * f.samplerate) if options.max_seconds else -1
+            total, rate = f.frames, f.samplerate
+            audio = f.read(frames=limit, dtype="float32", always_2d=True)
     except (RuntimeError, OSError, ValueError, EOFError) as error:  # sf.LibsndfileError is a RuntimeError
-        return None, ("unreadable", _one_line(error)), False
-    expected = FORMATS_OF_SUFFIX[path.suffix.lower()]
-    if info.format not in expected:
-        return None, ("wrong_format", f"{info.format} data in a {path.suffix} file"), False
-    if info.frames == 0:
-        return None, ("empty", "no samples"), False
-    limit = int(options.max_seconds * info.samplerate) if options.max_seconds else -1
-    try:
-        audio, rate = sf.read(str(path), frames=limit, dtype="float32", always_2d=True)
-    except (RuntimeError, OSError, ValueError, EOFError) as error:
         return None, ("unreadable", _one_line(error)), False
     if len(audio) == 0:
         return None, ("empty", "no samples"), False
@@ -344,7 +342,7 @@ def read_clip(path: Path, options: AudioPrepareOptions) -> tuple[Optional[np.nda
         return None, ("silent", f"peak {level}, below silence_db {options.silence_db:g}"), False
     if rate != options.sample_rate:
         mono = soxr.resample(mono, rate, options.sample_rate, quality="HQ")
-    return mono, None, limit > 0 and info.frames > limit
+    return mono, None, limit > 0 and total > limit
 
 
 def _by_reason(skipped: list[dict[str, str]]) -> dict[str, int]:

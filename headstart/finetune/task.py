@@ -66,6 +66,17 @@ class LabeledBatches(ABC):
         return self.count
 
 
+def with_dropout(model: nn.Module, dropout: Optional[float]) -> nn.Module:
+    """``model`` with dropout ``dropout`` (None: as it is).  Pre-training often runs without dropout;
+    fine-tuning on few labels wants some (BERT: 0.1).  Dropout lives in the architecture config, so
+    the model is rebuilt with the new rate and keeps its weights."""
+    if dropout is None or dropout == model.cfg.dropout:
+        return model
+    rebuilt = type(model)(model.cfg.model_copy(update={"dropout": dropout}))
+    rebuilt.load_state_dict(model.state_dict())
+    return rebuilt
+
+
 class TaskBackbone(ABC):
     """A backbone ready for a task: the model, where its weights came from, and how data reaches it."""
 

@@ -7,8 +7,8 @@ Rotary positions, because clips have any length.  ``utterance_norm`` subtracts e
 frame over its real frames first (cepstral mean normalisation): a microphone or room multiplies the
 spectrum, which in log-mels is an offset per bin, so this removes it.  On Free Spoken Digits, whose
 speakers each used their own microphone, it is the difference between features that carry to an
-unseen speaker and features that do not (bench/fsdd_transfer.py).  Padding masks (True = a real frame) flow through the
-subsampling so that padded frames are never attended to nor pooled.
+unseen speaker and features that do not (bench/fsdd_transfer.py).  Padding masks (True = a real
+frame) flow through the subsampling so that padded frames are never attended to nor pooled.
 """
 from __future__ import annotations
 

@@ -6,7 +6,6 @@ from typing import Callable, Optional
 
 import torch
 
-from .base import ObjectiveOutput
 from .image_classification import ImageClassification
 
 
@@ -19,13 +18,10 @@ class AudioClassification(ImageClassification):
 
     def __init__(self, model, num_classes: int, *,
                  augment: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None, dropout: float = 0.0):
-        super().__init__(model, num_classes, dropout=dropout)
-        self.augment_clips = augment
+        super().__init__(model, num_classes, augment=augment, dropout=dropout)
 
-    def forward(self, batch: dict) -> ObjectiveOutput:
-        if self.augment_clips is not None and self.training:
-            batch = {**batch, "features": self.augment_clips(batch["features"], batch["padding_mask"])}
-        return super().forward(batch)
+    def augmented(self, batch: dict) -> dict:
+        return {**batch, "features": self.augment(batch["features"], batch["padding_mask"])}
 
     def features(self, batch: dict) -> torch.Tensor:
         return self.model.features(batch["features"], batch.get("padding_mask"))

@@ -37,9 +37,13 @@ class ImageClassification(nn.Module):
     def logits(self, batch: dict) -> torch.Tensor:
         return self.head(self.dropout(self.features(batch))).float()
 
+    def augmented(self, batch: dict) -> dict:
+        """The batch with ``augment`` applied to its inputs (subclasses with other inputs override this)."""
+        return {**batch, "images": self.augment(batch["images"])}
+
     def forward(self, batch: dict) -> ObjectiveOutput:
         if self.augment is not None and self.training:
-            batch = {**batch, "images": self.augment(batch["images"])}
+            batch = self.augmented(batch)
         logits = self.logits(batch)
         loss = F.cross_entropy(logits, batch["labels"])
         accuracy = (logits.argmax(-1) == batch["labels"]).float().mean()

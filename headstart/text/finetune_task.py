@@ -10,7 +10,7 @@ from torch import nn
 from ..config import resolve_model
 from ..errors import HeadstartError
 from ..finetune.config import DataRef, FinetuneConfig, TaskConfig
-from ..finetune.task import TaskBackbone, TaskModality
+from ..finetune.task import TaskBackbone, TaskModality, with_dropout
 from ..models import TextTransformer
 from ..objectives import Classification
 from ..transfer.probes import tfidf_logreg
@@ -22,12 +22,7 @@ from .tokenizer import load_tokenizer, special_token_ids
 
 class TextBackbone(TaskBackbone):
     def __init__(self, model: TextTransformer, tokenizer, source: str, cfg: FinetuneConfig):
-        if cfg.dropout is not None and cfg.dropout != model.cfg.dropout:
-            # Pre-training often runs without dropout; fine-tuning on few labels wants some (BERT: 0.1).
-            # Dropout lives in the architecture config, so rebuild with the new rate and keep the weights.
-            rebuilt = TextTransformer(model.cfg.model_copy(update={"dropout": cfg.dropout}))
-            rebuilt.load_state_dict(model.state_dict())
-            model = rebuilt
+        model = with_dropout(model, cfg.dropout)
         self.model, self.tokenizer, self.source, self.cfg = model, tokenizer, source, cfg
         self.pooling = cfg.pooling if cfg.pooling != "auto" else ("last" if model.cfg.causal else "mean")
         self.max_length = min(cfg.task.max_length or model.cfg.context_length, model.cfg.context_length)

@@ -14,7 +14,7 @@ from ..config import resolve_vision_model
 from ..errors import HeadstartError
 from ..finetune.config import FinetuneConfig
 from ..finetune.prepared_task import LabeledRows, PreparedFolderTask
-from ..finetune.task import LabeledBatches, TaskBackbone
+from ..finetune.task import LabeledBatches, TaskBackbone, with_dropout
 from ..models.vision_presets import vision_model
 from ..models.vit import VisionTransformer
 from ..objectives.image_classification import ImageClassification
@@ -60,13 +60,9 @@ def _crop(images: torch.Tensor) -> torch.Tensor:
 
 class ImageBackbone(TaskBackbone):
     def __init__(self, model: nn.Module, source: str, cfg: FinetuneConfig):
-        if cfg.dropout is not None:
-            if not isinstance(model, VisionTransformer):
-                raise HeadstartError(f"dropout: {type(model).__name__} has no dropout layers; leave dropout unset")
-            if cfg.dropout != model.cfg.dropout:  # dropout is architecture config: rebuild, keep the weights
-                rebuilt = VisionTransformer(model.cfg.model_copy(update={"dropout": cfg.dropout}))
-                rebuilt.load_state_dict(model.state_dict())
-                model = rebuilt
+        if cfg.dropout is not None and not isinstance(model, VisionTransformer):
+            raise HeadstartError(f"dropout: {type(model).__name__} has no dropout layers; leave dropout unset")
+        model = with_dropout(model, cfg.dropout)
         if cfg.pooling != "auto":
             raise HeadstartError(f"pooling: {cfg.pooling!r} applies to text models; an image model pools as its "
                                  f"config says (a ViT's pool: cls or mean)")
