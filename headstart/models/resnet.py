@@ -79,7 +79,7 @@ class ResNet(nn.Module):
         """(B, widths[-1], H / 2**(stages - 1), W / 2**(stages - 1))."""
         # Channels-last activations: oneDNN's CPU convolutions (and cuDNN's tensor-core ones) run them
         # without layout conversions.  resnet-tiny forward + backward, 512 images of 32 px on 2 CPU
-        # cores: 1.71 s vs 2.40 s (bench/simclr_vs_lightly.py).  Weights keep the default layout, which
+        # cores: 1.34 s vs 1.94 s (bench/resnet_layout.py).  Weights keep the default layout, which
         # safetensors needs to save them.
         x = self.stem(images.contiguous(memory_format=torch.channels_last))
         for stage in self.stages:

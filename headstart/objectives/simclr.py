@@ -67,7 +67,7 @@ class SimCLR(nn.Module):
         images = batch["images"]
         # One backbone pass per view, as lightly's and solo-learn's loops do: BatchNorm normalises each
         # view with its own batch statistics, and on a CPU two passes of B images run faster than one
-        # of 2B (1.50 s vs 1.71 s for resnet-tiny, 512 images of 32 px: a smaller working set).
+        # of 2B (1.27 s vs 1.34 s for resnet-tiny, 512 images of 32 px, bench/resnet_layout.py).
         z_a = self.head(self.model.features(self.augment(images)))
         z_b = self.head(self.model.features(self.augment(images)))
         projections = torch.cat((z_a, z_b))
