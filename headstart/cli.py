@@ -40,10 +40,12 @@ def prepare() -> None:
 def _register_prepare_commands() -> None:
     from .audio.prepare_cli import audio_command
     from .text.prepare_cli import text_command
+    from .pairs.prepare_cli import pairs_command
     from .vision.prepare_cli import images_command
     prepare.add_command(text_command, name="text")
     prepare.add_command(images_command, name="images")
     prepare.add_command(audio_command, name="audio")
+    prepare.add_command(pairs_command, name="pairs")
 
 
 def config_command(set_example: str):
@@ -62,14 +64,21 @@ def config_command(set_example: str):
               help="Continue from this checkpoint directory.")
 def pretrain(config: Path, overrides: tuple[str, ...], resume: bool, resume_from: Path | None) -> None:
     """Pre-train a model as CONFIG (YAML) describes, on a folder from `headstart prepare text` (causal_lm,
-    masked_lm), `headstart prepare images` (simclr, mae, supervised) or `headstart prepare audio` (best_rq).
+    masked_lm), `headstart prepare images` (simclr, mae, supervised), `headstart prepare audio` (best_rq)
+    or `headstart prepare pairs` (clip, siglip).
 
     Outputs go to the config's run_dir: checkpoints/ (safetensors), metrics.jsonl, tensorboard/, config.yaml.
     SIGTERM or Ctrl-C saves a checkpoint and stops; --resume continues exactly where it stopped.
+    Several processes: torchrun --nproc_per_node N -m headstart pretrain CONFIG (train.batch_size is per process).
     """
+    from .engine.distributed import shutdown, world
     from .pretrain import pretrain as run_pretrain
-    result = run_pretrain(config, list(overrides), resume=resume_from or resume)
-    _print_result(result)
+    try:
+        result = run_pretrain(config, list(overrides), resume=resume_from or resume)
+        if world().is_main:
+            _print_result(result)
+    finally:
+        shutdown()
 
 
 def _print_result(result) -> None:

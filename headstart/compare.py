@@ -32,6 +32,7 @@ from .finetune.run import finetune
 from .finetune.strategies import StrategyConfig
 from .finetune.task import TaskModality, split_task, task_modality
 from .label_budget import stratified_subset
+from .pairs.evaluate import DEFAULT_TEMPLATES
 from .transfer.logme import logme_score
 from .transfer.probes import PROBE_PROTOCOL, knn_probe, linear_probe, project_2d
 from .transfer.report import write_report
@@ -62,6 +63,17 @@ class CompareConfig(BaseModel):
                                              description="for steps-to-target; default 90% of the best arm")
     rank: list[Path] = Field(default_factory=list, description="more checkpoints to score with LogME")
     probe_examples: int = Field(default=2000, gt=0, description="training examples the probes use at most")
+    zero_shot_templates: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_TEMPLATES), min_length=1,
+        description="image-text checkpoints on an image task: prompts, {} = class name, for zero-shot accuracy")
+    pretraining_reference: Optional[Path] = Field(
+        default=None, description="another pre-training run of the same objective (e.g. from random towers "
+                                  "or random weights): both validation-loss curves and the steps each needs "
+                                  "to reach target_loss go into the report")
+    target_loss: Optional[float] = Field(default=None, description="for pretraining_reference; default: 90% of "
+                                                                   "the reference run's improvement (its final "
+                                                                   "loss plus a tenth of its drop from the first "
+                                                                   "evaluation)")
 
 
 def load_compare_config(path, overrides=()) -> CompareConfig:
@@ -165,6 +177,56 @@ def _frozen_feature_studies(cfg: CompareConfig, modality: TaskModality, largest:
     return {"probes": probes, "logme": logme, "projection": projection}
 
 
+def _run_folder(path: Path) -> tuple[Path, Path, dict]:
+    """(run folder, checkpoint, its state) of a run or checkpoint path, the run holding metrics.jsonl."""
+    checkpoint = resolve_checkpoint(path, "best")
+    run_dir = Path(path) if (Path(path) / "metrics.jsonl").exists() else checkpoint.parent.parent
+    if not (run_dir / "metrics.jsonl").exists():
+        raise HeadstartError(f"{path}: no metrics.jsonl in its run folder {run_dir}; give the run folder")
+    return run_dir, checkpoint, read_state(checkpoint)
+
+
+def pretraining_curves(pretrained: Path, reference: Path, target_loss: Optional[float] = None) -> dict:
+    """Validation loss of two pre-training runs of one objective, and the first step each reaches the
+    target loss (default: 90% of ``reference``'s improvement)."""
+    runs = {"pre-trained": _run_folder(pretrained), "reference": _run_folder(reference)}
+    objectives = {role: (state.get("config", {}).get("objective") or {}).get("name") for role, (_, _, state) in runs.items()}
+    if objectives["pre-trained"] != objectives["reference"]:
+        raise HeadstartError(f"pretraining_reference: {reference} trained {objectives['reference']}, "
+                             f"the pre-trained run {objectives['pre-trained']}; their losses are not comparable")
+    curves = {}
+    for role, (run_dir, _, _) in runs.items():
+        rows = [row for row in read_metrics(run_dir, "val") if "loss" in row]
+        curves[f"{role}: {run_dir.name}"] = {"steps": [r["step"] for r in rows], "loss": [r["loss"] for r in rows]}
+    reference = curves[f"reference: {runs['reference'][0].name}"]
+    if not reference["loss"]:
+        raise HeadstartError(f"pretraining_reference: {runs['reference'][0]} logged no validation loss")
+    # As the accuracy target is 90% of the best arm: a run's last stretch is a noisy plateau, where the
+    # first step under its very final loss says more about noise than about speed.
+    first, last = reference["loss"][0], reference["loss"][-1]
+    target = target_loss if target_loss is not None else last + 0.1 * (first - last)
+    # Lower is better: negate so steps_to_target's "first value at or above" reads "first loss at or below".
+    reach = {name: steps_to_target(c["steps"], [-v for v in c["loss"]], -target) for name, c in curves.items()}
+    return {"objective": objectives["reference"], "curves": curves, "target_loss": target, "steps_to_target": reach,
+            "seconds": {name: runs[role][2].get("elapsed_seconds") for name, role in zip(curves, runs)}}
+
+
+def _image_text_studies(cfg: CompareConfig, modality: TaskModality, eval_key: str) -> dict:
+    """Zero-shot accuracy and retrieval when the pre-trained checkpoint is an image-text model."""
+    from .pairs.pretrained import is_dual_encoder
+    if not is_dual_encoder(cfg.pretrained):
+        return {}
+    if modality.name != "images":
+        raise HeadstartError(f"{cfg.pretrained} is an image-text model: its image tower fine-tunes on an image "
+                             f"task (a folder from `headstart prepare images`), not a {modality.name} one")
+    from .pairs.compare_studies import retrieval_study, zero_shot_study
+    _, val, test = split_task(_run_config(cfg, "pretrained", None, cfg.seeds[0], cfg.run_dir), modality)
+    run_dir, checkpoint, state = _run_folder(cfg.pretrained)
+    return {"zero_shot": {**zero_shot_study(cfg.pretrained, test if eval_key == "test" else val, cfg.zero_shot_templates),
+                          "split": eval_key},
+            "retrieval": retrieval_study(run_dir, state.get("step"))}
+
+
 def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str = "") -> dict:
     """Run the sweep and write the report; returns ``{"results": ..., "report": {format: path}}``."""
     cfg = config if isinstance(config, CompareConfig) else load_compare_config(config, overrides)
@@ -199,6 +261,9 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
                        "budget": largest}
     target = cfg.target_accuracy or 0.9 * max(max(c["accuracy"]) for c in curves.values())
     studies = _frozen_feature_studies(cfg, modality, largest, eval_key)
+    studies.update(_image_text_studies(cfg, modality, eval_key))
+    if cfg.pretraining_reference is not None:
+        studies["pretraining_curves"] = pretraining_curves(cfg.pretrained, cfg.pretraining_reference, cfg.target_loss)
     state = read_state(resolve_checkpoint(cfg.pretrained, "best"))
     task_name = cfg.task.train.path.name
     results = {

@@ -36,6 +36,7 @@ class DataConfig(Strict):
 TEXT_OBJECTIVES = ("causal_lm", "masked_lm")
 IMAGE_OBJECTIVES = ("simclr", "mae", "supervised")
 AUDIO_OBJECTIVES = ("best_rq",)
+PAIR_OBJECTIVES = ("clip", "siglip")
 
 # Each objective's knobs and their defaults.  A knob of another objective is an error, so a mistyped
 # objective name never silently drops its settings.  causal_lm accepts mask_prob (unused) as it
@@ -50,6 +51,9 @@ OBJECTIVE_KNOBS: dict[str, dict[str, Any]] = {
     # BEST-RQ: see headstart/objectives/best_rq.py for why these differ from the paper's 0.01 / 400 ms.
     "best_rq": {"mask_prob": 0.05, "mask_span": 10, "codebook_size": 8192, "codebook_dim": 16, "num_codebooks": 1,
                 "noise_std": 0.1},
+    # The papers' initial temperatures; SigLIP's bias starts at -10 because almost every pair is a negative.
+    "clip": {"init_temperature": 0.07},
+    "siglip": {"init_temperature": 0.1, "init_bias": -10.0},
 }
 
 # The model an objective gets when the config names none.
@@ -61,7 +65,7 @@ DEFAULT_PRESETS = {"causal_lm": "gpt-nano", "masked_lm": "gpt-nano", "simclr": "
 class ObjectiveConfig(Strict):
     """The pre-training objective and its knobs; knobs left out take the defaults in OBJECTIVE_KNOBS."""
 
-    name: Literal["causal_lm", "masked_lm", "simclr", "mae", "supervised", "best_rq"] = "causal_lm"
+    name: Literal["causal_lm", "masked_lm", "simclr", "mae", "supervised", "best_rq", "clip", "siglip"] = "causal_lm"
     mask_prob: Optional[float] = Field(default=None, gt=0, lt=1, description="masked_lm: fraction of tokens chosen; "
                                        "best_rq: chance that a frame starts a masked span")
     # simclr
@@ -86,10 +90,16 @@ class ObjectiveConfig(Strict):
     codebook_dim: Optional[int] = Field(default=None, gt=0, description="best_rq: random projection width")
     num_codebooks: Optional[int] = Field(default=None, gt=0, description="best_rq: independent quantizers")
     noise_std: Optional[float] = Field(default=None, ge=0, description="best_rq: std of the noise in masked frames")
+    # clip, siglip
+    init_temperature: Optional[float] = Field(default=None, gt=0, description="clip/siglip: the learnable "
+                                              "temperature's start (logits = cosine / temperature)")
+    init_bias: Optional[float] = Field(default=None, description="siglip: the learnable logit bias's start")
 
     @property
     def modality(self) -> str:
-        return "text" if self.name in TEXT_OBJECTIVES else "audio" if self.name in AUDIO_OBJECTIVES else "images"
+        if self.name in TEXT_OBJECTIVES:
+            return "text"
+        return "audio" if self.name in AUDIO_OBJECTIVES else "pairs" if self.name in PAIR_OBJECTIVES else "images"
 
     def fill_knobs(self) -> None:
         """Refuse knobs of other objectives; give this one's the defaults."""
@@ -122,6 +132,44 @@ class MonitorConfig(Strict):
     knn_val_images: int = Field(default=1000, gt=0, description="val images it is scored on")
 
 
+class TowersConfig(Strict):
+    """An image-text model's ``model`` section: each tower a preset plus fields, or a headstart checkpoint
+    to start from (``image_init``: an image run such as MAE or SimCLR; ``text_init``: a text run such as
+    masked LM, whose tokenizer the pairs must be prepared with)."""
+
+    image: Optional[dict[str, Any]] = Field(default=None, description="image tower: preset and fields; "
+                                            "default vit-nano")
+    text: Optional[dict[str, Any]] = Field(default=None, description="text tower: preset and fields; "
+                                           "default bert-nano")
+    image_init: Optional[Path] = Field(default=None, description="start the image tower from this image run")
+    text_init: Optional[Path] = Field(default=None, description="start the text tower from this text run")
+    embed_dim: int = Field(default=128, gt=0, description="width of the shared embedding space")
+
+    def filled(self) -> dict[str, Any]:
+        for tower in ("image", "text"):
+            if getattr(self, tower) is not None and getattr(self, f"{tower}_init") is not None:
+                raise ValueError(f"model.{tower} and model.{tower}_init: give one (a tower started from a "
+                                 f"checkpoint keeps its architecture)")
+        image = None if self.image_init else dict(self.image or {"preset": "vit-nano"})
+        text = None if self.text_init else dict(self.text or {"preset": "bert-nano"})
+        if image is not None:
+            image.setdefault("preset", "vit-nano")
+            if image["preset"] not in VISION_PRESETS:
+                raise ValueError(f"model.image.preset: unknown image preset {image['preset']!r}; known: "
+                                 f"{', '.join(sorted(VISION_PRESETS))}")
+            patch = image.get("patch_size", VISION_PRESETS[image["preset"]].get("patch_size", 1))
+            resolve_vision_model(image, image_size=patch if isinstance(patch, int) and patch > 0 else 1, channels=1)
+        if text is not None:
+            text.setdefault("preset", "bert-nano")
+            if text["preset"] not in PRESETS:
+                raise ValueError(f"model.text.preset: unknown text preset {text['preset']!r}; known: "
+                                 f"{', '.join(sorted(PRESETS))}")
+            text.setdefault("causal", False)
+            resolve_model(text, vocab_size=1)
+        return {"image": image, "text": text, "image_init": self.image_init and str(self.image_init),
+                "text_init": self.text_init and str(self.text_init), "embed_dim": self.embed_dim}
+
+
 class PretrainConfig(Strict):
     run_dir: Path = Field(description="where checkpoints, metrics and logs go")
     data: DataConfig
@@ -149,6 +197,8 @@ class PretrainConfig(Strict):
             raise ValueError(f"monitor: the online kNN probe watches image pre-training, not {self.objective.name}")
         if self.modality == "audio":
             return self._check_audio()
+        if self.modality == "pairs":
+            return self._check_pairs()
         if self.init is not None:
             if self.model is not None:
                 raise ValueError("give model or init, not both: a run continued from init keeps its architecture")
@@ -211,6 +261,21 @@ class PretrainConfig(Strict):
         if "n_mels" in self.model:
             raise ValueError("model.n_mels: set by the prepared audio; remove it")
         resolve_audio_model(self.model, n_mels=1)  # the fields' checks; n_mels comes with the data
+        return self
+
+    def _check_pairs(self) -> "PretrainConfig":
+        if self.data.seq_len is not None:
+            raise ValueError("data.seq_len: a text setting; captions keep the length they were prepared at "
+                             "(prepare pairs --caption-len)")
+        if self.init is not None:
+            if self.model is not None:
+                raise ValueError("give model or init, not both: a run continued from init keeps its architecture")
+            return self
+        try:
+            towers = TowersConfig.model_validate(self.model or {})
+        except ValidationError as e:
+            raise ValueError(format_validation_error(e, TowersConfig, prefix="model.")) from None
+        self.model = towers.filled()
         return self
 
     def record(self) -> dict:

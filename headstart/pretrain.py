@@ -12,19 +12,23 @@ import yaml
 from torch import nn
 
 from .audio.arrays import MANIFEST_FORMAT as AUDIO_FORMAT
-from .config import AUDIO_OBJECTIVES, IMAGE_OBJECTIVES, TEXT_OBJECTIVES, PretrainConfig, load_pretrain_config
+from .config import (AUDIO_OBJECTIVES, IMAGE_OBJECTIVES, PAIR_OBJECTIVES, TEXT_OBJECTIVES, PretrainConfig,
+                     load_pretrain_config)
 from .engine import Checkpointer, Trainer, TrainResult
 from .engine.data import BatchSource
+from .engine.distributed import barrier, init_from_env
 from .engine.rng import seed_everything
 from .errors import HeadstartError
 from .output_folder import MANIFEST_NAME
+from .pairs.arrays import MANIFEST_FORMAT as PAIRS_FORMAT
 from .text.shards import MANIFEST_FORMAT as TEXT_FORMAT
 from .vision.arrays import MANIFEST_FORMAT as IMAGE_FORMAT
 
 log = logging.getLogger("headstart")
 
-MODALITY_OF_FORMAT = {TEXT_FORMAT: "text", IMAGE_FORMAT: "images", AUDIO_FORMAT: "audio"}
-OBJECTIVES_OF = {"text": TEXT_OBJECTIVES, "images": IMAGE_OBJECTIVES, "audio": AUDIO_OBJECTIVES}
+MODALITY_OF_FORMAT = {TEXT_FORMAT: "text", IMAGE_FORMAT: "images", AUDIO_FORMAT: "audio", PAIRS_FORMAT: "pairs"}
+OBJECTIVES_OF = {"text": TEXT_OBJECTIVES, "images": IMAGE_OBJECTIVES, "audio": AUDIO_OBJECTIVES,
+                 "pairs": PAIR_OBJECTIVES}
 # Run-config keys a resume may change: moving the data, or watching the run differently.
 RESUMABLE_CONFIG_KEYS = frozenset({"data.path", "monitor.knn_train_images", "monitor.knn_val_images"})
 
@@ -45,7 +49,7 @@ class PretrainSetup:
 
 
 def prepared_modality(path: Path) -> Optional[str]:
-    """"text" or "images", as the prepared folder's manifest says; None when it cannot tell (the
+    """"text", "images", "audio" or "pairs", as the prepared folder's manifest says; None when it cannot tell (the
     modality's own reader then says what is wrong with the folder)."""
     try:
         manifest = json.loads((Path(path) / MANIFEST_NAME).read_text(encoding="utf-8"))
@@ -68,6 +72,9 @@ def build_setup(cfg: PretrainConfig) -> PretrainSetup:
     if modality == "audio":
         from .audio.pretrain_setup import audio_setup
         return audio_setup(cfg)
+    if modality == "pairs":
+        from .pairs.pretrain_setup import pairs_setup
+        return pairs_setup(cfg)
     from .vision.pretrain_setup import image_setup
     return image_setup(cfg)
 
@@ -77,6 +84,7 @@ def pretrain(config: Union[PretrainConfig, str, Path], overrides: list[str] = ()
     """Pre-train as ``config`` says.  ``resume=True`` continues from the run's latest checkpoint,
     ``resume=PATH`` from that checkpoint."""
     cfg = config if isinstance(config, PretrainConfig) else load_pretrain_config(config, overrides)
+    here = init_from_env()  # under torchrun: join the process group; otherwise one process
     seed_everything(cfg.train.seed)  # before building the model: initial weights depend on the seed
     setup = build_setup(cfg)
 
@@ -89,13 +97,16 @@ def pretrain(config: Union[PretrainConfig, str, Path], overrides: list[str] = ()
     elif checkpointer.latest() is not None:
         raise HeadstartError(f"{cfg.run_dir} already holds checkpoints; pass --resume to continue that run "
                              f"or set run_dir to a new directory")
+    barrier()  # every rank has looked before rank 0 writes anything
 
     trainer = Trainer(setup.objective, setup.train_data, setup.val_data, cfg.train, cfg.run_dir,
                       run_config=setup.run_config, flops_per_unit=setup.flops_per_unit,
                       extra_files=setup.extra_files, monitor=setup.monitor, resumable_changes=RESUMABLE_CONFIG_KEYS)
     if start_from is not None:
         trainer.resume(start_from)
-    cfg.run_dir.mkdir(parents=True, exist_ok=True)
-    (cfg.run_dir / "config.yaml").write_text(yaml.safe_dump(setup.run_config, sort_keys=False))
-    log.info("model: %s; objective %s; %s per step", setup.summary, cfg.objective.name, setup.per_step)
+    if here.is_main:
+        cfg.run_dir.mkdir(parents=True, exist_ok=True)
+        (cfg.run_dir / "config.yaml").write_text(yaml.safe_dump(setup.run_config, sort_keys=False))
+    global_batch = f" x {here.world_size} processes" if here.distributed else ""
+    log.info("model: %s; objective %s; %s per step%s", setup.summary, cfg.objective.name, setup.per_step, global_batch)
     return trainer.fit()

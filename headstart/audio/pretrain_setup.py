@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from ..config import PretrainConfig, resolve_audio_model
+from ..engine.distributed import world
 from ..errors import HeadstartError
 from ..models.audio_encoder import AudioEncoder
 from ..objectives.best_rq import BestRQ
@@ -24,8 +25,11 @@ def audio_setup(cfg: PretrainConfig) -> PretrainSetup:
                        num_codebooks=knobs.num_codebooks, mask_prob=knobs.mask_prob, mask_span=knobs.mask_span,
                        noise_std=knobs.noise_std, seed=cfg.train.seed)
     max_frames = model.cfg.max_frames
-    train_src = AudioBatches(train, batch_size=cfg.train.batch_size, seed=cfg.train.seed, max_frames=max_frames)
-    val_src = AudioBatches(val, batch_size=cfg.train.batch_size, seed=cfg.train.seed + 1, max_frames=max_frames)
+    here = world()  # under torchrun each process trains and validates on its slice of every global batch
+    train_src = AudioBatches(train, batch_size=cfg.train.batch_size, seed=cfg.train.seed, max_frames=max_frames,
+                             rank=here.rank, world_size=here.world_size)
+    val_src = AudioBatches(val, batch_size=cfg.train.batch_size, seed=cfg.train.seed + 1, max_frames=max_frames,
+                           rank=here.rank, world_size=here.world_size)
     # FLOPs per clip at the mean clip length (padding in a batch is not counted: it is waste, not work).
     mean_frames = max(1, min(int(round(float(train.lengths.mean()))), max_frames))
     flops_per_clip = model.train_flops_per_frame(mean_frames) * mean_frames

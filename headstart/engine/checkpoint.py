@@ -100,20 +100,25 @@ class Checkpointer:
     # ---- saving --------------------------------------------------------------------------------
     def save(self, step: int, *, model: nn.Module, objective: nn.Module, optimizer: torch.optim.Optimizer,
              rng_tensors: dict[str, torch.Tensor], state: dict, extra_files: dict[str, Path] = (),
-             best_metric: Optional[tuple[str, float]] = None) -> Path:
+             best_metric: Optional[tuple[str, float]] = None, gathered: Optional[dict] = None) -> Path:
+        """``gathered``: the full tensors of a sharded (FSDP) run, already collected from every rank:
+        ``{"model": ..., "objective": ..., "optimizer": (tensors, meta)}``, saved instead of the modules'."""
         self.dir.mkdir(parents=True, exist_ok=True)
         final = self.dir / f"step_{step:06d}"
         tmp = self.dir / f".{final.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         try:
-            model = unwrap(model)
-            save_file(model_tensors(model), str(tmp / "model.safetensors"))
-            extra = {k: v.contiguous() for k, v in unwrap(objective).state_dict().items()
-                     if not k.startswith("model.")}
+            if gathered is None:
+                tensors = model_tensors(unwrap(model))
+                extra = {k: v.contiguous() for k, v in unwrap(objective).state_dict().items()
+                         if not k.startswith("model.")}
+                opt_tensors, opt_meta = optimizer_to_tensors(optimizer)
+            else:
+                tensors, extra, (opt_tensors, opt_meta) = gathered["model"], gathered["objective"], gathered["optimizer"]
+            save_file(tensors, str(tmp / "model.safetensors"))
             if extra:
                 save_file(extra, str(tmp / "objective.safetensors"))
-            opt_tensors, opt_meta = optimizer_to_tensors(optimizer)
             save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
             (tmp / "optimizer.json").write_text(json.dumps(opt_meta))
             save_file({k: v.contiguous() for k, v in rng_tensors.items()}, str(tmp / "rng.safetensors"))
@@ -175,12 +180,16 @@ def model_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().contiguous() for k, v in model.state_dict().items() if k not in aliases}
 
 
-def load_model_weights(model: nn.Module, path: Path, strict: bool = True) -> None:
+def load_model_weights(model: nn.Module, path: Path, strict: bool = True, prefix: str = "") -> None:
+    """Load checkpoint ``path``'s weights into ``model``; ``prefix`` picks one part of a larger model
+    (``"image."``: the image tower of a dual encoder)."""
     file = Path(path) / "model.safetensors"
     if not file.exists():
         raise HeadstartError(f"{path}: no model.safetensors in this checkpoint")
     model = unwrap(model)
     tensors = strip_compile_prefix(load_tensors(file))
+    if prefix:
+        tensors = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
     try:
         missing, unexpected = model.load_state_dict(tensors, strict=False)
     except RuntimeError as e:

@@ -24,6 +24,9 @@ class TrainConfig(BaseModel):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         default="auto", description="auto = bf16 autocast on CUDA, fp32 elsewhere")
     compile: bool = False
+    parallel: Literal["ddp", "fsdp"] = Field(
+        default="ddp", description="under torchrun: ddp (a full copy per process) or fsdp (FSDP2 fully_shard: "
+                                   "parameters, gradients and optimizer state split across processes)")
     eval_every: int = Field(default=250, gt=0)
     eval_batches: int = Field(default=20, gt=0)
     log_every: int = Field(default=10, gt=0)

@@ -11,10 +11,11 @@ from ..errors import HeadstartError
 log = logging.getLogger("headstart.engine")
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto``: the GPU of this process (``cuda:LOCAL_RANK`` under torchrun), else the CPU."""
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            return torch.device("cuda", local_rank)
         return torch.device("cpu")
     try:
         device = torch.device(name)

@@ -36,6 +36,16 @@ class MetricsLogger:
             self._tb.close()
 
 
+class NullMetrics:
+    """What processes other than rank 0 log to: nothing (their numbers are rank 0's, all-reduced)."""
+
+    def log(self, step: int, split: str, values: dict[str, float]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def read_metrics(run_dir: Path, split: Optional[str] = None) -> list[dict]:
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():

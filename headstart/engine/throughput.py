@@ -9,6 +9,7 @@ machine did on one large matmul.
 from __future__ import annotations
 
 import functools
+import sys
 import time
 
 import torch
@@ -45,3 +46,16 @@ def device_peak_flops(device: torch.device) -> tuple[float, str]:
     if device.type == "cpu":
         return measured_cpu_peak(), "measured fp32 matmul peak"
     return 0.0, f"{device.type}: peak unknown"
+
+
+def peak_memory_gb(device: torch.device) -> float:
+    """Peak memory so far, GiB: tensors allocated on a CUDA device (what limits the batch there), or the
+    process's peak resident set on a CPU (where tensors share memory with everything else)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**30 if sys.platform == "darwin" else peak / 2**20  # bytes on macOS, KiB on Linux

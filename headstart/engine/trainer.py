@@ -7,6 +7,7 @@ signals and non-finite-loss handling.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -27,17 +28,19 @@ from .checkpoint import (Checkpointer, load_objective_weights, load_tensors, opt
 from .config import TrainConfig
 from .data import BatchSource
 from .device import autocast, autocast_dtype, resolve_device
-from .metrics import MetricsLogger
+from .distributed import all_reduce_mean, any_rank, barrier, world
+from .metrics import MetricsLogger, NullMetrics
 from .optim import build_optimizer, lr_at
+from .sharded import gather_full_state, load_full_state
 from .signals import StopRequest
-from .throughput import device_peak_flops
+from .throughput import device_peak_flops, peak_memory_gb
 
 log = logging.getLogger("headstart.engine")
 
 # Keys of the run config that may change when resuming: they do not alter what is computed.
 RESUMABLE_CHANGES = {"train.steps", "train.log_every", "train.eval_every", "train.eval_batches",
                      "train.checkpoint_every", "train.keep_last", "train.progress", "train.device",
-                     "train.compile", "train.max_nonfinite_steps"}
+                     "train.compile", "train.max_nonfinite_steps", "train.parallel"}
 
 
 @dataclass
@@ -81,10 +84,13 @@ class Trainer:
         step alone, so that a resumed run does the same."""
         self.resumable_changes = RESUMABLE_CHANGES | set(resumable_changes)
         self.cfg, self.run_dir, self.run_config = cfg, Path(run_dir), run_config
-        self.device = resolve_device(cfg.device)
+        self.world = world()
+        self.device = resolve_device(cfg.device, self.world.local_rank)
         self.amp_dtype = autocast_dtype(cfg.precision, self.device)
         self.objective = objective.to(self.device)
         self.model = objective.model
+        self.parallel = _wrap_parallel(self.objective, cfg, self.device) if self.world.distributed else None
+        self._sharded = self.parallel is not None and cfg.parallel == "fsdp"
         self.train_data, self.val_data = train_data, val_data
         self.flops_per_unit = flops_per_unit
         self.extra_files = extra_files or {}
@@ -100,19 +106,29 @@ class Trainer:
         self.best: Optional[dict] = None
         self.elapsed_before = 0.0
         self.eval_seconds = 0.0  # evaluation time, so logs can tell training time apart
-        self.forward = torch.compile(objective) if cfg.compile else objective
+        wrapped = self.parallel if self.parallel is not None else objective
+        self.forward = torch.compile(wrapped) if cfg.compile else wrapped
 
     # ---- resume --------------------------------------------------------------------------------
     def resume(self, checkpoint: Path) -> None:
         state = read_state(checkpoint)
+        written_by = state.get("world_size", 1)
+        if written_by != self.world.world_size:
+            # The data position and the global batch (batch_size per process x processes) depend on it.
+            raise HeadstartError(f"cannot resume from {checkpoint}: it was written by {written_by} process(es) and "
+                                 f"this run has {self.world.world_size}; resume with torchrun --nproc_per_node "
+                                 f"{written_by} (--nnodes as before), or start a new run with init: {checkpoint}")
         changed = [k for k in config_changes(state["config"], self.run_config) if k not in self.resumable_changes]
         if changed:
             raise HeadstartError(f"cannot resume from {checkpoint}: the config changed in {', '.join(changed)} "
                                  f"(start a new run, or restore these values)")
-        load_objective_weights(self.objective, checkpoint)
         opt_meta = json.loads((checkpoint / "optimizer.json").read_text())
-        self.optimizer.load_state_dict(optimizer_from_tensors(load_tensors(checkpoint / "optimizer.safetensors"),
-                                                              opt_meta))
+        if self._sharded:
+            load_full_state(self.objective, self.optimizer, checkpoint, opt_meta)
+        else:
+            load_objective_weights(self.objective, checkpoint)
+            self.optimizer.load_state_dict(optimizer_from_tensors(
+                load_tensors(checkpoint / "optimizer.safetensors"), opt_meta))
         rng.restore(state["rng"], load_tensors(checkpoint / "rng.safetensors"))
         self.step = state["step"]
         self.resumed = True
@@ -140,22 +156,37 @@ class Trainer:
             batch = self._to_device(self.train_data.batch(self.step * cfg.grad_accum + micro))
             data_seconds += time.perf_counter() - t0
             units += self.train_data.units(batch)
-            with autocast(self.device, self.amp_dtype):
-                out = self.forward(batch)
-            (out.loss / cfg.grad_accum).backward()
+            # Gradients are averaged across processes on the last micro-batch only.
+            with self._gradient_sync(micro == cfg.grad_accum - 1):
+                with autocast(self.device, self.amp_dtype):
+                    out = self.forward(batch)
+                (out.loss / cfg.grad_accum).backward()
             loss_sum += out.loss.detach().float()
             for k, v in out.metrics.items():
                 metric_sums[k] = metric_sums.get(k, 0.0) + v.detach().float() / cfg.grad_accum
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip or float("inf"))
-        # One device-to-host sync for all of the step's numbers, not one per metric.
-        grad_norm, loss_total, *values = torch.stack(
-            [grad_norm.float(), loss_sum, *metric_sums.values()]).tolist()
+        if hasattr(grad_norm, "full_tensor"):  # FSDP: a DTensor
+            grad_norm = grad_norm.full_tensor()
+        # One device-to-host sync for all of the step's numbers, not one per metric; under torchrun, the
+        # mean over processes (the loss of the global batch), the same on every rank.
+        grad_norm, loss_total, *values = all_reduce_mean(torch.stack(
+            [grad_norm.float(), loss_sum, *metric_sums.values()])).tolist()
+        units *= self.world.world_size
         finite = math.isfinite(grad_norm) and math.isfinite(loss_total)
         if finite:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return {"finite": finite, "lr": lr, "grad_norm": grad_norm, "units": units,
                 "data_seconds": data_seconds, **dict(zip(metric_sums, values))}
+
+    def _gradient_sync(self, sync: bool):
+        """DDP's ``no_sync`` / FSDP's ``set_requires_gradient_sync`` on the micro-batches before the last."""
+        if self.parallel is None or sync and self.cfg.parallel == "ddp":
+            return contextlib.nullcontext()
+        if self.cfg.parallel == "ddp":
+            return self.parallel.no_sync()
+        self.parallel.set_requires_gradient_sync(sync)
+        return contextlib.nullcontext()
 
     # ---- evaluation ----------------------------------------------------------------------------
     @torch.no_grad()
@@ -173,8 +204,9 @@ class Trainer:
                     with autocast(self.device, self.amp_dtype):
                         out = self.objective(self._to_device(self.val_data.batch(i)))
                     for k, v in out.metrics.items():
-                        sums[k] = sums.get(k, 0.0) + float(v) / self.cfg.eval_batches
-                result = sums
+                        sums[k] = sums.get(k, 0.0) + v.detach().float() / self.cfg.eval_batches
+                # Under torchrun each rank scored its slice of the global val batches: their mean.
+                result = dict(zip(sums, all_reduce_mean(torch.stack(list(sums.values()))).tolist())) if sums else {}
                 derived = getattr(unwrap(self.objective), "derived_metrics", None)
                 if derived is not None:
                     result.update(derived(result))
@@ -193,13 +225,16 @@ class Trainer:
     def save(self, elapsed: float, best: bool = False) -> Path:
         rng_json, rng_tensors = rng.capture()
         state = {"step": self.step, "nonfinite_steps": self.nonfinite_steps, "best": self.best,
-                 "data": {"next_batch_index": self.step * self.cfg.grad_accum},
+                 "data": {"next_batch_index": self.step * self.cfg.grad_accum}, "world_size": self.world.world_size,
                  "elapsed_seconds": elapsed, "eval_seconds": self.eval_seconds, "rng": rng_json, "config": self.run_config,
                  "torch_version": torch.__version__}
         best_metric = (self.eval_metric, self.best["value"]) if best else None
+        gathered = gather_full_state(self.objective, self.optimizer) if self._sharded else None  # all ranks
+        if not self.world.is_main:  # rank 0 writes; the others wait for it (pretrain's barrier)
+            return None
         return self.checkpointer.save(self.step, model=self.model, objective=self.objective,
                                       optimizer=self.optimizer, rng_tensors=rng_tensors, state=state,
-                                      extra_files=self.extra_files, best_metric=best_metric)
+                                      extra_files=self.extra_files, best_metric=best_metric, gathered=gathered)
 
     # ---- the loop ------------------------------------------------------------------------------
     def fit(self, stop_at: Optional[int] = None) -> TrainResult:
@@ -207,14 +242,15 @@ class Trainer:
         for jobs with a time slot shorter than the run."""
         cfg = self.cfg
         if not self.resumed:
-            # Dropout and masking streams start from the seed, whatever ran before in this process.
-            rng.seed_everything(cfg.seed)
-        metrics = MetricsLogger(self.run_dir)
+            # Dropout and masking streams start from the seed, whatever ran before in this process (and
+            # differ between processes, which see different data).
+            rng.seed_everything(cfg.seed + 1_000_003 * self.world.rank)
+        metrics = MetricsLogger(self.run_dir) if self.world.is_main else NullMetrics()
         peak, peak_source = device_peak_flops(self.device)
         log.info("training on %s (%s); MFU against %.3g FLOP/s (%s)", self.device,
                  "bf16 autocast" if self.amp_dtype else "fp32", peak, peak_source)
         checkpoint_every = cfg.checkpoint_every or cfg.eval_every
-        show_bar = cfg.progress and sys.stderr.isatty()
+        show_bar = cfg.progress and sys.stderr.isatty() and self.world.is_main
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not show_bar, unit="step", dynamic_ncols=True)
         unit = self.train_data.unit
         window = {"units": 0, "data_seconds": 0.0, "t0": time.perf_counter()}
@@ -237,14 +273,17 @@ class Trainer:
                         row = {k: out[k] for k in out if k not in ("finite", "units", "data_seconds")}
                         row.update({f"{unit}_per_s": rate, "data_wait_pct": 100 * window["data_seconds"] / seconds,
                                     "mfu_pct": 100 * self.flops_per_unit * rate / peak if peak else 0.0,
+                                    "peak_mem_gb": peak_memory_gb(self.device),
                                     "skipped_steps": self.nonfinite_steps, "elapsed_s": elapsed(),
                                     "train_s": elapsed() - self.eval_seconds})
                         metrics.log(self.step, "train", row)
                         bar.set_postfix(loss=f"{row.get('loss', float('nan')):.4f}",
-                                        **{f"{unit[:3]}/s": f"{rate:,.0f}"}, mfu=f"{row['mfu_pct']:.1f}%")
+                                        **{f"{unit[:3]}/s": f"{rate:,.0f}"}, mfu=f"{row['mfu_pct']:.1f}%",
+                                        data=f"{row['data_wait_pct']:.0f}%", mem=f"{row['peak_mem_gb']:.1f}G")
                         if not show_bar and cfg.progress:
-                            log.info("step %d/%d  loss %.4f  lr %.2e  %s/s %.0f  mfu %.1f%%", self.step, cfg.steps,
-                                     row.get("loss", float("nan")), out["lr"], unit, rate, row["mfu_pct"])
+                            log.info("step %d/%d  loss %.4f  lr %.2e  %s/s %.0f  mfu %.1f%%  data wait %.0f%%  "
+                                     "peak mem %.2f GiB", self.step, cfg.steps, row.get("loss", float("nan")),
+                                     out["lr"], unit, rate, row["mfu_pct"], row["data_wait_pct"], row["peak_mem_gb"])
                         window = {"units": 0, "data_seconds": 0.0, "t0": time.perf_counter()}
                     bar.update(1)
                     is_last = self.step == cfg.steps
@@ -265,9 +304,10 @@ class Trainer:
                     if early_stop:
                         log.info("early stopping at step %d: no better %s for %d evaluations (best %.4f at step %d)",
                                  self.step, self.eval_metric, cfg.patience, self.best["value"], self.best["step"])
-                    pause = stop.requested or self.step == stop_at
+                    pause = any_rank(stop.requested, self.device) or self.step == stop_at
                     if improved or is_last or pause or early_stop or self.step % checkpoint_every == 0:
                         last_saved = self.save(elapsed(), best=improved)
+                        barrier()
                     if early_stop:
                         break
                     if pause:
@@ -281,7 +321,7 @@ class Trainer:
         return TrainResult(self.run_dir, self.step, interrupted, elapsed(), last_saved or self.checkpointer.latest(),
                            self.checkpointer.best(), final_eval, self.best)
 
-    def _on_nonfinite(self, out: dict) -> None:
+    def _on_nonfinite(self, out: dict) -> None:  # the same on every rank: it reads all-reduced numbers
         self.nonfinite_steps += 1
         log.warning("step %d: non-finite loss or gradient (loss %s, grad norm %s); update skipped (%d/%d)",
                     self.step, out.get("loss"), out["grad_norm"], self.nonfinite_steps, self.cfg.max_nonfinite_steps)
@@ -291,3 +331,28 @@ class Trainer:
                 f"loss was non-finite on {self.nonfinite_steps} steps (limit train.max_nonfinite_steps="
                 f"{self.cfg.max_nonfinite_steps}); last good checkpoint: {last or 'none saved yet'} "
                 f"(try a lower train.lr or more train.warmup_steps)")
+
+
+def _wrap_parallel(objective: nn.Module, cfg: TrainConfig, device: torch.device) -> nn.Module:
+    """The objective as torchrun's processes train it together: DDP (a full copy per process, gradients
+    all-reduced) or FSDP2 (``fully_shard``: parameters, gradients and optimizer state split across
+    processes, each transformer block gathered only while it computes)."""
+    if cfg.parallel == "fsdp":
+        try:
+            from torch.distributed.fsdp import fully_shard
+        except ImportError:  # torch < 2.6 keeps it under _composable
+            from torch.distributed._composable.fsdp import fully_shard
+        for block in _blocks(objective):
+            fully_shard(block)
+        fully_shard(objective)
+        return objective
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _blocks(module: nn.Module) -> list[nn.Module]:
+    """The transformer blocks (or ResNet stages) of every stack in ``module``: FSDP's units."""
+    from ..models.blocks import Block  # the engine knows the shared block, not any modality
+
+    return [m for m in module.modules() if isinstance(m, Block)]

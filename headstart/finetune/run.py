@@ -6,6 +6,7 @@ reads the labeled splits, builds the backbone and its batches; the engine does t
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Union
 
@@ -32,6 +33,9 @@ def load_finetune_config(path, overrides=()) -> FinetuneConfig:
 def finetune(config: Union[FinetuneConfig, str, Path], overrides=()) -> dict:
     """Fine-tune as ``config`` says; returns (and writes to run_dir/results.json) val and test metrics."""
     cfg = config if isinstance(config, FinetuneConfig) else load_finetune_config(config, overrides)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise HeadstartError("headstart finetune runs in one process (small labeled sets fit one device); "
+                             "torchrun is for headstart pretrain")
     if Checkpointer(cfg.run_dir / "checkpoints").latest() is not None:
         raise HeadstartError(f"{cfg.run_dir} already holds checkpoints; choose a new run_dir")
     seed_everything(cfg.train.seed)

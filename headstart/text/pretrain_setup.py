@@ -5,6 +5,7 @@ import logging
 from pathlib import Path
 
 from ..config import PretrainConfig, resolve_model
+from ..engine.distributed import world
 from ..errors import HeadstartError
 from ..models import TextTransformer
 from ..objectives import CausalLM, MaskedLM
@@ -24,11 +25,12 @@ def text_setup(cfg: PretrainConfig) -> PretrainSetup:
                                             train_shards.tokenizer_path)
     seq_len = cfg.data.seq_len or model.cfg.context_length
     window = seq_len + objective.sequence_offset
+    here = world()  # under torchrun each process trains and validates on its slice of every global batch
     train_src = TokenWindows(train_shards, batch_size=cfg.train.batch_size, length=window, seed=cfg.train.seed,
-                             tokens_per_window=seq_len, split="train")
+                             tokens_per_window=seq_len, rank=here.rank, world_size=here.world_size, split="train")
     # A different seed for validation, and the same val batches at every evaluation.
     val_src = TokenWindows(val_shards, batch_size=cfg.train.batch_size, length=window, seed=cfg.train.seed + 1,
-                           tokens_per_window=seq_len, split="val")
+                           tokens_per_window=seq_len, rank=here.rank, world_size=here.world_size, split="val")
 
     run_config = cfg.record()
     run_config["model"] = model.cfg.model_dump(mode="json")

@@ -140,6 +140,12 @@ def render_html(results: dict, summary: dict) -> str:
               *[f"<p class='note'>{e(arm)}: {e(note)}</p>" for arm, note in (results.get("arm_notes") or {}).items()],
               _img(plots.label_efficiency_png(results["budgets"], _arms(results)), "label efficiency")]
 
+    if zero_shot := results.get("zero_shot"):
+        parts += ["<h2>Zero-shot (no labels)</h2>", _html_table(*_zero_shot_table(results)),
+                  f"<p class='note'>{e(_zero_shot_note(zero_shot))}</p>"]
+        if rows := _retrieval_rows(results):
+            parts += [_html_table(["direction", "R@1", "R@5", "R@10"], rows),
+                      f"<p class='note'>{e(_RETRIEVAL_NOTE)}</p>"]
     if curves := results.get("curves"):
         target = (results.get("steps_to_target") or {}).get("target")
         budgets = {curve.get("budget") for curve in curves.values()} - {None}
@@ -147,6 +153,13 @@ def render_html(results: dict, summary: dict) -> str:
         parts += [f"<h2>Learning curves{at}</h2>", _img(plots.learning_curves_png(curves, target), "learning curves")]
         if steps := _steps_rows(results):
             parts.append(_html_table(["arm", f"first step at ≥ {100 * target:.1f}%"], steps))
+    if pretraining := results.get("pretraining_curves"):
+        target = pretraining["target_loss"]
+        parts += [f"<h2>Pre-training curves ({e(pretraining['objective'])})</h2>",
+                  _img(plots.learning_curves_png(pretraining["curves"], target, key="loss", percent=False,
+                                                 ylabel="validation loss"), "pre-training validation loss"),
+                  _html_table(["run", f"first step at loss ≤ {target:.4g}", "wall time"], _pretraining_rows(pretraining)),
+                  f"<p class='note'>{e(_PRETRAINING_NOTE)}</p>"]
     if probes := results.get("probes"):
         kinds = list(dict.fromkeys(k for scores in probes.values() for k in scores))
         parts += ["<h2>Frozen-feature probes</h2>",
@@ -210,6 +223,16 @@ def render_markdown(results: dict, summary: dict) -> str:
               "(log-budget interpolation). Plots are in report.html.", ""]
     for arm, note in (results.get("arm_notes") or {}).items():
         lines += [f"{m(arm)}: {m(note)}", ""]
+    if zero_shot := results.get("zero_shot"):
+        lines += ["## Zero-shot (no labels)", "", *_md_table(*_zero_shot_table(results)), "",
+                  m(_zero_shot_note(zero_shot)), ""]
+        if rows := _retrieval_rows(results):
+            lines += [*_md_table(["direction", "R@1", "R@5", "R@10"], rows), "", m(_RETRIEVAL_NOTE), ""]
+    if pretraining := results.get("pretraining_curves"):
+        target = pretraining["target_loss"]
+        lines += [f"## Pre-training curves ({m(pretraining['objective'])})", "",
+                  *_md_table(["run", f"first step at loss ≤ {target:.4g}", "wall time"], _pretraining_rows(pretraining)),
+                  "", m(_PRETRAINING_NOTE), ""]
     if steps := _steps_rows(results):
         target = results["steps_to_target"]["target"]
         lines += ["## Steps to target", "", *_md_table(["arm", f"first step at ≥ {100 * target:.1f}%"], steps), ""]
@@ -293,6 +316,49 @@ def _headline(summary: dict) -> str | None:
     if needed > row["budget"]:
         return text + f"; scratch needs about {needed:,.0f} labels ({needed / row['budget']:.1f}×) to match."
     return text + "."
+
+
+_RETRIEVAL_NOTE = ("Recall@K on the pre-training run's validation pairs: the share of images whose own caption "
+                   "is among the K nearest captions (i2t), and of captions whose own image is (t2i). Only the "
+                   "partner counts, so pairs that share a caption bound R@1 below 100%.")
+_PRETRAINING_NOTE = ("Validation loss of the pre-trained run and of the reference run (same objective and data), "
+                     "at each evaluation. Unless set, the target is 90% of the reference's improvement: its final "
+                     "loss plus a tenth of its drop since its first evaluation.")
+
+
+def _zero_shot_table(results: dict) -> tuple[list[str], list[list[str]]]:
+    zero_shot = results["zero_shot"]
+    header = ["labels", "zero-shot (pre-trained)"]
+    rows = [["0", _pct(zero_shot["accuracy"])]]
+    smallest = next(iter(summarize(results)["rows"]), None)
+    if smallest and "pretrained" in smallest["arms"]:  # the fine-tuned figure beside it, for scale
+        header.append(f"fine-tuned with {smallest['budget']:,} labels")
+        rows[0].append(_pct_ci(smallest["arms"]["pretrained"]))
+    return header, rows
+
+
+def _zero_shot_note(zero_shot: dict) -> str:
+    templates = "; ".join(f"“{t}”" for t in zero_shot["templates"])
+    return (f"Accuracy in % on the {zero_shot['n']:,} {zero_shot.get('split', 'test')} images, from the class "
+            f"names alone: each class is the mean text embedding of the prompts {templates}, and each image "
+            f"takes the nearest class.")
+
+
+def _retrieval_rows(results: dict) -> list[list[str]]:
+    retrieval = results.get("retrieval") or {}
+    rows = []
+    for direction, name in (("i2t", "image → text"), ("t2i", "text → image")):
+        values = [retrieval.get(f"{direction}_R@{k}") for k in (1, 5, 10)]
+        if any(v is not None for v in values):
+            rows.append([name] + [_pct(v) for v in values])
+    return rows
+
+
+def _pretraining_rows(pretraining: dict) -> list[list[str]]:
+    seconds = pretraining.get("seconds") or {}
+    return [[name, "not reached" if step is None else f"{step:,}",
+             "—" if seconds.get(name) is None else _duration(seconds[name])]
+            for name, step in pretraining["steps_to_target"].items()]
 
 
 def _steps_rows(results: dict) -> list[list[str]]:

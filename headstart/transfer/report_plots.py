@@ -59,20 +59,24 @@ def label_efficiency_png(budgets: Sequence[int], arms: Mapping[str, Mapping[str,
     return _render(draw, size=(8.5, 4.6))
 
 
-def learning_curves_png(curves: Mapping[str, Mapping], target: float | None) -> bytes:
-    """Validation accuracy (%) against training step, one line per arm, with the target as a line."""
+def learning_curves_png(curves: Mapping[str, Mapping], target: float | None, *, key: str = "accuracy",
+                        ylabel: str = "validation accuracy (%)", percent: bool = True) -> bytes:
+    """``curves[name][key]`` against training step, one line per name, with the target as a line.
+    Accuracy by default (in %); ``key="loss", percent=False`` for pre-training loss curves."""
+    scale = 100 if percent else 1
+
     def draw(figure):
         ax = figure.add_subplot()
         for position, (arm, curve) in enumerate(curves.items()):
-            steps, accuracy = curve.get("steps", []), curve.get("accuracy", [])
+            steps, values = curve.get("steps", []), curve.get(key, [])
             if steps:
-                ax.plot(steps, 100 * np.asarray(accuracy, dtype=float), color=arm_colour(arm, position),
+                ax.plot(steps, scale * np.asarray(values, dtype=float), color=arm_colour(arm, position),
                         label=short(arm), marker="." if len(steps) < 40 else None)
         if target is not None:
-            ax.axhline(100 * target, color="#444444", linestyle="--", linewidth=1,
-                       label=f"target {100 * target:.1f}%")
+            shown = f"{100 * target:.1f}%" if percent else f"{target:.3g}"
+            ax.axhline(scale * target, color="#444444", linestyle="--", linewidth=1, label=f"target {shown}")
         ax.set_xlabel("training step")
-        ax.set_ylabel("validation accuracy (%)")
+        ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         _legend(ax)
     return _render(draw, size=(8.5, 4.2))

@@ -5,6 +5,7 @@ target), then cut the centre.  Nothing is stretched, and the crop loses the leas
 """
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -19,15 +20,15 @@ class UnreadableImage(Exception):
     """Why an input image was skipped (a one-line reason for the log and the manifest)."""
 
 
-def decode_image(path: Path, height: int, width: int, mode: str) -> np.ndarray:
-    """Decode, convert to ``mode``, cover-resize and centre-crop: (height, width, channels) uint8.
+def decode_image(path: Path | bytes, height: int, width: int, mode: str) -> np.ndarray:
+    """Decode a file (or the bytes of one), convert to ``mode``, cover-resize and centre-crop: (height, width, channels) uint8.
 
     Raises ``UnreadableImage`` for anything Pillow cannot decode completely.  ``load()`` decodes
     every pixel now, so a truncated file fails here rather than passing as a half-grey image
     (``ImageFile.LOAD_TRUNCATED_IMAGES`` stays off on purpose).
     """
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(path) if isinstance(path, bytes) else path) as image:
             # JPEG only: let the decoder scale down by 1/2, 1/4 or 1/8 while it decodes, which is
             # several times faster for photos far larger than the target.  Both orientations are
             # covered because EXIF rotation is applied after decoding.

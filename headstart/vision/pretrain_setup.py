@@ -7,6 +7,7 @@ import logging
 from torch import nn
 
 from ..config import PretrainConfig, resolve_vision_model
+from ..engine.distributed import world
 from ..errors import HeadstartError
 from ..models.vision_presets import vision_model, vision_model_record
 from ..models.vit import VisionTransformer
@@ -36,8 +37,11 @@ def image_setup(cfg: PretrainConfig) -> PretrainSetup:
 
     # Labels only where the objective uses them; validation has its own seed and the same batches each time.
     with_labels = cfg.objective.name == "supervised"
-    train_src = ImageBatches(train, batch_size=cfg.train.batch_size, seed=cfg.train.seed, with_labels=with_labels)
-    val_src = ImageBatches(val, batch_size=cfg.train.batch_size, seed=cfg.train.seed + 1, with_labels=with_labels)
+    here = world()  # under torchrun each process trains and validates on its slice of every global batch
+    train_src = ImageBatches(train, batch_size=cfg.train.batch_size, seed=cfg.train.seed, rank=here.rank,
+                             world_size=here.world_size, with_labels=with_labels)
+    val_src = ImageBatches(val, batch_size=cfg.train.batch_size, seed=cfg.train.seed + 1, rank=here.rank,
+                           world_size=here.world_size, with_labels=with_labels)
 
     knn = None
     if cfg.monitor.knn_train_images and labeled:

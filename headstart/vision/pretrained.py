@@ -6,6 +6,7 @@ from torch import nn
 
 from ..engine.checkpoint import load_model_weights, read_state, resolve_checkpoint
 from ..errors import HeadstartError
+from ..models.dual_encoder import KIND as DUAL_ENCODER
 from ..models.vision_presets import VISION_KINDS, vision_model_from_record
 from ..models.vit import VisionTransformer
 
@@ -13,6 +14,7 @@ from ..models.vit import VisionTransformer
 def load_image_model(path, prefer: str = "best"):
     """Return ``(model, checkpoint_dir, state)`` for a run directory or checkpoint; the model is in eval mode.
 
+    For an image-text (dual encoder) checkpoint, the model is its image tower.
     ``state["config"]["data"]`` says what it was trained on: ``image_shape`` (H, W, C), ``mode`` and
     ``class_names`` (None for unlabeled images).
 
@@ -22,6 +24,9 @@ def load_image_model(path, prefer: str = "best"):
     checkpoint = resolve_checkpoint(path, prefer)
     state = read_state(checkpoint)
     record = state.get("config", {}).get("model")
+    prefix = ""
+    if isinstance(record, dict) and record.get("kind") == DUAL_ENCODER:  # an image-text model: its image tower
+        record, prefix = record.get("image"), "image."
     if not isinstance(record, dict) or record.get("kind") not in VISION_KINDS:
         raise HeadstartError(f"{checkpoint}: not an image model (its state.json names no model kind of "
                              f"{', '.join(VISION_KINDS)}; for a text model use load_text_model)")
@@ -29,7 +34,7 @@ def load_image_model(path, prefer: str = "best"):
         model = vision_model_from_record(record)
     except (TypeError, ValidationError) as e:
         raise HeadstartError(f"{checkpoint}/state.json: no valid model config ({str(e).splitlines()[0]})") from None
-    load_model_weights(model, checkpoint)
+    load_model_weights(model, checkpoint, prefix=prefix)
     model.eval()
     return model, checkpoint, state
 

@@ -57,7 +57,7 @@ class ImageFiles:
         # A hash of the path under the input folder picks the split: a file keeps its split when
         # the folder grows or moves, and the split ignores the order files are listed in.
         keys = (file.relative_to(self.root).as_posix() if file != self.root else file.name for file in self.files)
-        return np.fromiter((_hash_fraction(key) < fraction for key in keys), dtype=bool, count=self.count)
+        return np.fromiter((hash_fraction(key) < fraction for key in keys), dtype=bool, count=self.count)
 
     def read(self, height: int, width: int, mode: str) -> Iterator[Decoded]:
         for index, file in enumerate(self.files):
@@ -93,7 +93,8 @@ class ImageArray:
             start += len(chunk)
 
 
-def _hash_fraction(key: str) -> float:
+def hash_fraction(key: str) -> float:
+    """A stable number in [0, 1) for ``key``: the same file lands in the same split on every run."""
     return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "big") / 2**64
 
 
