@@ -13,7 +13,7 @@ digit seven", ...), drawn at random; the pairs are written as WebDataset tar sha
 3. clip      `headstart pretrain` with objective clip twice per seed, same steps and settings: random
              towers, and towers initialised from step 2;
 4. measure   zero-shot accuracy on the 2,000 held-out images, with prompt templates and the class
-             names "0".."9" only; retrieval R@1/5/10 on the validation pairs; steps each run needs to
+             names "0".."9" only (headstart's generic default prompts, and prompts for digits); retrieval R@1/5/10 on the validation pairs; steps each run needs to
              reach 90% of the random-tower run's improvement in validation loss;
 5. report    `headstart compare` of the first seed's initialised CLIP: its image tower vs the same
              ResNet from random weights, linear probes (CLIP's protocol) with 10 and 100 labels, tested on
@@ -43,6 +43,10 @@ PHRASINGS = ["a handwritten {d}", "the digit {w}", "a photo of the number {d}", 
              "a picture of the digit {d}", "someone wrote a {w}", "{d}"]
 # A ResNet image tower: vit-nano learns MNIST far more slowly from scratch on 2 cores (supervised, 60 steps of
 # 128 digits: 20% accuracy), and CLIP with it stayed at chance (loss = log batch) for 100 steps.
+# Zero-shot prompts: headstart's generic default ("a photo of a {}." ...) and prompts written for digits, as
+# CLIP wrote prompts per data set (its MNIST one: 'a photo of the number: "{}".').  Only class names fill them;
+# "a handwritten {}" and "the digit {}" are also caption phrasings, which is what such prompts aim at.
+DIGIT_TEMPLATES = ["the digit {}", "a handwritten {}", "the number {}"]
 TOWERS = {"image": {"preset": "resnet-tiny", "widths": [16, 32, 64]}, "text": {"preset": "bert-nano"}}
 CLIP_TRAIN = {"batch_size": 256, "lr": 2e-3, "min_lr": 1e-4, "warmup_steps": 30, "weight_decay": 0.1,
               "eval_batches": 2, "log_every": 25, "keep_last": 1, "progress": False}
@@ -136,7 +140,7 @@ def clip_config(folders: dict[str, Path], steps: int, towers: dict, seed: int) -
             "train": {**CLIP_TRAIN, "steps": steps, "eval_every": max(1, steps // 20), "seed": seed}}
 
 
-def zero_shot(checkpoint: str, held_out: Path) -> float:
+def zero_shot(checkpoint: str, held_out: Path, templates=None) -> float:
     from headstart.pairs.evaluate import zero_shot_accuracy
     from headstart.pairs.pretrained import load_dual_encoder
     from headstart.vision.arrays import ImageArrays
@@ -144,7 +148,9 @@ def zero_shot(checkpoint: str, held_out: Path) -> float:
     model, tokenizer, _, _ = load_dual_encoder(checkpoint, prefer="last")
     images = ImageArrays(held_out, "train")
     pixels, labels = images.read(np.arange(len(images)))
-    return zero_shot_accuracy(model, tokenizer, pixels, labels, images.class_names)
+    from headstart.pairs.evaluate import DEFAULT_TEMPLATES
+
+    return zero_shot_accuracy(model, tokenizer, pixels, labels, images.class_names, templates or DEFAULT_TEMPLATES)
 
 
 def main() -> None:
@@ -180,9 +186,11 @@ def main() -> None:
         row = summary["seeds"][seed] = {"target_loss": curves["target_loss"], "steps_to_target": reach}
         for name, r in runs[seed].items():
             accuracy = zero_shot(r["checkpoint"], data["held-out"])
+            digits = zero_shot(r["checkpoint"], data["held-out"], DIGIT_TEMPLATES)
             final = r["final_eval"]
-            row[name] = {"zero_shot": accuracy, "seconds": r["seconds"], **final}
-            print(f"  seed {seed} {name:12} zero-shot {100 * accuracy:5.1f}%  i2t R@1 {100 * final['i2t_R@1']:5.1f}  "
+            row[name] = {"zero_shot": accuracy, "zero_shot_digit_prompts": digits, "seconds": r["seconds"], **final}
+            print(f"  seed {seed} {name:12} zero-shot {100 * accuracy:5.1f}% (digit prompts {100 * digits:5.1f}%)  "
+                  f"i2t R@1 {100 * final['i2t_R@1']:5.1f}  "
                   f"R@5 {100 * final['i2t_R@5']:5.1f}  R@10 {100 * final['i2t_R@10']:5.1f}  "
                   f"t2i R@1 {100 * final['t2i_R@1']:5.1f}  val loss {final['loss']:.3f}  "
                   f"({r['seconds'] / 60:.1f} min)")
@@ -191,10 +199,12 @@ def main() -> None:
               + (f" ({reach['random'] / reach['initialised']:.1f}x fewer)" if reach["random"] and reach["initialised"]
                  else ""))
     for name in ("random", "initialised"):
-        shots = [summary["seeds"][s][name]["zero_shot"] for s in args.clip_seeds]
         steps = [summary["seeds"][s]["steps_to_target"][name] for s in args.clip_seeds]
-        print(f"{name:12} zero-shot mean {100 * np.mean(shots):.1f}% (seeds {', '.join(f'{100 * z:.1f}' for z in shots)}); "
-              f"steps to target {steps}")
+        for key, prompts in (("zero_shot", "default prompts"), ("zero_shot_digit_prompts", "digit prompts")):
+            shots = [summary["seeds"][s][name][key] for s in args.clip_seeds]
+            print(f"{name:12} zero-shot, {prompts}: mean {100 * np.mean(shots):.1f}% "
+                  f"(seeds {', '.join(f'{100 * z:.1f}' for z in shots)})")
+        print(f"{name:12} steps to target {steps}")
     print(f"unimodal pre-training: SimCLR {towers['image']['seconds'] / 60:.1f} min, "
           f"masked LM {towers['text']['seconds'] / 60:.1f} min")
 
@@ -205,7 +215,7 @@ def main() -> None:
         cfg = CompareConfig.model_validate({
             "run_dir": str(args.work / "compare"), "pretrained": runs[first]["initialised"]["checkpoint"],
             "task": {"train": str(data["pool"]), "test": str(data["held-out"])},
-            "budgets": [10, 100], "seeds": args.seeds, "probe_examples": 1000,
+            "budgets": [10, 100], "seeds": args.seeds, "probe_examples": 1000, "zero_shot_templates": DIGIT_TEMPLATES,
             "pretraining_reference": runs[first]["random"]["run_dir"],
             # CLIP's own protocol for an image tower: a linear probe on frozen features, both arms alike.
             "strategy": {"name": "linear_probe"},

@@ -130,6 +130,10 @@ def _check_same_run(run_cfg: FinetuneConfig) -> None:
         raise HeadstartError(f"{run_cfg.run_dir}: finished, but its config.yaml is missing; delete the folder to "
                              f"run it again")
     now = run_cfg.model_dump(mode="json")  # as finetune records it in config.yaml
+    try:  # read back through the config class, so a setting added since then compares at its default
+        recorded = FinetuneConfig.model_validate({k: v for k, v in recorded.items() if k != "kind"}).model_dump(mode="json")
+    except ValueError:
+        pass  # not valid any more: compared as written, and the difference is named below
     # run_dir may differ: a moved compare folder still holds the same runs.
     changed = [key for key in sorted((set(now) | set(recorded)) - {"kind", "run_dir"})
                if now.get(key) != recorded.get(key)]

@@ -17,6 +17,11 @@ class TrainConfig(BaseModel):
     warmup_steps: int = Field(default=0, ge=0)
     schedule: Literal["cosine", "constant", "linear"] = "cosine"
     weight_decay: float = Field(default=0.1, ge=0)
+    optimizer: Literal["adamw", "muon"] = Field(
+        default="adamw", description="muon: Muon for the 2-D weights inside transformer blocks (no weight decay), "
+                                     "AdamW for the rest")
+    muon_lr: float = Field(default=0.02, gt=0, description="muon: peak learning rate of the Muon matrices "
+                                                           "(the schedule scales it as it scales lr)")
     betas: tuple[float, float] = (0.9, 0.95)
     grad_clip: Optional[float] = Field(default=1.0, gt=0, description="max global grad norm; null = off")
     seed: int = 1337

@@ -9,10 +9,11 @@ import torch
 from torch import nn
 
 from .config import TrainConfig
+from .muon import MuonAdamW, muon_matrices
 
 
 def build_optimizer(module: nn.Module, cfg: TrainConfig, device: torch.device,
-                    lr_scales: Optional[Sequence[tuple[Sequence[nn.Parameter], float]]] = None) -> torch.optim.AdamW:
+                    lr_scales: Optional[Sequence[tuple[Sequence[nn.Parameter], float]]] = None) -> torch.optim.Optimizer:
     """AdamW with weight decay on matrices only (not on norms, biases or other vectors), as GPT-2.
 
     ``lr_scales`` gives groups of parameters their own multiple of the scheduled learning rate
@@ -21,11 +22,19 @@ def build_optimizer(module: nn.Module, cfg: TrainConfig, device: torch.device,
     bitwise unchanged, and one unfrozen later (gradual unfreezing) starts training without a rebuild.
     """
     scale_of = {id(p): s for params, s in (lr_scales or ()) for p in params}
-    buckets: dict[tuple[float, bool], list] = {}
+    muon = muon_matrices(module) if cfg.optimizer == "muon" else set()
+    buckets: dict[tuple[float, bool, bool], list] = {}
     for p in {id(p): p for p in module.parameters()}.values():  # tied weights once
-        buckets.setdefault((scale_of.get(id(p), 1.0), p.dim() >= 2), []).append(p)
+        buckets.setdefault((scale_of.get(id(p), 1.0), p.dim() >= 2, id(p) in muon), []).append(p)
+    ordered = sorted(buckets.items(), key=lambda kv: (kv[0][2], -kv[0][0], not kv[0][1]))
+    if muon:
+        # Muon's matrices: its own peak rate on the same schedule, and no weight decay (as the speedruns).
+        groups = [{"params": ps, "weight_decay": 0.0 if is_muon else cfg.weight_decay if decay else 0.0,
+                   "lr_scale": scale * (cfg.muon_lr / cfg.lr if is_muon else 1.0), "muon": is_muon}
+                  for (scale, decay, is_muon), ps in ordered]
+        return MuonAdamW(groups, lr=cfg.lr, betas=cfg.betas)
     groups = [{"params": ps, "weight_decay": cfg.weight_decay if decay else 0.0, "lr_scale": scale}
-              for (scale, decay), ps in sorted(buckets.items(), key=lambda kv: (-kv[0][0], not kv[0][1]))]
+              for (scale, decay, _), ps in ordered]
     # Fused AdamW runs one kernel per step for all parameters; it exists for CUDA and (torch >= 2.4) CPU.
     fused_ok = "fused" in inspect.signature(torch.optim.AdamW).parameters and device.type in ("cuda", "cpu")
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, fused=fused_ok or None)
