@@ -45,22 +45,30 @@ class MuonAdamW(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if group["weight_decay"]:
+            params = [p for p in group["params"] if p.grad is not None]
+            if group["weight_decay"]:
+                for p in params:
                     p.mul_(1 - group["lr"] * group["weight_decay"])
-                (self._muon if group["muon"] else self._adamw)(p, group)
+            if group["muon"]:
+                self._muon(params, group)
+            else:
+                for p in params:
+                    self._adamw(p, group)
         return loss
 
-    def _muon(self, p: torch.Tensor, group: dict) -> None:
-        state = self.state[p]
-        buffer = state.setdefault("momentum_buffer", torch.zeros_like(p))
-        buffer.lerp_(p.grad, 1 - group["momentum"])
-        update = p.grad.lerp(buffer, group["momentum"])  # Nesterov
-        # Scaled so a tall matrix's update has the same RMS per element as a square one's.
-        scale = max(1.0, p.size(-2) / p.size(-1)) ** 0.5
-        p.add_(orthogonalize(update), alpha=-group["lr"] * scale)
+    def _muon(self, params: list[torch.Tensor], group: dict) -> None:
+        by_shape: dict[tuple, list] = {}
+        for p in params:
+            buffer = self.state[p].setdefault("momentum_buffer", torch.zeros_like(p))
+            buffer.lerp_(p.grad, 1 - group["momentum"])
+            by_shape.setdefault(tuple(p.shape), []).append((p, p.grad.lerp(buffer, group["momentum"])))  # Nesterov
+        for (rows, cols), pairs in by_shape.items():
+            # Matrices of one shape (the same layer in every block) go through Newton-Schulz as one batch:
+            # 5 batched iterations instead of 5 per matrix, which is most of Muon's cost on a CPU.
+            updates = orthogonalize(torch.stack([update for _, update in pairs]))
+            scale = max(1.0, rows / cols) ** 0.5  # a tall matrix's update gets a square one's RMS per element
+            for (p, _), update in zip(pairs, updates):
+                p.add_(update, alpha=-group["lr"] * scale)
 
     def _adamw(self, p: torch.Tensor, group: dict) -> None:
         state = self.state[p]
