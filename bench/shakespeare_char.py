@@ -31,7 +31,6 @@ RECIPE = {
 
 def run(args, workdir: Path, overrides: dict | None = None, name: str = "nanogpt-recipe") -> dict:
     from headstart.config import PretrainConfig
-    from headstart.engine.metrics import read_metrics
     from headstart.pretrain import pretrain
 
     cfg = json.loads(json.dumps(RECIPE))
@@ -42,16 +41,21 @@ def run(args, workdir: Path, overrides: dict | None = None, name: str = "nanogpt
     cfg.update(run_dir=str(workdir / name), data={"path": str(workdir / "data")})
     t0 = time.perf_counter()
     result = pretrain(PretrainConfig.model_validate(cfg))
-    wall = time.perf_counter() - t0
-    train_rows = {r["step"]: r for r in read_metrics(result.run_dir, "train")}
+    return {"name": name, **loss_curve(result.run_dir, args.target), "wall": time.perf_counter() - t0}
+
+
+def loss_curve(run_dir: Path, target: float) -> dict:
+    """(step, val loss, training seconds) at each evaluation, the first at or under ``target``, the end."""
+    from headstart.engine.metrics import read_metrics
+
+    train_rows = {r["step"]: r for r in read_metrics(run_dir, "train")}
     curve = []
-    for row in read_metrics(result.run_dir, "val"):
+    for row in read_metrics(run_dir, "val"):
         # train_s of the train log at this step: training time, evaluation pauses excluded.
         logged = [s for s in train_rows if s <= row["step"]]
         curve.append((row["step"], row["loss"], train_rows[max(logged)]["train_s"] if logged else float("nan")))
-    hit = next(((s, t) for s, loss, t in curve if loss <= args.target), None)
-    return {"name": name, "curve": curve, "final": curve[-1][1], "hit": hit, "wall": wall,
-            "train_seconds": train_rows[max(train_rows)]["train_s"]}
+    hit = next(((s, t) for s, loss, t in curve if loss <= target), None)
+    return {"curve": curve, "final": curve[-1][1], "hit": hit, "train_seconds": train_rows[max(train_rows)]["train_s"]}
 
 
 def main():

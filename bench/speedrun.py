@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from shakespeare_char import RECIPE
+from shakespeare_char import RECIPE, loss_curve
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -29,21 +29,12 @@ SPEEDRUN = ROOT / "configs" / "shakespeare-speedrun.yaml"
 
 def train(config: dict, workdir: Path, name: str, target: float) -> dict:
     from headstart.config import PretrainConfig
-    from headstart.engine.metrics import read_metrics
     from headstart.pretrain import pretrain
 
     config = {**config, "run_dir": str(workdir / name), "data": {**config.get("data", {}), "path": str(workdir / "data")}}
     t0 = time.perf_counter()
     result = pretrain(PretrainConfig.model_validate(config))
-    wall = time.perf_counter() - t0
-    train_rows = {r["step"]: r for r in read_metrics(result.run_dir, "train")}
-    curve = []
-    for row in read_metrics(result.run_dir, "val"):
-        logged = [s for s in train_rows if s <= row["step"]]
-        curve.append((row["step"], row["loss"], train_rows[max(logged)]["train_s"] if logged else float("nan")))
-    hit = next(((s, t) for s, loss, t in curve if loss <= target), None)
-    return {"curve": curve, "final": curve[-1][1], "hit": hit, "wall": wall,
-            "train_seconds": train_rows[max(train_rows)]["train_s"]}
+    return {**loss_curve(result.run_dir, target), "wall": time.perf_counter() - t0}
 
 
 def main() -> None:

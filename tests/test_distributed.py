@@ -17,7 +17,8 @@ from safetensors.torch import load_file
 from headstart.engine.data import EpochSampler
 from headstart.engine.metrics import read_metrics
 from headstart.text.windows import TokenWindows
-from test_pretrain_cli import CORPUS, run_cli
+from test_pretrain_cli import run_cli
+from test_vision_pretrain import text  # noqa: F401 - the prepared character corpus fixture
 
 
 def test_ranks_split_every_global_batch_with_no_overlap_and_no_gap():
@@ -42,15 +43,6 @@ def test_token_windows_draw_the_global_batch_once_and_each_rank_takes_its_slice(
     for index in range(4):
         together = np.concatenate([r.batch(index)["tokens"].numpy() for r in ranks])
         assert np.array_equal(together, one.batch(index)["tokens"].numpy())
-
-
-@pytest.fixture(scope="module")
-def text(tmp_path_factory):
-    root = tmp_path_factory.mktemp("text")
-    (root / "corpus.txt").write_text(CORPUS)
-    assert run_cli("prepare", "text", root / "corpus.txt", "--out", root / "data", "--tokenizer", "char",
-                   "--workers", "0")[0] == 0
-    return root / "data"
 
 
 def config(tmp_path, data, name, batch_size, parallel="ddp"):

@@ -6,6 +6,7 @@ import torch
 from headstart.engine import Checkpointer
 from headstart.engine.muon import MuonAdamW, orthogonalize
 from test_engine import make_trainer, params, train_losses
+from test_vision_pretrain import text  # noqa: F401 - the prepared character corpus fixture
 
 
 def test_orthogonalize_flattens_the_singular_values_of_any_shape():
@@ -37,3 +38,16 @@ def test_muon_runs_in_the_engine_on_block_matrices_only_and_resumes_bitwise(tmp_
     second.fit()
     a, b = params(trainer), params(second)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_speedrun_config_runs_on_prepared_characters(tmp_path, text):
+    from pathlib import Path
+
+    from test_pretrain_cli import run_cli
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "shakespeare-speedrun.yaml"
+    code, out = run_cli("pretrain", config, "--set", f"data.path={text}", "--set", f"run_dir={tmp_path / 'run'}",
+                        "--set", "train.steps=3", "--set", "train.warmup_steps=1", "--set", "train.batch_size=4",
+                        "--set", "train.eval_every=3", "--set", "train.eval_batches=1", "--set", "model.context_length=16")
+    assert code == 0, out
+    assert (tmp_path / "run" / "checkpoints" / "step_000003" / "model.safetensors").exists()

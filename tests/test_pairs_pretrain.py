@@ -216,3 +216,16 @@ train: {{steps: 3, batch_size: 8, warmup_steps: 0, eval_every: 3}}
     assert len(curves["curves"]) == 2 and set(curves["steps_to_target"]) == set(curves["curves"])
     html = (tmp_path / "compare" / "report" / "report.html").read_text()
     assert "Zero-shot (no labels)" in html and "Pre-training curves (clip)" in html and "image → text" in html
+
+
+def test_the_example_cc12m_config_runs_from_the_command_line(tmp_path):
+    from pathlib import Path
+
+    shard = shared("cc12m/cc12m-train-0000.tar")
+    assert run_cli("prepare", "pairs", shard, "--out", tmp_path / "cc12m", "--size", "64", "--val-fraction", "0",
+                   "--no-progress")[0] == 0
+    config = Path(__file__).resolve().parents[1] / "configs" / "cc12m-clip.yaml"
+    code, out = run_cli("pretrain", config, "--set", f"data.path={tmp_path / 'cc12m'}", "--set",
+                        f"run_dir={tmp_path / 'run'}", "--set", "train.steps=2", "--set", "train.warmup_steps=1")
+    assert code == 0, out
+    assert {"i2t_R@1", "t2i_R@10"} <= set(read_metrics(tmp_path / "run", "val")[-1])

@@ -19,7 +19,6 @@ use; the caller counts them.  Problems with a whole input (missing file, missing
 from __future__ import annotations
 
 import csv
-import json
 import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from headstart.errors import HeadstartError
+from headstart.text.readers import parse_json_object
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl")
@@ -185,12 +185,6 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict]]:
             for number, line in enumerate(f, 1):
                 if not line.strip():
                     continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise HeadstartError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-                if not isinstance(row, dict):
-                    raise HeadstartError(f"{path}:{number}: expected a JSON object per line")
-                yield number, row
+                yield number, parse_json_object(line, path, number)
     except UnicodeDecodeError as error:
         raise HeadstartError(f"{path}: not UTF-8 (byte {error.start}); re-save the file as UTF-8") from None
