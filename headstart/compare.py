@@ -225,7 +225,7 @@ def _image_text_studies(cfg: CompareConfig, modality: TaskModality, eval_key: st
                              f"task (a folder from `headstart prepare images`), not a {modality.name} one")
     from .pairs.compare_studies import retrieval_study, zero_shot_study
     _, val, test = split_task(_run_config(cfg, "pretrained", None, cfg.seeds[0], cfg.run_dir), modality)
-    run_dir, checkpoint, state = _run_folder(cfg.pretrained)
+    run_dir, _, state = _run_folder(cfg.pretrained)
     return {"zero_shot": {**zero_shot_study(cfg.pretrained, test if eval_key == "test" else val, cfg.zero_shot_templates),
                           "split": eval_key},
             "retrieval": retrieval_study(run_dir, state.get("step"))}

@@ -58,7 +58,11 @@ def unwrap(module: nn.Module) -> nn.Module:
 
 
 def optimizer_to_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    sd = opt.state_dict()
+    return optimizer_state_to_tensors(opt.state_dict())
+
+
+def optimizer_state_to_tensors(sd: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """An optimizer state dict as safetensors-ready tensors ("index.name") and JSON metadata."""
     tensors = {f"{idx}.{name}": value.contiguous() for idx, state in sd["state"].items()
                for name, value in state.items() if torch.is_tensor(value)}
     scalars = {f"{idx}.{name}": value for idx, state in sd["state"].items()

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import load_tensors, optimizer_from_tensors, strip_compile_prefix
+from .checkpoint import load_tensors, optimizer_from_tensors, optimizer_state_to_tensors, strip_compile_prefix
 
 
 def _full(value):
@@ -35,12 +35,9 @@ def gather_full_state(objective: nn.Module, optimizer: torch.optim.Optimizer) ->
     model = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
     extra = {k: v for k, v in state.items() if not k.startswith("model.")}
     opt = optimizer.state_dict()
-    tensors = {f"{idx}.{name}": _full(value).detach().cpu().contiguous() for idx, entry in opt["state"].items()
-               for name, value in entry.items() if torch.is_tensor(value)}
-    scalars = {f"{idx}.{name}": value for idx, entry in opt["state"].items()
-               for name, value in entry.items() if not torch.is_tensor(value)}
-    return {"model": model, "objective": extra,
-            "optimizer": (tensors, {"param_groups": opt["param_groups"], "scalars": scalars})}
+    opt["state"] = {idx: {name: _full(value).detach().cpu() if torch.is_tensor(value) else value
+                          for name, value in entry.items()} for idx, entry in opt["state"].items()}
+    return {"model": model, "objective": extra, "optimizer": optimizer_state_to_tensors(opt)}
 
 
 def load_full_state(objective: nn.Module, optimizer: torch.optim.Optimizer, checkpoint: Path, meta: dict) -> None:

@@ -90,7 +90,6 @@ class Trainer:
         self.objective = objective.to(self.device)
         self.model = objective.model
         self.parallel = _wrap_parallel(self.objective, cfg, self.device) if self.world.distributed else None
-        self._sharded = self.parallel is not None and cfg.parallel == "fsdp"
         self.train_data, self.val_data = train_data, val_data
         self.flops_per_unit = flops_per_unit
         self.extra_files = extra_files or {}
@@ -108,6 +107,11 @@ class Trainer:
         self.eval_seconds = 0.0  # evaluation time, so logs can tell training time apart
         wrapped = self.parallel if self.parallel is not None else objective
         self.forward = torch.compile(wrapped) if cfg.compile else wrapped
+
+    @property
+    def _sharded(self) -> bool:
+        """FSDP: parameters and optimizer state are split across processes."""
+        return self.parallel is not None and self.cfg.parallel == "fsdp"
 
     # ---- resume --------------------------------------------------------------------------------
     def resume(self, checkpoint: Path) -> None:
@@ -181,12 +185,12 @@ class Trainer:
 
     def _gradient_sync(self, sync: bool):
         """DDP's ``no_sync`` / FSDP's ``set_requires_gradient_sync`` on the micro-batches before the last."""
-        if self.parallel is None or sync and self.cfg.parallel == "ddp":
+        if self.parallel is None:
             return contextlib.nullcontext()
-        if self.cfg.parallel == "ddp":
-            return self.parallel.no_sync()
-        self.parallel.set_requires_gradient_sync(sync)
-        return contextlib.nullcontext()
+        if self._sharded:
+            self.parallel.set_requires_gradient_sync(sync)
+            return contextlib.nullcontext()
+        return contextlib.nullcontext() if sync else self.parallel.no_sync()
 
     # ---- evaluation ----------------------------------------------------------------------------
     @torch.no_grad()

@@ -10,11 +10,13 @@
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional, Sequence
+from contextlib import contextmanager
+from typing import Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..models.dual_encoder import DualEncoder
 from ..text.tokenizer import special_token_ids
@@ -26,21 +28,29 @@ RECALL_AT = (1, 5, 10)
 DEFAULT_TEMPLATES = ("a photo of a {}.", "a picture of a {}.", "an image of a {}.", "a photo of the {}.", "{}")
 
 
-@torch.no_grad()
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[torch.device]:
+    """Eval mode and no gradients inside, the model's previous mode after; yields its device."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield next(model.parameters()).device
+    finally:
+        model.train(was_training)
+
+
 def embed_pairs(model: DualEncoder, pairs: PairArrays, limit: Optional[int] = None,
                 batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     """(image embeddings, caption embeddings) of the first ``limit`` pairs, in eval mode, on the model's device."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     count = len(pairs) if limit is None else min(limit, len(pairs))
     images, texts = [], []
-    for start in range(0, count, batch_size):
-        batch = pair_batch(*pairs.read(np.arange(start, min(start + batch_size, count))))
-        batch = {k: v.to(device) for k, v in batch.items()}
-        images.append(model.encode_image(batch["images"]).float())
-        texts.append(model.encode_text(batch["tokens"], batch["lengths"]).float())
-    model.train(was_training)
+    with evaluating(model) as device:
+        for start in range(0, count, batch_size):
+            batch = pair_batch(*pairs.read(np.arange(start, min(start + batch_size, count))))
+            batch = {k: v.to(device) for k, v in batch.items()}
+            images.append(model.encode_image(batch["images"]).float())
+            texts.append(model.encode_text(batch["tokens"], batch["lengths"]).float())
     return torch.cat(images), torch.cat(texts)
 
 
@@ -69,32 +79,23 @@ def tokenize_prompts(tokenizer, prompts: Sequence[str], max_len: int) -> tuple[t
     return tokens, torch.tensor([len(i) for i in ids])
 
 
-@torch.no_grad()
 def class_embeddings(model: DualEncoder, tokenizer, class_names: Sequence[str],
                      templates: Sequence[str] = DEFAULT_TEMPLATES) -> torch.Tensor:
     """(classes, embed_dim): each class's prompts embedded, averaged and re-normalised (CLIP's ensemble)."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    rows = []
-    for name in class_names:
-        tokens, lengths = tokenize_prompts(tokenizer, [t.format(name) for t in templates], model.text.cfg.context_length)
-        rows.append(F.normalize(model.encode_text(tokens.to(device), lengths.to(device)).mean(0), dim=0))
-    model.train(was_training)
-    return torch.stack(rows)
+    prompts = [template.format(name) for name in class_names for template in templates]
+    tokens, lengths = tokenize_prompts(tokenizer, prompts, model.text.cfg.context_length)
+    with evaluating(model) as device:  # every prompt of every class in one pass
+        embedded = model.encode_text(tokens.to(device), lengths.to(device))
+    return F.normalize(embedded.view(len(class_names), len(templates), -1).mean(1), dim=-1)
 
 
-@torch.no_grad()
 def zero_shot_predict(model: DualEncoder, pixels: np.ndarray, classes: torch.Tensor, batch_size: int = 256) -> np.ndarray:
     """Predicted class of each image in ``pixels`` (N, H, W, C) uint8 against ``class_embeddings``."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     predictions = []
-    for start in range(0, len(pixels), batch_size):
-        images = pixels_to_images(np.asarray(pixels[start: start + batch_size])).to(device)
-        predictions.append((model.encode_image(images).float() @ classes.T.float()).argmax(1).cpu())
-    model.train(was_training)
+    with evaluating(model) as device:
+        for start in range(0, len(pixels), batch_size):
+            images = pixels_to_images(np.asarray(pixels[start: start + batch_size])).to(device)
+            predictions.append((model.encode_image(images).float() @ classes.T.float()).argmax(1).cpu())
     return torch.cat(predictions).numpy() if predictions else np.zeros(0, dtype=np.int64)
 
 

@@ -214,10 +214,9 @@ def _given_tokenizer(path: Path) -> Path:
     """A tokenizer.json file, or the one in a prepared text folder, checkpoint or run."""
     if path.is_file():
         return path
-    for candidate in (path / "tokenizer.json",):
-        if candidate.is_file():
-            return candidate
-    if path.is_dir():
+    if (path / "tokenizer.json").is_file():  # a prepared text folder or a checkpoint
+        return path / "tokenizer.json"
+    if path.is_dir():  # a run: its best checkpoint's
         from headstart.engine.checkpoint import resolve_checkpoint
         found = resolve_checkpoint(path) / "tokenizer.json"
         if found.is_file():
