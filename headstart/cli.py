@@ -169,6 +169,37 @@ def generate(checkpoint: Path, prompt: str, max_new_tokens: int, temperature: fl
 
 
 @cli.command()
+@click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="A new directory for the Hugging Face model.")
+def export(checkpoint: Path, out: Path) -> None:
+    """Export CHECKPOINT (a run directory or checkpoints/step_*) as a Hugging Face model directory.
+
+    \b
+    causal LM -> GPT2LMHeadModel, masked LM (bert-classic-* layout) -> BertForMaskedLM,
+    ViT -> ViTModel; load it with transformers' Auto classes.
+    """
+    from .hf import export_checkpoint
+    click.echo(f"exported to {export_checkpoint(checkpoint, out)}")
+
+
+@cli.command(name="import")
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="A new headstart run directory.")
+def import_command(source: Path, out: Path) -> None:
+    """Import a Hugging Face GPT-2 or BERT model directory (safetensors) as a headstart run.
+
+    \b
+    Then:  headstart finetune  with  init: OUT
+           headstart prepare text corpus/ --tokenizer OUT/tokenizer.json --out data/c
+           headstart pretrain  with  init: OUT   (continued pre-training)
+    """
+    from .hf import import_checkpoint
+    click.echo(f"imported as {import_checkpoint(source, out)}")
+
+
+@cli.command()
 @click.option("--out", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="Where the demo writes its data and runs  [default: headstart-demo, headstart-demo-images "
                    "or headstart-demo-audio]")

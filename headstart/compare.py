@@ -20,7 +20,7 @@ from typing import Literal, Optional, Union
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .config import apply_overrides, read_yaml, validate
 from .engine.checkpoint import read_state, resolve_checkpoint
@@ -61,6 +61,10 @@ class CompareConfig(BaseModel):
     baseline: bool = True
     target_accuracy: Optional[float] = Field(default=None, gt=0, le=1,
                                              description="for steps-to-target; default 90% of the best arm")
+    also: dict[str, Path] = Field(
+        default_factory=dict, description="more pre-trained checkpoints, {arm name: path}, each fine-tuned "
+                                          "exactly as `pretrained` (same budgets, seeds, learning rates) and "
+                                          "reported as an arm beside it, e.g. an imported Hugging Face model")
     rank: list[Path] = Field(default_factory=list, description="more checkpoints to score with LogME")
     probe_examples: int = Field(default=2000, gt=0, description="training examples the probes use at most")
     zero_shot_templates: list[str] = Field(
@@ -76,6 +80,18 @@ class CompareConfig(BaseModel):
                                                                    "evaluation)")
 
 
+    @field_validator("also")
+    @classmethod
+    def _arm_names_are_free(cls, also: dict[str, Path]) -> dict[str, Path]:
+        taken = [name for name in also if name in (*ARMS, "baseline")]
+        if taken:
+            raise ValueError(f"arm name {taken[0]!r} is reserved; name the checkpoint something else")
+        return also
+
+    def arms(self) -> tuple[str, ...]:
+        return (*ARMS, *self.also)
+
+
 def load_compare_config(path, overrides=()) -> CompareConfig:
     return validate(CompareConfig, apply_overrides(read_yaml(path), list(overrides)), str(path))
 
@@ -88,7 +104,7 @@ def _run_config(cfg: CompareConfig, arm: str, budget: Optional[int], seed: int, 
         train.update(lr=lr, min_lr=lr * ratio)
     # The compare config's train section is checked here, where it becomes a fine-tuning config.
     return validate(FinetuneConfig, {
-        "run_dir": run_dir, "init": cfg.pretrained, "scratch": arm == "scratch",
+        "run_dir": run_dir, "init": cfg.also.get(arm, cfg.pretrained), "scratch": arm == "scratch",
         "task": {**cfg.task.model_dump(), "budget": budget}, "strategy": cfg.strategy.model_dump(),
         "pooling": cfg.pooling, "dropout": cfg.dropout, "train": train}, "compare config")
 
@@ -237,14 +253,15 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
     modality = task_modality(cfg.task)
     budgets, n_train, n_eval = _budgets(cfg, modality)
     eval_key = "test" if cfg.task.test is not None else "val"
-    arms = {arm: {b: [] for b in budgets} for arm in ARMS + (("baseline",) if cfg.baseline else ())}
-    chosen = {arm: {b: [] for b in budgets} for arm in ARMS}  # the learning rate each run ended up with
-    run_dirs, seconds = {}, {arm: 0.0 for arm in ARMS}
+    fine_tuned = cfg.arms()
+    arms = {arm: {b: [] for b in budgets} for arm in fine_tuned + (("baseline",) if cfg.baseline else ())}
+    chosen = {arm: {b: [] for b in budgets} for arm in fine_tuned}  # the learning rate each run ended up with
+    run_dirs, seconds = {}, {arm: 0.0 for arm in fine_tuned}
     label_names = None
-    total, done = len(budgets) * len(cfg.seeds) * len(ARMS), 0
+    total, done = len(budgets) * len(cfg.seeds) * len(fine_tuned), 0
     for budget in budgets:
         for seed in cfg.seeds:
-            for arm in ARMS:
+            for arm in fine_tuned:
                 done += 1
                 log.info("compare: run %d/%d — %s, %d labels, seed %d", done, total, arm, budget, seed)
                 result, run_dir, spent = _best_run(cfg, arm, budget, seed)
@@ -259,7 +276,7 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
 
     largest, first_seed = budgets[-1], cfg.seeds[0]
     curves = {}
-    for arm in ARMS:
+    for arm in fine_tuned:
         rows = read_metrics(run_dirs[arm, largest, first_seed], "val")
         curves[arm] = {"steps": [r["step"] for r in rows], "accuracy": [r["accuracy"] for r in rows],
                        "budget": largest}
@@ -275,8 +292,9 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
         "command": command,
         "configs": {"compare": json.loads(cfg.model_dump_json()),
                     **({"learning rate chosen on validation, per budget and seed": chosen} if cfg.lr_search else {})},
-        "arm_notes": ({"baseline": f"{modality.baseline_name}: {PROBE_PROTOCOL[modality.baseline_protocol]}"}
-                      if cfg.baseline else {}),
+        "arm_notes": {**({"baseline": f"{modality.baseline_name}: {PROBE_PROTOCOL[modality.baseline_protocol]}"}
+                         if cfg.baseline else {}),
+                      **{arm: f"fine-tuned from {path}, exactly as pretrained" for arm, path in cfg.also.items()}},
         "task": {"name": task_name, "label_names": label_names, "n_train": n_train, "n_test": n_eval},
         "budgets": budgets,
         "arms": arms,
@@ -287,7 +305,8 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
         "costs": {"pre-training": {"seconds": state.get("elapsed_seconds"), "energy_kwh": None,
                                    "source": "wall time from the checkpoint; energy not measured"},
                   **{f"fine-tuning ({arm}, all runs)": {"seconds": seconds[arm], "energy_kwh": None,
-                                                        "source": "wall time; energy not measured"} for arm in ARMS}},
+                                                        "source": "wall time; energy not measured"}
+                     for arm in fine_tuned}},
     }
     paths = write_report(cfg.run_dir / "report", results)
     return {"results": results, "report": paths}

@@ -15,10 +15,21 @@ from torch import nn
 from .config import TransformerConfig
 
 
-def make_norm(kind: str, dim: int, bias: bool) -> nn.Module:
+def make_norm(kind: str, dim: int, bias: bool, eps: Optional[float] = None) -> nn.Module:
     if kind == "rmsnorm":
-        return nn.RMSNorm(dim, eps=1e-6)
-    return nn.LayerNorm(dim, bias=bias)
+        return nn.RMSNorm(dim, eps=eps or 1e-6)
+    return nn.LayerNorm(dim, eps=eps or 1e-5, bias=bias)
+
+
+def activate(h: torch.Tensor, activation: str) -> torch.Tensor:
+    if activation == "gelu":
+        return F.gelu(h)
+    if activation == "gelu_tanh":
+        return F.gelu(h, approximate="tanh")
+    if activation == "relu2":  # ReLU squared (Primer; modded-nanogpt)
+        return F.relu(h).square()
+    gate, up = h.chunk(2, dim=-1)  # swiglu
+    return F.silu(gate) * up
 
 
 class RotaryEmbedding(nn.Module):
@@ -74,27 +85,23 @@ class MLP(nn.Module):
         self.proj = nn.Linear(width, cfg.d_model, bias=cfg.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.fc(x)
-        if self.activation == "gelu":
-            h = F.gelu(h)
-        elif self.activation == "relu2":  # ReLU squared (Primer; modded-nanogpt)
-            h = F.relu(h).square()
-        else:
-            gate, up = h.chunk(2, dim=-1)
-            h = F.silu(gate) * up
-        return self.proj(h)
+        return self.proj(activate(self.fc(x), self.activation))
 
 
 class Block(nn.Module):
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
-        self.norm1 = make_norm(cfg.norm, cfg.d_model, cfg.bias)
+        self.norm1 = make_norm(cfg.norm, cfg.d_model, cfg.bias, cfg.norm_eps)
         self.attn = SelfAttention(cfg)
-        self.norm2 = make_norm(cfg.norm, cfg.d_model, cfg.bias)
+        self.norm2 = make_norm(cfg.norm, cfg.d_model, cfg.bias, cfg.norm_eps)
         self.mlp = MLP(cfg)
         self.drop = nn.Dropout(cfg.dropout)
+        self.post_norm = cfg.norm_position == "post"
 
     def forward(self, x, rotary=None, attn_mask=None):
+        if self.post_norm:  # BERT: normalise each residual sum
+            x = self.norm1(x + self.drop(self.attn(x, rotary, attn_mask)))
+            return self.norm2(x + self.drop(self.mlp(x)))
         x = x + self.drop(self.attn(self.norm1(x), rotary, attn_mask))
         return x + self.drop(self.mlp(self.norm2(x)))
 
@@ -106,7 +113,9 @@ class TransformerStack(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
-        self.norm = make_norm(cfg.norm, cfg.d_model, cfg.bias)
+        # Post-norm blocks end normalised already: BERT has no final norm.
+        self.norm = (nn.Identity() if cfg.norm_position == "post"
+                     else make_norm(cfg.norm, cfg.d_model, cfg.bias, cfg.norm_eps))
         self.rotary = (RotaryEmbedding(cfg.head_dim, cfg.context_length, cfg.rope_base)
                        if cfg.positions == "rope" else None)
 

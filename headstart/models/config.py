@@ -21,8 +21,17 @@ class TransformerConfig(BaseModel):
     causal: bool = True
     positions: Literal["learned", "rope"] = "learned"
     norm: Literal["layernorm", "rmsnorm"] = "layernorm"
-    activation: Literal["gelu", "relu2", "swiglu"] = "gelu"
+    # "gelu_tanh" is GPT-2's tanh approximation ("gelu_new" in transformers), kept for imported GPT-2s.
+    activation: Literal["gelu", "gelu_tanh", "relu2", "swiglu"] = "gelu"
     qk_norm: bool = False
+    # BERT's original layout (what transformers' BertModel implements): the norm after each residual
+    # sum instead of before each sub-layer, a norm over the embeddings, and a dense + activation + norm
+    # transform (with a vocabulary bias) before the masked-LM projection.  Pre-norm trains more stably
+    # and is the default; the BERT layout exists so masked LMs round-trip through Hugging Face BERT.
+    norm_position: Literal["pre", "post"] = "pre"
+    embedding_norm: bool = False
+    mlm_transform: bool = False
+    norm_eps: Optional[float] = Field(default=None, gt=0, description="default 1e-5 (LayerNorm), 1e-6 (RMSNorm)")
     bias: bool = False
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     tie_embeddings: bool = True
@@ -34,6 +43,8 @@ class TransformerConfig(BaseModel):
             raise ValueError(f"d_model ({self.d_model}) must be divisible by n_head ({self.n_head})")
         if self.positions == "rope" and (self.d_model // self.n_head) % 2:
             raise ValueError("rotary positions need an even head dimension (d_model / n_head)")
+        if self.mlm_transform and self.activation == "swiglu":
+            raise ValueError("mlm_transform (BERT's head transform) takes gelu, gelu_tanh or relu2, not swiglu")
         return self
 
     @property

@@ -14,6 +14,11 @@ PRESETS: dict[str, dict] = {
     "bert-base": dict(n_layer=12, n_head=12, d_model=768, context_length=512, causal=False),
 }
 
+# The same sizes in BERT's original post-norm layout, which exports to transformers' BertForMaskedLM.
+BERT_LAYOUT = dict(norm_position="post", embedding_norm=True, mlm_transform=True, bias=True, norm_eps=1e-12)
+PRESETS.update({f"bert-classic-{size}": {**PRESETS[f"bert-{size}"], **BERT_LAYOUT}
+                for size in ("nano", "micro", "mini", "base")})
+
 
 def preset_fields(name: str) -> dict:
     """The fields of preset ``name``; a ValueError lists the known names otherwise."""

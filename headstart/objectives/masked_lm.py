@@ -62,7 +62,7 @@ class MaskedLM(nn.Module):
         chosen = targets != IGNORE
         # Project only the chosen positions to the vocabulary: ~7x less head compute than all of them.
         hidden = self.model.hidden_states(inputs)[chosen]
-        logits = self.model.lm_head(hidden).float()
+        logits = self.model.logits(hidden).float()
         loss = F.cross_entropy(logits, targets[chosen])
         accuracy = (logits.argmax(-1) == targets[chosen]).float().mean()
         return ObjectiveOutput(loss, {"loss": loss.detach(), "masked_accuracy": accuracy.detach()})

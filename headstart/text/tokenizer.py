@@ -20,6 +20,9 @@ from headstart.errors import HeadstartError
 
 # role -> token text.  The order is the order in which the tokens get ids when a tokenizer is built.
 SPECIAL_TOKENS = {"eos": "<|endoftext|>", "pad": "<pad>", "mask": "<mask>", "unk": "<unk>"}
+# The same roles under BERT's names, so an imported BERT tokenizer keeps its trained [MASK], [PAD]
+# and [SEP] instead of gaining untrained copies.
+ROLE_ALIASES = {"eos": ("[SEP]",), "pad": ("[PAD]",), "mask": ("[MASK]",), "unk": ("[UNK]",)}
 BYTE_ALPHABET_SIZE = 256
 
 
@@ -82,6 +85,10 @@ def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
     except Exception as error:  # the Rust side raises a bare Exception with a serde message
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise HeadstartError(f"{path}: not a valid tokenizer.json ({reason})") from None
+    # headstart pads and cuts batches itself; a tokenizer.json saved with padding or truncation on
+    # (sentence-transformers saves pad-to-128) would feed pad ids as real tokens.
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
     return with_special_tokens(tokenizer)
 
 
@@ -90,16 +97,23 @@ def tokenizer_from_json(text: str) -> Tokenizer:
     return Tokenizer.from_str(text)
 
 
+def _role_id(tokenizer: Tokenizer, role: str) -> int | None:
+    for token in (SPECIAL_TOKENS[role], *ROLE_ALIASES[role]):
+        if (token_id := tokenizer.token_to_id(token)) is not None:
+            return token_id
+    return None
+
+
 def with_special_tokens(tokenizer: Tokenizer) -> Tokenizer:
-    missing = [token for token in SPECIAL_TOKENS.values() if tokenizer.token_to_id(token) is None]
+    missing = [token for role, token in SPECIAL_TOKENS.items() if _role_id(tokenizer, role) is None]
     if missing:
         tokenizer.add_special_tokens(missing)
     return tokenizer
 
 
 def special_token_ids(tokenizer: Tokenizer) -> dict[str, int]:
-    """``{"eos": id, "pad": id, "mask": id, "unk": id}``."""
-    ids = {role: tokenizer.token_to_id(token) for role, token in SPECIAL_TOKENS.items()}
+    """``{"eos": id, "pad": id, "mask": id, "unk": id}`` (BERT's [SEP], [PAD], [MASK], [UNK] count)."""
+    ids = {role: _role_id(tokenizer, role) for role in SPECIAL_TOKENS}
     missing = [SPECIAL_TOKENS[role] for role, token_id in ids.items() if token_id is None]
     if missing:
         raise HeadstartError(f"tokenizer has no special token(s) {', '.join(missing)}")

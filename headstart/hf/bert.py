@@ -1,0 +1,111 @@
+"""headstart masked LM in BERT's layout <-> transformers ``BertForMaskedLM`` (and ``BertModel``).
+
+BERT normalises after each residual sum, normalises the embeddings, and passes hidden states through
+a dense + activation + norm transform before the vocabulary projection: headstart models with
+``norm_position: post``, ``embedding_norm`` and ``mlm_transform`` (the ``bert-classic-*`` presets).
+"""
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from ..models import TransformerConfig
+from .tensors import StateReader, split_qkv
+
+log = logging.getLogger(__name__)
+ACTIVATIONS = {"gelu": "gelu", "gelu_tanh": "gelu_new", "relu2": "relu2"}  # headstart -> transformers
+TYPE_VOCAB = 2  # BERT's sentence A / B; headstart uses A only, so B's row is zeros on export
+
+
+def unsupported(cfg: TransformerConfig) -> list[str]:
+    """The settings of ``cfg`` BERT cannot represent, as ``model.key=value`` strings."""
+    wanted = dict(causal=False, positions="learned", norm="layernorm", qk_norm=False, norm_position="post",
+                  embedding_norm=True, mlm_transform=True)
+    found = [f"model.{k}={getattr(cfg, k)}" for k, v in wanted.items() if getattr(cfg, k) != v]
+    if cfg.activation not in ACTIVATIONS:
+        found.append(f"model.activation={cfg.activation}")
+    return found
+
+
+def hf_config(cfg: TransformerConfig, special: dict[str, int]) -> dict:
+    return {
+        "architectures": ["BertForMaskedLM"], "model_type": "bert",
+        "vocab_size": cfg.vocab_size, "hidden_size": cfg.d_model, "num_hidden_layers": cfg.n_layer,
+        "num_attention_heads": cfg.n_head, "intermediate_size": cfg.ff_width,
+        "hidden_act": ACTIVATIONS[cfg.activation], "max_position_embeddings": cfg.context_length,
+        "type_vocab_size": TYPE_VOCAB, "layer_norm_eps": cfg.norm_eps or 1e-5,
+        "hidden_dropout_prob": cfg.dropout, "attention_probs_dropout_prob": cfg.dropout,
+        "position_embedding_type": "absolute", "pad_token_id": special["pad"],
+        "tie_word_embeddings": cfg.tie_embeddings,
+    }
+
+
+def to_hf(state: dict[str, torch.Tensor], cfg: TransformerConfig) -> dict[str, torch.Tensor]:
+    get, d = StateReader(state), cfg.d_model
+    out = {"bert.embeddings.word_embeddings.weight": get("tok_emb.weight"),
+           "bert.embeddings.position_embeddings.weight": get("pos_emb.weight"),
+           "bert.embeddings.token_type_embeddings.weight": torch.zeros(TYPE_VOCAB, d),
+           "bert.embeddings.LayerNorm.weight": get("emb_norm.weight"),
+           "bert.embeddings.LayerNorm.bias": get.bias("emb_norm.bias", d)}
+    for i in range(cfg.n_layer):
+        ours, theirs = f"stack.blocks.{i}.", f"bert.encoder.layer.{i}."
+        weights = split_qkv(get(ours + "attn.qkv.weight"))
+        biases = split_qkv(get.bias(ours + "attn.qkv.bias", 3 * d))
+        for name, w, b in zip(("query", "key", "value"), weights, biases):
+            out[f"{theirs}attention.self.{name}.weight"], out[f"{theirs}attention.self.{name}.bias"] = w, b
+        for a, b, width in (("attn.proj", "attention.output.dense", d), ("norm1", "attention.output.LayerNorm", d),
+                            ("mlp.fc", "intermediate.dense", cfg.ff_width), ("mlp.proj", "output.dense", d),
+                            ("norm2", "output.LayerNorm", d)):
+            out[theirs + b + ".weight"] = get(ours + a + ".weight")
+            out[theirs + b + ".bias"] = get.bias(ours + a + ".bias", width)
+    out["cls.predictions.transform.dense.weight"] = get("lm_transform.dense.weight")
+    out["cls.predictions.transform.dense.bias"] = get("lm_transform.dense.bias")
+    out["cls.predictions.transform.LayerNorm.weight"] = get("lm_transform.norm.weight")
+    out["cls.predictions.transform.LayerNorm.bias"] = get("lm_transform.norm.bias")
+    out["cls.predictions.bias"] = get("lm_head.bias")
+    if not cfg.tie_embeddings:
+        out["cls.predictions.decoder.weight"] = get("lm_head.weight")
+    return out
+
+
+def config_from_hf(config: dict) -> TransformerConfig:
+    if config.get("position_embedding_type", "absolute") != "absolute":
+        raise ValueError(f"position_embedding_type={config['position_embedding_type']!r}: "
+                         f"only absolute positions have a headstart equivalent")
+    activation = {v: k for k, v in ACTIVATIONS.items()}.get(config.get("hidden_act", "gelu"))
+    if activation is None:
+        raise ValueError(f"hidden_act={config['hidden_act']!r} has no headstart equivalent")
+    return TransformerConfig(
+        vocab_size=config["vocab_size"], context_length=config["max_position_embeddings"],
+        n_layer=config["num_hidden_layers"], n_head=config["num_attention_heads"], d_model=config["hidden_size"],
+        d_ff=config["intermediate_size"], causal=False, activation=activation, bias=True,
+        norm_position="post", embedding_norm=True, mlm_transform=True,
+        norm_eps=config.get("layer_norm_eps", 1e-12), tie_embeddings=config.get("tie_word_embeddings", True))
+
+
+def from_hf(tensors: dict[str, torch.Tensor], cfg: TransformerConfig) -> dict[str, torch.Tensor]:
+    """headstart tensors from a BertForMaskedLM or BertModel state.  Token type 0 (the only one
+    headstart feeds) is a constant added at every position, so it folds into the position table."""
+    get = StateReader({k.removeprefix("bert."): v for k, v in tensors.items()})
+    out = {"tok_emb.weight": get("embeddings.word_embeddings.weight"),
+           "pos_emb.weight": get("embeddings.position_embeddings.weight")
+           + get("embeddings.token_type_embeddings.weight")[0],
+           "emb_norm.weight": get("embeddings.LayerNorm.weight"), "emb_norm.bias": get("embeddings.LayerNorm.bias")}
+    for i in range(cfg.n_layer):
+        ours, theirs = f"stack.blocks.{i}.", f"encoder.layer.{i}."
+        for part in ("weight", "bias"):
+            out[f"{ours}attn.qkv.{part}"] = torch.cat([get(f"{theirs}attention.self.{name}.{part}")
+                                                       for name in ("query", "key", "value")])
+            for a, b in (("attn.proj", "attention.output.dense"), ("norm1", "attention.output.LayerNorm"),
+                         ("mlp.fc", "intermediate.dense"), ("mlp.proj", "output.dense"), ("norm2", "output.LayerNorm")):
+                out[f"{ours}{a}.{part}"] = get(f"{theirs}{b}.{part}")
+    if "cls.predictions.bias" in tensors:
+        out["lm_transform.dense.weight"] = get("cls.predictions.transform.dense.weight")
+        out["lm_transform.dense.bias"] = get("cls.predictions.transform.dense.bias")
+        out["lm_transform.norm.weight"] = get("cls.predictions.transform.LayerNorm.weight")
+        out["lm_transform.norm.bias"] = get("cls.predictions.transform.LayerNorm.bias")
+        out["lm_head.bias"] = get("cls.predictions.bias")
+        if not cfg.tie_embeddings:
+            out["lm_head.weight"] = get("cls.predictions.decoder.weight")
+    return out
