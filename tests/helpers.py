@@ -43,9 +43,9 @@ class RandomTokens:
         return batch["tokens"].numel()
 
 
-def tiny_objective(kind: str = "causal", dropout: float = 0.1, seed: int = 0):
+def tiny_objective(kind: str = "causal", dropout: float = 0.1, seed: int = 0, d_model: int = 32):
     torch.manual_seed(seed)
-    cfg = TransformerConfig(vocab_size=64, context_length=16, n_layer=2, n_head=2, d_model=32,
+    cfg = TransformerConfig(vocab_size=64, context_length=16, n_layer=2, n_head=2, d_model=d_model,
                             causal=kind == "causal", dropout=dropout)
     model = TextTransformer(cfg)
     if kind == "causal":

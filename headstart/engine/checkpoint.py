@@ -9,13 +9,21 @@
         + extra files (tokenizer.json, ...)
     checkpoints/best.json       which step is best, by which metric
 
-A checkpoint is first written to a hidden ``.step_000500.tmp-PID`` directory, flushed to disk, then
-renamed: a directory named ``step_*`` is always complete, so a crash (kill -9, full disk) mid-write
-leaves the previous checkpoint as the latest.
+The invariant: a directory named ``step_*`` is always a complete checkpoint.  A checkpoint is first
+written to a hidden ``.step_000500.tmp-PID`` directory, ``state.json`` last (it lists every other file
+and its size), flushed to disk, then renamed; one is deleted by renaming it to a hidden
+``.trash-step_000500-PID`` first.  Both renames are atomic, so a crash (kill -9, a full disk) at any
+moment leaves whole checkpoints only, and the previous one as the latest.  Hidden leftovers of a crash
+are removed by the next save.  ``latest()`` and ``best()`` still check each candidate against its
+``state.json`` and skip (with a warning) one that was damaged from outside, by hand or by a copy.
+
+The directory holds one history: saving step N first removes checkpoints of steps N and above, left
+by a run that was later resumed from an earlier checkpoint.
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -29,8 +37,12 @@ from torch import nn
 
 from ..errors import HeadstartError
 
+log = logging.getLogger("headstart.engine")
+
 STEP_DIR = re.compile(r"^step_(\d{6,})$")
 COMPILE_PREFIX = "_orig_mod."
+# What a checkpoint written before state.json listed its files must hold.
+REQUIRED_FILES = ("model.safetensors", "optimizer.safetensors", "optimizer.json", "rng.safetensors")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -42,12 +54,41 @@ def _fsync_dir(path: Path) -> None:
 
 
 def write_json_atomic(path: Path, obj) -> None:
+    """Write ``path`` whole or not at all (the old content stays if the disk is full)."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise HeadstartError(f"could not write {path}: {e.strerror or e}") from None
+
+
+def step_of(path: Path) -> int:
+    return int(STEP_DIR.match(Path(path).name).group(1))
+
+
+def incomplete(path: Path) -> Optional[str]:
+    """Why step directory ``path`` is not a whole checkpoint, or None when it is one."""
+    try:
+        state = json.loads((Path(path) / "state.json").read_text())
+    except FileNotFoundError:
+        return "no state.json"
+    except (OSError, ValueError) as e:
+        return f"state.json unreadable ({e})"
+    if STEP_DIR.match(Path(path).name) and state.get("step") != step_of(path):
+        return f"state.json is for step {state.get('step')}"
+    for name, size in (state.get("files") or dict.fromkeys(REQUIRED_FILES)).items():
+        try:
+            actual = (Path(path) / name).stat().st_size
+        except FileNotFoundError:
+            return f"{name} is missing"
+        if size is not None and actual != size:
+            return f"{name} has {actual} bytes instead of {size}"
+    return None
 
 
 def unwrap(module: nn.Module) -> nn.Module:
@@ -88,18 +129,30 @@ class Checkpointer:
         if not self.dir.is_dir():
             return []
         found = [p for p in self.dir.iterdir() if p.is_dir() and STEP_DIR.match(p.name)]
-        return sorted(found, key=lambda p: int(STEP_DIR.match(p.name).group(1)))
+        return sorted(found, key=step_of)
 
     def latest(self) -> Optional[Path]:
-        steps = self.steps()
-        return steps[-1] if steps else None
+        """The complete checkpoint of the highest step."""
+        return next((p for p in reversed(self.steps()) if self._complete(p)), None)
 
     def best(self) -> Optional[Path]:
         info = self.dir / "best.json"
-        if not info.exists():
+        try:
+            name = json.loads(info.read_text())["checkpoint"]
+        except FileNotFoundError:
             return None
-        path = self.dir / json.loads(info.read_text())["checkpoint"]
-        return path if path.is_dir() else None
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            log.warning("%s: unreadable (%s); ignoring it", info, e)
+            return None
+        path = self.dir / str(name)
+        return path if STEP_DIR.match(path.name) and path.is_dir() and self._complete(path) else None
+
+    @staticmethod
+    def _complete(path: Path) -> bool:
+        problem = incomplete(path)
+        if problem:
+            log.warning("skipping checkpoint %s: incomplete (%s)", path, problem)
+        return problem is None
 
     # ---- saving --------------------------------------------------------------------------------
     def save(self, step: int, *, model: nn.Module, objective: nn.Module, optimizer: torch.optim.Optimizer,
@@ -107,12 +160,12 @@ class Checkpointer:
              best_metric: Optional[tuple[str, float]] = None, gathered: Optional[dict] = None) -> Path:
         """``gathered``: the full tensors of a sharded (FSDP) run, already collected from every rank:
         ``{"model": ..., "objective": ..., "optimizer": (tensors, meta)}``, saved instead of the modules'."""
-        self.dir.mkdir(parents=True, exist_ok=True)
         final = self.dir / f"step_{step:06d}"
         tmp = self.dir / f".{final.name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
         try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
             if gathered is None:
                 tensors = model_tensors(unwrap(model))
                 extra = {k: v.contiguous() for k, v in unwrap(objective).state_dict().items()
@@ -126,20 +179,33 @@ class Checkpointer:
             save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
             (tmp / "optimizer.json").write_text(json.dumps(opt_meta))
             save_file({k: v.contiguous() for k, v in rng_tensors.items()}, str(tmp / "rng.safetensors"))
-            (tmp / "state.json").write_text(json.dumps(state, indent=2))
             for name, src in dict(extra_files).items():
                 shutil.copyfile(src, tmp / name)
+            # state.json last, listing what came before it: a directory whose files do not match
+            # its state.json is not a checkpoint (see incomplete()).
+            files = {f.name: f.stat().st_size for f in sorted(tmp.iterdir())}
+            (tmp / "state.json").write_text(json.dumps({**state, "files": files}, indent=2))
             for f in tmp.iterdir():
                 with open(f, "rb+") as fh:
                     os.fsync(fh.fileno())
-            if final.exists():  # re-saving the same step (e.g. SIGTERM right after a periodic save)
-                shutil.rmtree(final)
+            # Steps N and above are from a run later resumed from an earlier checkpoint (or this very
+            # step, saved before): out of the way, each in one atomic rename, and best.json first if
+            # it names one of them (it would name the new step N otherwise).
+            best = self.best()
+            if best is not None and step_of(best) >= step:
+                (self.dir / "best.json").unlink()
+            for stale in reversed(self.steps()):
+                if step_of(stale) >= step:
+                    self._discard(stale)
             os.rename(tmp, final)
             _fsync_dir(self.dir)
-        except OSError as e:
+        except (OSError, SafetensorError) as e:  # safetensors reports a full disk as SafetensorError
             shutil.rmtree(tmp, ignore_errors=True)
-            raise HeadstartError(f"could not write checkpoint {final}: {e.strerror or e}; "
-                                 f"the previous checkpoint is intact") from None
+            previous = self.latest()
+            reason = getattr(e, "strerror", None) or str(e).removeprefix("Error while serializing: ")
+            raise HeadstartError(f"could not write checkpoint {final}: {reason}; "
+                                 + (f"the previous checkpoint is intact: {previous}" if previous
+                                    else "no earlier checkpoint")) from None
         if best_metric is not None:
             write_json_atomic(self.dir / "best.json", {"checkpoint": final.name, "step": step,
                                                        "metric": best_metric[0], "value": best_metric[1]})
@@ -148,12 +214,27 @@ class Checkpointer:
 
     def _prune(self) -> None:
         best = self.best()
-        for old in self.steps()[: -self.keep_last]:
+        complete = []
+        for path in self.steps():
+            problem = incomplete(path)
+            if problem:  # damaged from outside: it can never be resumed from
+                log.warning("removing incomplete checkpoint %s (%s)", path, problem)
+                self._discard(path)
+            else:
+                complete.append(path)
+        for old in complete[: -self.keep_last]:
             if best is None or old.name != best.name:
-                shutil.rmtree(old, ignore_errors=True)
-        for leftover in self.dir.glob(".step_*.tmp-*"):  # from a crashed earlier writer
-            if not leftover.name.endswith(f"tmp-{os.getpid()}"):
-                shutil.rmtree(leftover, ignore_errors=True)
+                self._discard(old)
+        for leftover in [*self.dir.glob(".step_*.tmp-*"), *self.dir.glob(".trash-*")]:  # a crashed writer's
+            shutil.rmtree(leftover, ignore_errors=True)
+
+    def _discard(self, path: Path) -> None:
+        """Delete a step directory without a moment where a partial ``step_*`` exists: a kill during
+        the slow part (rmtree) leaves a hidden ``.trash-*`` directory, which the next save removes."""
+        trash = self.dir / f".trash-{path.name}-{os.getpid()}"
+        shutil.rmtree(trash, ignore_errors=True)
+        os.rename(path, trash)
+        shutil.rmtree(trash, ignore_errors=True)
 
 
 # ---- loading (no pickle: safetensors + JSON only) ----------------------------------------------

@@ -23,8 +23,8 @@ from tqdm import tqdm
 
 from ..errors import HeadstartError
 from . import rng
-from .checkpoint import (Checkpointer, load_objective_weights, load_tensors, optimizer_from_tensors, read_state,
-                         unwrap)
+from .checkpoint import (Checkpointer, incomplete, load_objective_weights, load_tensors, optimizer_from_tensors,
+                         read_state, unwrap)
 from .config import TrainConfig
 from .data import BatchSource
 from .device import autocast, autocast_dtype, resolve_device
@@ -115,7 +115,11 @@ class Trainer:
 
     # ---- resume --------------------------------------------------------------------------------
     def resume(self, checkpoint: Path) -> None:
+        checkpoint = Path(checkpoint)
         state = read_state(checkpoint)
+        problem = incomplete(checkpoint)
+        if problem:
+            raise HeadstartError(f"cannot resume from {checkpoint}: an incomplete checkpoint ({problem})")
         written_by = state.get("world_size", 1)
         if written_by != self.world.world_size:
             # The data position and the global batch (batch_size per process x processes) depend on it.
@@ -249,7 +253,9 @@ class Trainer:
             # Dropout and masking streams start from the seed, whatever ran before in this process (and
             # differ between processes, which see different data).
             rng.seed_everything(cfg.seed + 1_000_003 * self.world.rank)
-        metrics = MetricsLogger(self.run_dir) if self.world.is_main else NullMetrics()
+        # Rows after this step were logged by an attempt killed before its next checkpoint: dropped,
+        # so that metrics.jsonl holds each step once, as a run without interruptions would.
+        metrics = MetricsLogger(self.run_dir, history_until=self.step) if self.world.is_main else NullMetrics()
         peak, peak_source = device_peak_flops(self.device)
         log.info("training on %s (%s); MFU against %.3g FLOP/s (%s)", self.device,
                  "bf16 autocast" if self.amp_dtype else "fp32", peak, peak_source)
