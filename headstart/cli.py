@@ -226,8 +226,14 @@ def demo(out: Path | None, steps: int | None, images: bool, audio: bool) -> None
         run_demo(out or Path("headstart-demo"), steps=steps)
 
 
+def _register_audit_command() -> None:
+    from .audit.cli import audit_command
+    cli.add_command(audit_command, name="audit")
+
+
 def main(argv=None) -> None:
     _register_prepare_commands()
+    _register_audit_command()
     try:
         cli.main(args=argv, prog_name="headstart", standalone_mode=False)
     except click.exceptions.Abort:

@@ -247,6 +247,31 @@ def _image_text_studies(cfg: CompareConfig, modality: TaskModality, eval_key: st
             "retrieval": retrieval_study(run_dir, state.get("step"))}
 
 
+def _contamination_check(cfg: CompareConfig, modality: TaskModality, state: dict, eval_key: str) -> Optional[dict]:
+    """The held-out examples that occur in the checkpoint's pre-training corpus (13-gram overlap, or the
+    whole example when shorter), logged loudly: a head start measured on them is partly memory."""
+    from .audit import contamination
+    from .audit.sources import prepared_format
+    corpus = ((state.get("config") or {}).get("data") or {}).get("path")
+    try:
+        fmt = prepared_format(Path(corpus)) if corpus and modality.name == "text" else None
+    except HeadstartError:
+        fmt = None
+    if fmt != "headstart.text_shards":
+        log.debug("compare: no contamination check (pre-training data %s is gone or not a prepared text folder)", corpus)
+        return None
+    _, val, test = split_task(_run_config(cfg, "pretrained", None, cfg.seeds[0], cfg.run_dir), modality)
+    held_out = test if eval_key == "test" else val
+    found = contamination(corpus, held_out.texts, held_out.line_numbers)
+    if found:
+        shown = "; ".join(f"line {row['line']}: {row['text'][:80]!r}" for row in found[:5])
+        log.warning("WARNING: %d of %d %s examples of %s occur in the pre-training data %s, so the head start "
+                    "on them may be memory, not transfer (see the report): %s%s", len(found), len(held_out),
+                    eval_key, held_out.source, corpus, shown, " ..." if len(found) > 5 else "")
+    return {"corpus": str(corpus), "split": eval_key, "file": held_out.source, "examples": len(held_out),
+            "contaminated": found}
+
+
 def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str = "") -> dict:
     """Run the sweep and write the report; returns ``{"results": ..., "report": {format: path}}``."""
     cfg = config if isinstance(config, CompareConfig) else load_compare_config(config, overrides)
@@ -286,6 +311,8 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
     if cfg.pretraining_reference is not None:
         studies["pretraining_curves"] = pretraining_curves(cfg.pretrained, cfg.pretraining_reference, cfg.target_loss)
     state = read_state(resolve_checkpoint(cfg.pretrained, "best"))
+    if (found := _contamination_check(cfg, modality, state, eval_key)) is not None:
+        studies["contamination"] = found
     task_name = cfg.task.train.path.name
     results = {
         "title": f"Head start of {cfg.pretrained} on {task_name}",

@@ -68,6 +68,7 @@ class PrepareOptions:
     shard_tokens: int = 100_000_000
     tokenizer_train_mb: float = 100
     overwrite: bool = False
+    near_dedup: float = 0.0  # Jaccard threshold of MinHash near-dedup (headstart.audit); 0 = off
 
     def validate(self) -> None:
         def need(condition: bool, message: str) -> None:
@@ -85,6 +86,7 @@ class PrepareOptions:
         need(self.workers >= 0, f"--workers {self.workers}: expected 0 (in-process) or more")
         need(self.shard_tokens >= 1, f"--shard-tokens {self.shard_tokens}: expected a positive number")
         need(self.tokenizer_train_mb > 0, f"--tokenizer-train-mb {self.tokenizer_train_mb}: expected > 0")
+        need(0 <= self.near_dedup <= 1, f"--near-dedup {self.near_dedup}: expected a Jaccard threshold in (0, 1], or 0 for off")
         check_encoding(self.encoding)
 
 
@@ -94,7 +96,7 @@ def prepare_text(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tok
                  fold_whitespace: bool = True, min_chars: int = 1, val_fraction: float = 0.1,
                  val_from_end: bool = False, workers: int | None = None,
                  shard_tokens: int = 100_000_000, tokenizer_train_mb: float = 100,
-                 overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
+                 overwrite: bool = False, progress: bool = True, near_dedup: float = 0.0) -> dict[str, Any]:
     """Prepare a text corpus for pre-training; returns the manifest (also written to OUT/manifest.json).
 
     ``tokenizer`` is "bpe" (byte-level BPE trained here, ``vocab_size`` ids), "char" (one id per
@@ -110,6 +112,7 @@ def prepare_text(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tok
         encoding=encoding, on_bad_file=on_bad_file, fold_whitespace=fold_whitespace,
         min_chars=min_chars, val_fraction=val_fraction, val_from_end=val_from_end, workers=workers,
         shard_tokens=shard_tokens, tokenizer_train_mb=tokenizer_train_mb, overwrite=overwrite,
+        near_dedup=near_dedup,
     )
     options.validate()
     out = Path(out)
@@ -311,17 +314,22 @@ def _encode_corpus(files: list[InputFile], tok: Tokenizer, options: PrepareOptio
     router = _SplitRouter(writers["train"], writers["val"], options, sum(file.size for file in files))
     seen: set[bytes] = set()  # 16-byte digests: ~100 bytes of RAM per kept document
     counts = {"documents_read": 0, "kept": 0, "empty": 0, "too_short": 0, "duplicate": 0}
+    near = None
+    if options.near_dedup:  # an LSH index of kept documents' MinHash signatures (~1 KB each)
+        from headstart.audit.near_dup import NearDeduper
+        near, counts["near_duplicate"] = NearDeduper(options.near_dedup), 0
 
     log.info("encoding %d file(s), %.1f MB, with %s", len(files), sum(f.size for f in files) / 1e6,
              f"{options.workers} worker process(es)" if options.workers else "no worker processes")
     processor = dict(mode="encode", fold_whitespace=options.fold_whitespace, min_chars=options.min_chars,
                      tokenizer_json=tok.to_str(), eos_id=special_token_ids(tok)["eos"],
-                     dtype=dtype_name(dtype))
+                     dtype=dtype_name(dtype), keep_texts=near is not None)
     with _progress_bar(files, "encoding", show_progress) as bar, \
             chunk_runner(options.workers, **processor) as run:
         for offsets, result in run(_document_chunks(files, options, bar)):
             counts["documents_read"] += len(result.reasons)
             lengths = iter(result.lengths)  # one per document that survived cleaning
+            texts = iter(result.texts)  # likewise, with near-dedup only
             start = 0  # where the next surviving document's tokens begin in result.tokens
             for reason, digest, offset in zip(result.reasons, result.digests, offsets):
                 if reason is not None:
@@ -329,10 +337,14 @@ def _encode_corpus(files: list[InputFile], tok: Tokenizer, options: PrepareOptio
                     continue
                 length = next(lengths)
                 tokens, start = result.tokens[start: start + length], start + length
+                text = next(texts) if near is not None else None
                 if digest in seen:
                     counts["duplicate"] += 1
                     continue
                 seen.add(digest)
+                if near is not None and near.is_duplicate(text):
+                    counts["near_duplicate"] += 1
+                    continue
                 counts["kept"] += 1
                 router.add(digest, offset, tokens)
 
@@ -343,12 +355,16 @@ def _encode_corpus(files: list[InputFile], tok: Tokenizer, options: PrepareOptio
             f"{counts['duplicate']} duplicates"
         )
     router.finish()
+    if near is not None:
+        log.info("near-dedup: dropped %d document(s) with an estimated Jaccard >= %g to one kept earlier",
+                 counts["near_duplicate"], options.near_dedup)
     splits = {split: writer.close() for split, writer in writers.items()}
     survived = counts["kept"] + counts["duplicate"]
     stats = {
         "documents_read": counts["documents_read"],
         "kept": counts["kept"],
-        "dropped": {reason: counts[reason] for reason in ("empty", "too_short", "duplicate")},
+        "dropped": {reason: counts[reason] for reason in ("empty", "too_short", "duplicate", "near_duplicate")
+                    if reason in counts},
         "duplicate_rate": round(counts["duplicate"] / survived, 6) if survived else 0.0,
         "bytes_read": sum(file.size for file in files),
     }

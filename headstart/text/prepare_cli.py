@@ -62,6 +62,9 @@ _DEFAULTS = PrepareOptions()
 @click.option("--tokenizer-train-mb", type=click.FloatRange(min=0, min_open=True),
               default=_DEFAULTS.tokenizer_train_mb, show_default=True,
               help="Train BPE on at most this many MB of cleaned text (bounds time and memory).")
+@click.option("--near-dedup", type=click.FloatRange(0, 1), default=_DEFAULTS.near_dedup, metavar="THRESHOLD",
+              help="Also drop near-duplicates: documents whose word 5-grams have an estimated (MinHash) Jaccard "
+                   "similarity >= THRESHOLD (e.g. 0.8) to a document kept earlier. 0 = off.  [default: 0]")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it already holds a prepared folder.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show a progress bar (only on a terminal).")
@@ -79,7 +82,9 @@ def summary(manifest: dict, out: Path) -> str:
     lines = [
         f"documents: {stats['documents_read']:,} read, {stats['kept']:,} kept "
         f"(dropped {dropped['empty']:,} empty, {dropped['too_short']:,} too short, "
-        f"{dropped['duplicate']:,} duplicate; duplicate rate {stats['duplicate_rate']:.2%})",
+        f"{dropped['duplicate']:,} duplicate"
+        + (f", {dropped['near_duplicate']:,} near-duplicate" if "near_duplicate" in dropped else "")
+        + f"; duplicate rate {stats['duplicate_rate']:.2%})",
         f"tokens: train {splits['train']['tokens']:,}, val {splits['val']['tokens']:,} "
         f"in {shards} shard(s), {manifest['dtype']}, vocab {manifest['vocab_size']:,} "
         f"({manifest['tokenizer']['kind']} tokenizer)",

@@ -36,7 +36,7 @@ class ChunkResult:
     dedup key (dedup itself happens in the main process, which sees the whole corpus).  For the
     documents that survived cleaning: in "encode" mode ``tokens`` holds their ids back to back, each
     followed by EOS, and ``lengths`` their lengths (EOS included); in "clean" mode ``texts`` holds the
-    cleaned texts; in "charset" mode ``characters`` holds every character they use.
+    cleaned texts (also in "encode" mode with ``keep_texts``); in "charset" mode ``characters`` holds every character they use.
     """
 
     reasons: list[str | None]
@@ -55,11 +55,12 @@ class ChunkProcessor:
 
     def __init__(self, mode: str, *, fold_whitespace: bool, min_chars: int,
                  tokenizer_json: str | None = None, eos_id: int | None = None,
-                 dtype: str | None = None):
+                 dtype: str | None = None, keep_texts: bool = False):
         if mode not in ("clean", "charset", "encode"):
             raise ValueError(f"unknown mode {mode!r}")
         self.mode, self.fold_whitespace, self.min_chars = mode, fold_whitespace, min_chars
         self.eos_id, self.dtype = eos_id, np.dtype(dtype) if dtype else None
+        self.keep_texts = keep_texts  # encode mode: also return the cleaned texts (for --near-dedup)
         self.tokenizer = None
         if mode == "encode":
             self.tokenizer = tokenizer_from_json(tokenizer_json)
@@ -84,6 +85,8 @@ class ChunkProcessor:
         elif self.mode == "charset":
             result.characters = "".join(set().union(*kept))
         else:
+            if self.keep_texts:
+                result.texts = kept
             ids = [encoding.ids for encoding in self._encode_batch(kept, add_special_tokens=False)]
             for document_ids in ids:
                 document_ids.append(self.eos_id)

@@ -23,6 +23,8 @@ strings (JSON object keys are strings); accuracies are fractions in [0, 1].
     projection       {"points": [[x, y]], "labels": [int id into label_names, or str],
                      "method": "pca" | "umap"}
     costs            {stage: {"seconds": float, "energy_kwh": float | None, "source": str}}
+    contamination    {"corpus": str, "split": str, "file": str, "examples": int, "contaminated": [{"line": int,
+                     "text": str, "document": str, "ngram": str, "short": bool}]}   (headstart.audit)
 
 Every string from ``results`` is escaped in HTML (``html.escape``) and drawn as plain text in plots.
 The HTML loads nothing: plots are base64 PNGs and a Content-Security-Policy forbids scripts and
@@ -132,6 +134,9 @@ def render_html(results: dict, summary: dict) -> str:
     if headline := _headline(summary):
         parts.append(f"<p class='headline'>{e(headline)}</p>")
 
+    if contamination := results.get("contamination"):
+        parts += [f"<h2>Contamination</h2><p class='headline'>{e(_contamination_line(contamination))}</p>",
+                  *([_html_table(*_contamination_table(contamination), (1, 2, 3))] if contamination["contaminated"] else [])]
     parts += ["<h2>Accuracy by label budget</h2>", _html_table(*_summary_table(results, summary)),
               "<p class='note'>Accuracy in %, mean ± half-width of the 95% Student-t interval over "
               "seeds. Δ = pre-trained − scratch, paired by seed. “Scratch needs”: labels scratch "
@@ -217,6 +222,9 @@ def render_markdown(results: dict, summary: dict) -> str:
         lines += [_fence(results["command"]), ""]
     if headline := _headline(summary):
         lines += [m(headline), ""]
+    if contamination := results.get("contamination"):
+        lines += ["## Contamination", "", m(_contamination_line(contamination)), "",
+                  *(_md_table(*_contamination_table(contamination)) + [""] if contamination["contaminated"] else [])]
     lines += ["## Accuracy by label budget", "", *_md_table(*_summary_table(results, summary)), "",
               "Accuracy in %, mean ± half-width of the 95% Student-t interval over seeds; Δ = pre-trained − "
               "scratch, paired by seed; scratch needs = labels scratch needs to match pre-trained "
@@ -248,6 +256,19 @@ def render_markdown(results: dict, summary: dict) -> str:
     if configs := results.get("configs"):
         lines += ["## Configuration", "", _fence(json.dumps(_json_safe(configs), indent=2), "json"), ""]
     return "\n".join(lines)
+
+
+def _contamination_line(c: dict) -> str:
+    found = len(c["contaminated"])
+    return (f"{'WARNING: ' if found else ''}{found} of {c['examples']} {c['split']} examples of {c['file']} occur in the "
+            f"pre-training data {c['corpus']} (a shared 13-gram of lowercased words, or the whole example when it "
+            f"is shorter){': the head start on them may be memory, not transfer' if found else ''}.")
+
+
+def _contamination_table(c: dict) -> tuple[list[str], list[list[str]]]:
+    rows = [[str(r["line"]), r["text"], r["document"], r["ngram"] + (" (whole example)" if r["short"] else "")]
+            for r in c["contaminated"][:100]]
+    return ["line", "example", "found in", "matching words"], rows
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:

@@ -1,0 +1,89 @@
+"""``headstart audit``: the command-line face of the audit (text, images or audio, raw or prepared)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from headstart.errors import HeadstartError
+
+
+@click.command("audit", epilog="Example: headstart audit corpus/ --out audit/ --eval ../shared/data/sst2/stsa.binary.test")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for audit.json and audit.html.")
+@click.option("--kind", type=click.Choice(["auto", "text", "images", "audio"]), default="auto", show_default=True,
+              help="What INPUTS hold; 'auto' reads a prepared folder's manifest, else the files' suffixes.")
+@click.option("--eval", "eval_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="An evaluation set to check for contamination (repeatable).")
+@click.option("--eval-format", default="auto", show_default=True,
+              type=click.Choice(["auto", "tsv", "csv", "jsonl", "label-first", "lines"]),
+              help="How --eval files are read: as finetune reads labeled files, or 'lines' (one example a line).")
+@click.option("--text-field", default="text", show_default=True, help="Text column/field of --eval files.")
+@click.option("--label-field", default="label", show_default=True, help="Label column/field of --eval files.")
+@click.option("--near-dup-threshold", type=click.FloatRange(0, 1, min_open=True), default=0.8, show_default=True,
+              help="Estimated Jaccard similarity of word 5-grams at which two documents are near-duplicates.")
+@click.option("--num-perm", type=click.IntRange(min=16), default=128, show_default=True,
+              help="MinHash permutations (more: a finer similarity estimate, more memory).")
+@click.option("--bias-words", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Word lists for the bias screen ([female], [male], [occupations]); default: the shipped "
+                   "headstart/audit/bias_words.txt.")
+@click.option("--bias-window", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Words either side of an occupation word that count as near it.")
+@click.option("--format", "fmt", type=click.Choice(["auto", "text", "jsonl", "parquet"]), default="auto",
+              show_default=True, help="Input format of raw text, as for prepare text.")
+@click.option("--field", default="text", show_default=True, help="JSONL field / Parquet column holding the text.")
+@click.option("--doc-unit", type=click.Choice(["file", "paragraph", "line"]), default="file", show_default=True,
+              help="What one document of a plain-text file is. 'file' (unlike prepare's default) so that "
+                   "duplicate *files* are found.")
+@click.option("--encoding", default="utf-8", show_default=True, help="Encoding of text, JSONL and --eval files.")
+@click.option("--hamming", type=click.IntRange(0, 16), default=4, show_default=True,
+              help="Images: dHash bits that may differ between near-duplicates.")
+@click.option("--examples", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Duplicate groups shown in the report.")
+def audit_command(inputs, out, kind, eval_files, eval_format, text_field, label_field, near_dup_threshold, num_perm,
+                  bias_words, bias_window, fmt, field, doc_unit, encoding, hamming, examples) -> None:
+    """Audit a corpus before training on it: duplicates, quality, contamination, a bias screen (text);
+    duplicates, sizes or lengths and class balance (images, audio).  INPUTS are raw files or folders, or a
+    folder from `headstart prepare`.  Writes OUT/audit.json and OUT/audit.html."""
+    from headstart.audit.report import write_audit_report
+    from headstart.audit.sources import detect_kind
+    kind = detect_kind(list(inputs)) if kind == "auto" else kind
+    if kind != "text" and eval_files:
+        raise HeadstartError(f"--eval: contamination is checked for text corpora; {inputs[0]} holds {kind}")
+    if kind == "text":
+        from headstart.audit.text_audit import audit_text
+        result = audit_text(list(inputs), eval_files=list(eval_files), eval_format=eval_format, text_field=text_field,
+                            label_field=label_field, threshold=near_dup_threshold, num_perm=num_perm,
+                            bias_words=bias_words, window=bias_window, fmt=fmt, field=field, doc_unit=doc_unit,
+                            encoding=encoding, examples=examples)
+    elif kind == "images":
+        from headstart.audit.media import audit_images
+        result = audit_images(list(inputs), hamming)
+    else:
+        from headstart.audit.media import audit_audio
+        result = audit_audio(list(inputs))
+    result["command"] = "headstart audit " + " ".join(sys.argv[2:])
+    paths = write_audit_report(out, result)
+    click.echo(summary(result))
+    click.echo(f"report: {paths['html']}  (also {paths['json'].name})")
+
+
+def summary(result: dict) -> str:
+    if result["kind"] != "text":
+        dup = result["duplicates"]
+        lines = [f"{result['documents']:,} {result['kind']} items: {len(dup['exact'])} exact duplicate group(s), "
+                 f"{len(dup['near'])} near-duplicate group(s), {len(result['skipped'])} unreadable"]
+        if result.get("classes"):
+            lines.append("classes: " + ", ".join(f"{k} {v}" for k, v in result["classes"].items()))
+        return "\n".join(lines)
+    exact, near, q = result["exact_duplicates"], result["near_duplicates"], result["quality"]
+    lines = [f"{result['documents']:,} documents, {result['words']:,} words in {result['seconds']:.1f} s",
+             f"duplicates: {exact['duplicate_documents']:,} exact copies in {exact['groups']:,} group(s); "
+             f"{near['clusters']:,} near-duplicate cluster(s) ({near['pairs']:,} pairs)",
+             f"quality: the Gopher rules would remove {q['would_remove_any']:,} of {q['documents']:,} documents"]
+    for ev in result["contamination"]:
+        lines.append(f"contamination: {ev['contaminated']:,} of {ev['examples']:,} examples of {ev['file']} appear in "
+                     f"the corpus ({ev['short_matches']:,} shorter than 13 words, matched whole)")
+    return "\n".join(lines)
