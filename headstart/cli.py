@@ -90,6 +90,8 @@ def _print_result(result) -> None:
     click.echo(f"last checkpoint: {result.last_checkpoint}")
     click.echo(f"best checkpoint: {result.best_checkpoint}")
     click.echo(f"metrics:         {result.run_dir / 'metrics.jsonl'} (TensorBoard: {result.run_dir / 'tensorboard'})")
+    from .engine.energy import format_cost
+    click.echo(format_cost(result.cost))
 
 
 @config_command("--set task.budget=500 --set strategy.name=lora")
@@ -108,6 +110,8 @@ def finetune(config: Path, overrides: tuple[str, ...]) -> None:
             click.echo(f"{split}: accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}, loss {m['loss']:.4f}")
     click.echo(f"{summary['labels']} labels, {summary['strategy']} strategy, from {summary['init']}")
     click.echo(f"best checkpoint: {summary['best_checkpoint']}")
+    from .engine.energy import format_cost
+    click.echo(format_cost(summary.get("cost")))
 
 
 @config_command("--set seeds=[0,1] --set budgets=[100,all]")
@@ -124,6 +128,33 @@ def compare(config: Path, overrides: tuple[str, ...]) -> None:
         click.echo(f"{budget:>7} labels: " + "  ".join(
             f"{arm} {100 * sum(v[budget]) / len(v[budget]):.1f}%" for arm, v in arms.items()))
     click.echo(f"report: {out['report']['html']}  (also {out['report']['md'].name}, {out['report']['json'].name})")
+
+
+@config_command("--set trials=20 --set fixed.train.steps=200")
+def sweep(config: Path, overrides: tuple[str, ...]) -> None:
+    """Search hyper-parameters (learning rate, batch size, any config key) of a finetune or pretrain
+    config with Optuna, pruning trials that fall behind; CONFIG (YAML) names the base config and params.
+
+    Writes to run_dir: trials/ (one run each), trials.json, trials.csv, report.html, report.md and
+    best.yaml, the best config, which `headstart finetune` / `headstart pretrain` run as it is.
+    Run it again to resume: finished trials are kept, an interrupted one runs again.
+    """
+    from .sweep import run_sweep
+    from .sweep.report import table_lines
+    out = run_sweep(config, list(overrides), command="headstart sweep " + " ".join(sys.argv[2:]))
+    sweep_cfg = out["sweep"]
+    for line in table_lines(sweep_cfg, out["rows"], out["best"]):
+        click.echo(line)
+    best, default = out["best"], out["default"]
+    if best is None:
+        click.echo("no trial completed")
+    else:
+        against = (f" (default, trial {default['number']}: {default['value']:.4f})"
+                   if default and default["value"] is not None else "")
+        click.echo(f"best: trial {best['number']}, {sweep_cfg.metric} {best['value']:.4f}{against}")
+        click.echo(f"best config: {out['paths']['best']}  (headstart {sweep_cfg.kind} {out['paths']['best']})")
+    click.echo(f"report: {out['paths']['html']}  (also {out['paths']['md'].name}, {out['paths']['csv'].name}, "
+               f"{out['paths']['json'].name})")
 
 
 @cli.command()

@@ -80,9 +80,10 @@ def build_setup(cfg: PretrainConfig) -> PretrainSetup:
 
 
 def pretrain(config: Union[PretrainConfig, str, Path], overrides: list[str] = (),
-             resume: Union[bool, str, Path] = False) -> TrainResult:
+             resume: Union[bool, str, Path] = False, on_eval=None) -> TrainResult:
     """Pre-train as ``config`` says.  ``resume=True`` continues from the run's latest checkpoint,
-    ``resume=PATH`` from that checkpoint."""
+    ``resume=PATH`` from that checkpoint.  ``on_eval(step, val_metrics) -> stop?`` is the engine's hook
+    after each evaluation (``Trainer``)."""
     cfg = config if isinstance(config, PretrainConfig) else load_pretrain_config(config, overrides)
     here = init_from_env()  # under torchrun: join the process group; otherwise one process
     seed_everything(cfg.train.seed)  # before building the model: initial weights depend on the seed
@@ -101,7 +102,8 @@ def pretrain(config: Union[PretrainConfig, str, Path], overrides: list[str] = ()
 
     trainer = Trainer(setup.objective, setup.train_data, setup.val_data, cfg.train, cfg.run_dir,
                       run_config=setup.run_config, flops_per_unit=setup.flops_per_unit,
-                      extra_files=setup.extra_files, monitor=setup.monitor, resumable_changes=RESUMABLE_CONFIG_KEYS)
+                      extra_files=setup.extra_files, monitor=setup.monitor, resumable_changes=RESUMABLE_CONFIG_KEYS,
+                      on_eval=on_eval)
     if start_from is not None:
         trainer.resume(start_from)
     if here.is_main:

@@ -75,13 +75,16 @@ class Trainer:
                  higher_is_better: bool = False, evaluate: Optional[Callable[[nn.Module], dict]] = None,
                  monitor: Optional[Callable[[nn.Module, dict], dict]] = None,
                  resumable_changes: frozenset[str] = frozenset(),
-                 lr_scales: Optional[list] = None, on_step: Optional[Callable[[int], None]] = None):
+                 lr_scales: Optional[list] = None, on_step: Optional[Callable[[int], None]] = None,
+                 on_eval: Optional[Callable[[int, dict], bool]] = None):
         """``evaluate(objective)`` replaces the validation loop; ``monitor(objective, metrics)`` runs
         after it and returns more metrics to log (an online probe, say).  Both run without gradients,
         in eval mode, on a forked RNG: they cannot change what training does next.
         ``lr_scales``: [(parameters, multiple of the scheduled lr)], e.g. layer-wise LR decay.
         ``on_step(step)`` runs before every optimizer step (gradual unfreezing); it must depend on the
-        step alone, so that a resumed run does the same."""
+        step alone, so that a resumed run does the same.  ``on_eval(step, metrics)`` runs after every
+        evaluation; True stops the run there, as early stopping does (a hyper-parameter search prunes
+        a hopeless trial this way, without the engine knowing the search library)."""
         self.resumable_changes = RESUMABLE_CHANGES | set(resumable_changes)
         self.cfg, self.run_dir, self.run_config = cfg, Path(run_dir), run_config
         self.world = world()
@@ -98,7 +101,7 @@ class Trainer:
         self.checkpointer = Checkpointer(self.run_dir / "checkpoints", cfg.keep_last)
         self.optimizer = build_optimizer(objective, cfg, self.device, lr_scales)
         self.params = list(objective.parameters())
-        self.on_step = on_step
+        self.on_step, self.on_eval = on_step, on_eval
         self.step = 0
         self.resumed = False
         self.nonfinite_steps = 0
@@ -311,9 +314,15 @@ class Trainer:
                             improved = True
                         early_stop = (cfg.patience is not None and self.best is not None and not improved
                                       and self.step - self.best["step"] >= cfg.patience * cfg.eval_every)
-                    if early_stop:
-                        log.info("early stopping at step %d: no better %s for %d evaluations (best %.4f at step %d)",
-                                 self.step, self.eval_metric, cfg.patience, self.best["value"], self.best["step"])
+                        if early_stop:
+                            log.info("early stopping at step %d: no better %s for %d evaluations (best %.4f at "
+                                     "step %d)", self.step, self.eval_metric, cfg.patience, self.best["value"],
+                                     self.best["step"])
+                        # Called after every evaluation, the last too, so a caller sees each one.
+                        if self.on_eval is not None and self.on_eval(self.step, dict(final_eval)) and not is_last:
+                            if not early_stop:
+                                log.info("stopped at step %d: the evaluation callback asked to", self.step)
+                            early_stop = True
                     pause = any_rank(stop.requested, self.device) or self.step == stop_at
                     if improved or is_last or pause or early_stop or self.step % checkpoint_every == 0:
                         last_saved = self.save(elapsed(), best=improved)

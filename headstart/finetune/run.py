@@ -30,8 +30,9 @@ def load_finetune_config(path, overrides=()) -> FinetuneConfig:
     return validate(FinetuneConfig, apply_overrides(read_yaml(path), list(overrides)), str(path))
 
 
-def finetune(config: Union[FinetuneConfig, str, Path], overrides=()) -> dict:
-    """Fine-tune as ``config`` says; returns (and writes to run_dir/results.json) val and test metrics."""
+def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=None) -> dict:
+    """Fine-tune as ``config`` says; returns (and writes to run_dir/results.json) val and test metrics.
+    ``on_eval(step, val_metrics) -> stop?`` is the engine's hook after each evaluation (``Trainer``)."""
     cfg = config if isinstance(config, FinetuneConfig) else load_finetune_config(config, overrides)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise HeadstartError("headstart finetune runs in one process (small labeled sets fit one device); "
@@ -57,7 +58,7 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=()) -> dict:
     trainer = Trainer(objective, train_src, None, cfg.train, cfg.run_dir, run_config=run_config,
                       eval_metric="accuracy", higher_is_better=True,
                       evaluate=lambda obj: evaluate_classifier(obj, val_src.in_order(), device, num_classes),
-                      lr_scales=plan.lr_scales, on_step=plan.on_step,
+                      lr_scales=plan.lr_scales, on_step=plan.on_step, on_eval=on_eval,
                       extra_files=backbone.checkpoint_files(cfg.run_dir))
     how = backbone.describe()
     log.info("fine-tuning %s on %d labeled examples (%d classes), %s strategy%s; val %d%s",
@@ -74,6 +75,8 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=()) -> dict:
                "val": evaluate_classifier(objective, val_src.in_order(), device, num_classes),
                "test": (evaluate_classifier(objective, test_src.in_order(), device, num_classes)
                         if test_src is not None else None),
-               "steps": result.step, "seconds": result.seconds, "best_checkpoint": str(best)}
+               "steps": result.step, "seconds": result.seconds, "cost": result.cost,
+               "best_checkpoint": str(best),
+               "interrupted": result.interrupted}
     write_json_atomic(cfg.run_dir / "results.json", summary)
     return summary
