@@ -147,6 +147,7 @@ class TowersConfig(Strict):
 
     def filled(self) -> dict[str, Any]:
         for tower in ("image", "text"):
+            check_preset_name(getattr(self, tower), f"model.{tower}.")
             if getattr(self, tower) is not None and getattr(self, f"{tower}_init") is not None:
                 raise ValueError(f"model.{tower} and model.{tower}_init: give one (a tower started from a "
                                  f"checkpoint keeps its architecture)")
@@ -191,6 +192,7 @@ class PretrainConfig(Strict):
     @model_validator(mode="after")
     def _check(self) -> "PretrainConfig":
         self.objective.fill_knobs()
+        check_preset_name(self.model, "model.")
         if self.modality == "images":
             return self._check_images()
         if self.monitor is not None:
@@ -288,6 +290,12 @@ class PretrainConfig(Strict):
         return data
 
 
+def check_preset_name(spec: Optional[dict], prefix: str = "model.") -> None:
+    """A preset is named by a string; a list or mapping there would fail later as a TypeError (unhashable)."""
+    if isinstance(spec, dict) and "preset" in spec and not isinstance(spec["preset"], str):
+        raise ValueError(f"{prefix}preset: expected the name of a preset, got {spec['preset']!r}")
+
+
 def resolve_model(spec: dict, *, vocab_size: int, causal: Optional[bool] = None) -> TransformerConfig:
     """Preset fields, then the user's overrides, then what the data and objective dictate."""
     spec = dict(spec)
@@ -326,13 +334,22 @@ def resolve_audio_model(spec: dict, *, n_mels: int) -> AudioEncoderConfig:
 def read_yaml(path: Union[str, Path]) -> dict:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise HeadstartError(f"config file not found: {path}") from None
+    except OSError as e:  # a folder, no permission
+        raise HeadstartError(f"{path}: cannot read the config ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:  # a binary file, or text saved in another encoding
+        raise HeadstartError(f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+                             f"a config is a YAML text file") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
-        raise HeadstartError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+        # A reader error (a control character) has no "problem" and a two-line str(): keep its first line.
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise HeadstartError(f"{path}{where}: not valid YAML ({problem})") from None
+    except ValueError as e:  # a YAML timestamp that is no date, e.g. 2024-13-45 (PyYAML builds a datetime)
+        raise HeadstartError(f"{path}: not valid YAML ({e})") from None
     if not isinstance(data, dict):
         raise HeadstartError(f"{path}: a config must be a mapping of keys to values")
     return data
@@ -352,7 +369,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             node = node[part]
         try:
             node[parts[-1]] = yaml.safe_load(raw)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError):  # not YAML, or a date that is none (2024-13-45): the text itself
             node[parts[-1]] = raw
     return data
 
@@ -384,11 +401,18 @@ def _fields_at(cls: type[BaseModel], loc: tuple) -> list[str]:
     return list(cls.model_fields)
 
 
+def _shown_key(part) -> str:
+    """A key as a message shows it: quoted when it holds a newline or another control character (YAML
+    allows them), so the message stays one line."""
+    text = str(part)
+    return text if text.isprintable() else repr(text)
+
+
 def format_validation_error(e: ValidationError, cls: type[BaseModel], prefix: str = "") -> str:
     parts = []
     for err in e.errors():
         loc = tuple(err["loc"])
-        key = prefix + ".".join(str(x) for x in loc) if loc else prefix.rstrip(".")
+        key = prefix + ".".join(map(_shown_key, loc)) if loc else prefix.rstrip(".")
         if err["type"] == "extra_forbidden":
             known = _fields_at(cls, loc[:-1])
             close = difflib.get_close_matches(str(loc[-1]), known, n=1)

@@ -342,6 +342,8 @@ def read_clip(path: Path,
         return None, ("silent", f"peak {level}, below silence_db {options.silence_db:g}"), False
     if rate != options.sample_rate:
         mono = soxr.resample(mono, rate, options.sample_rate, quality="HQ")
+        if len(mono) == 0:  # a few samples at a (damaged header's) huge rate: none left at the target rate
+            return None, ("empty", f"no samples left at {options.sample_rate} Hz ({total} at {rate} Hz)"), False
     return mono, None, limit > 0 and total > limit
 
 

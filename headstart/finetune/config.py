@@ -6,6 +6,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..config import check_preset_name
 from ..engine.config import TrainConfig
 from .strategies import StrategyConfig
 
@@ -76,4 +77,11 @@ class FinetuneConfig(Strict):
         if self.init is None and self.model is None:
             raise ValueError("give init (a pre-trained checkpoint), or model (and for text, tokenizer) to train "
                              "from scratch")
+        check_preset_name(self.model)
+        # Fine-tuning from init keeps init's architecture and tokenizer: a model or tokenizer given as
+        # well would be silently ignored, so a run would not be what its config says.
+        for key in ("model", "tokenizer"):
+            if self.init is not None and getattr(self, key) is not None:
+                raise ValueError(f"give init or {key}, not both: a model fine-tuned from init keeps its "
+                                 f"architecture and tokenizer ({key} is for training from scratch)")
         return self

@@ -158,13 +158,21 @@ def read_table(path: Path, *, image_field: str, caption_field: str) -> Iterator[
             continue
         image_path = Path(image.strip())
         image_path = image_path if image_path.is_absolute() else path.parent / image_path
-        if not image_path.is_file():
+        if not _is_file(image_path):
             yield Skip(where, "missing_image", f"{image_path} not found")
             continue
         yield _checked(RawPair(where, image_path, caption))
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system, say: no such image either way
+        return False
+
+
 def _csv_rows(path: Path, image_field: str, caption_field: str) -> Iterator[tuple[int, dict]]:
+    reader = None
     try:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
@@ -177,6 +185,9 @@ def _csv_rows(path: Path, image_field: str, caption_field: str) -> Iterator[tupl
                 yield reader.line_num, row
     except UnicodeDecodeError as error:
         raise HeadstartError(f"{path}: not UTF-8 (byte {error.start}); re-save the table as UTF-8") from None
+    except csv.Error as error:  # a field over the csv module's size limit: not a table of captions
+        line = reader.line_num + 1 if reader is not None else 1  # the line being read when it failed
+        raise HeadstartError(f"{path}:{line}: malformed table ({error})") from None
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict]]:

@@ -349,8 +349,10 @@ def _encode_corpus(files: list[InputFile], tok: Tokenizer, options: PrepareOptio
                 router.add(digest, offset, tokens)
 
     if counts["kept"] == 0:
+        more = f" and {len(files) - 3} more" if len(files) > 3 else ""
         raise HeadstartError(
-            f"no documents left to write: read {counts['documents_read']}, dropped {counts['empty']} "
+            f"no documents left to write from {', '.join(str(file.path) for file in files[:3])}{more}: "
+            f"read {counts['documents_read']}, dropped {counts['empty']} "
             f"empty, {counts['too_short']} shorter than --min-chars {options.min_chars}, "
             f"{counts['duplicate']} duplicates"
         )

@@ -231,6 +231,9 @@ def parse_json_object(line: str, path: Path, line_number: int, hint: str = "") -
         record = json.loads(line)
     except json.JSONDecodeError as error:
         raise HeadstartError(f"{path}:{line_number}: invalid JSON ({error.msg} at column {error.colno}){hint}") from None
+    except (ValueError, RecursionError) as error:  # a number of over 4300 digits, arrays nested thousands deep
+        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error).split(":")[0]
+        raise HeadstartError(f"{path}:{line_number}: unreadable JSON ({reason}){hint}") from None
     if not isinstance(record, dict):
         raise HeadstartError(f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}{hint}")
     return record

@@ -7,6 +7,7 @@ dimensions, then each dimension as a big-endian uint32.  Files usually come gzip
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,9 +48,34 @@ def _open_idx(path: Path) -> Iterator[tuple[BinaryIO, np.dtype, tuple[int, ...]]
                 if len(dims_bytes) < 4 * head[3]:
                     raise HeadstartError(f"{path}: idx header ends early (truncated file)")
                 dims = tuple(int(d) for d in np.frombuffer(dims_bytes, dtype=">u4"))
-                yield stream, np.dtype(IDX_TYPES[head[2]]), dims
+                dtype = np.dtype(IDX_TYPES[head[2]])
+                _check_size(path, dims, dtype, 4 + len(dims_bytes), compressed)
+                yield stream, dtype, dims
     except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
         raise HeadstartError(f"{path}: cannot read ({type(error).__name__}: {error})") from None
+
+
+# Deflate never shrinks data more than about 1032:1, so a gzip file cannot hold more than this many
+# bytes per compressed byte: a header that claims more is damaged, and is refused before anything the
+# size of its claim is allocated.
+MAX_GZIP_RATIO = 1100
+
+
+def _check_size(path: Path, dims: tuple[int, ...], dtype: np.dtype, header_bytes: int, compressed: bool) -> None:
+    """Refuse a header that the file cannot hold: a zero-sized image dimension, or more values than the
+    file's bytes (exactly, uncompressed; within deflate's best ratio, gzip)."""
+    if 0 in dims[1:]:
+        raise HeadstartError(f"{path}: idx dimensions {' x '.join(map(str, dims))} include 0")
+    data_bytes = math.prod(dims) * dtype.itemsize  # Python ints: no overflow, whatever the header says
+    size = path.stat().st_size
+    if compressed:
+        if data_bytes > MAX_GZIP_RATIO * size:
+            raise HeadstartError(f"{path}: the header says {' x '.join(map(str, dims))} values, more than "
+                                 f"{size} compressed bytes can hold (damaged file?)")
+    elif size - header_bytes < data_bytes:
+        row_bytes = max(data_bytes // max(dims[0], 1), 1)
+        raise HeadstartError(f"{path}: the header says {dims[0]} rows but the file ends after "
+                             f"{(size - header_bytes) // row_bytes} (truncated download?)")
 
 
 def idx_shape(path: Path) -> tuple[tuple[int, ...], np.dtype]:
@@ -68,7 +94,7 @@ def iter_idx_rows(path: Path, rows_per_chunk: int = 4096) -> Iterator[np.ndarray
     """The array in chunks of up to ``rows_per_chunk`` rows along the first dimension, so a file
     larger than memory streams through."""
     with _open_idx(path) as (stream, dtype, dims):
-        row_values = int(np.prod(dims[1:], dtype=np.int64))
+        row_values = math.prod(dims[1:])
         for start in range(0, dims[0], rows_per_chunk):
             rows = min(rows_per_chunk, dims[0] - start)
             data = stream.read(rows * row_values * dtype.itemsize)

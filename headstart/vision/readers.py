@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import tokenize
+import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,16 +139,22 @@ def array_source(name: str, images: np.ndarray, labels: Optional[np.ndarray] = N
 
 def _npy_source(path: Path) -> ImageArray:
     try:
-        if path.suffix.lower() == ".npy":
-            return array_source(str(path), np.load(path, mmap_mode="r", allow_pickle=False))
-        with np.load(path, allow_pickle=False) as members:  # .npz members are read whole: use .npy for
-            if "x" not in members:                           # collections larger than memory
+        # NumPy tells an array from an archive by its first bytes, whatever the suffix says.
+        loaded = np.load(path, mmap_mode="r", allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            return array_source(str(path), loaded)
+        with loaded as members:  # .npz members are read whole: use .npy for collections larger than memory
+            if "x" not in members:
                 raise HeadstartError(f"{path}: no array 'x' (found {', '.join(members.files) or 'none'}); "
                                      f"expected images in 'x' and optional labels in 'y'")
             labels = members["y"] if "y" in members else None
             return array_source(str(path), members["x"], labels)
-    except (ValueError, OSError) as error:  # pickled object arrays are refused here, by allow_pickle=False
-        raise HeadstartError(f"{path}: not a readable NumPy file ({error})") from None
+    # Pickled object arrays are refused here (ValueError, by allow_pickle=False), and so are a damaged
+    # header (NumPy parses it as a Python literal: SyntaxError, TokenError), a damaged .npz archive
+    # (BadZipFile, zlib.error, EOFError) and a header claiming more than memory holds.
+    except (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile, zlib.error,
+            MemoryError) as error:
+        raise HeadstartError(f"{path}: not a readable NumPy file ({type(error).__name__}: {error})") from None
 
 
 def _idx_source(path: Path, labels_path: Optional[Path]) -> ImageArray:
