@@ -115,17 +115,18 @@ def run_dir_of(compare_dir: Path, arm: str, budget: int, seed: int, lr: Optional
     return Path(compare_dir) / "runs" / (name if lr is None else f"{name}-lr{lr:g}")
 
 
-def _best_run(cfg: CompareConfig, arm: str, budget: int, seed: int) -> tuple[dict, Path, float]:
-    """Fine-tune once per learning rate searched: (results, run folder) of the best on validation, and
-    the seconds all the candidates took."""
-    best, seconds = None, 0.0
+def _best_run(cfg: CompareConfig, arm: str, budget: int, seed: int) -> tuple[dict, Path, float, list]:
+    """Fine-tune once per learning rate searched: (results, run folder) of the best on validation, the
+    seconds all the candidates took and their cost records (None: a run from before cost records)."""
+    best, seconds, costs = None, 0.0, []
     for lr in cfg.lr_search or [None]:
         run_dir = run_dir_of(cfg.run_dir, arm, budget, seed, lr)
         result = _finetune_once(_run_config(cfg, arm, budget, seed, run_dir, lr))
         seconds += result["seconds"]
+        costs.append(result.get("cost"))
         if best is None or result["val"]["accuracy"] > best[0]["val"]["accuracy"]:  # a tie keeps the first lr
             best = (result, run_dir)
-    return (*best, seconds)
+    return (*best, seconds, costs)
 
 
 def _finetune_once(run_cfg: FinetuneConfig) -> dict:
@@ -272,6 +273,33 @@ def _contamination_check(cfg: CompareConfig, modality: TaskModality, state: dict
             "contaminated": found}
 
 
+def _pretraining_cost(pretrained: Path, state: dict) -> dict:
+    """What producing the pre-trained model cost: the whole run (its cost.json) when ``pretrained`` is the
+    run folder, else up to the checkpoint given (its state).  A checkpoint from before cost records, or an
+    imported one, has none."""
+    whole_run = Path(pretrained) / "cost.json"
+    if whole_run.is_file():
+        record = json.loads(whole_run.read_text())
+        return cost_entry(record.get("wall_s"), [record])
+    return cost_entry(state.get("elapsed_seconds"), [state.get("cost")])
+
+
+def cost_entry(seconds: Optional[float], records: list[Optional[dict]]) -> dict:
+    """One row of the report's cost table: wall seconds, and energy and CO2e summed over ``records`` with
+    their source; energy None ("not recorded") unless every run has a record: a partial sum would
+    understate it."""
+    done = [r for r in records if r and r.get("energy_kwh") is not None]
+    if not done or len(done) < len(records):
+        missing = "" if not done else f" for {len(records) - len(done)} of {len(records)} runs"
+        return {"seconds": seconds, "energy_kwh": None, "co2_kg": None, "source": f"energy not recorded{missing}"}
+    kinds = {r.get("kind", "estimated") for r in done}
+    return {"seconds": seconds, "energy_kwh": sum(r["energy_kwh"] for r in done),
+            "co2_kg": sum(r["co2_kg"] for r in done),
+            "kind": kinds.pop() if len(kinds) == 1 else "partly measured",
+            "source": "; ".join(dict.fromkeys(r["source"] for r in done)),
+            "carbon_intensity_g_per_kwh": sorted({r["carbon_intensity_g_per_kwh"] for r in done})}
+
+
 def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str = "") -> dict:
     """Run the sweep and write the report; returns ``{"results": ..., "report": {format: path}}``."""
     cfg = config if isinstance(config, CompareConfig) else load_compare_config(config, overrides)
@@ -281,7 +309,7 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
     fine_tuned = cfg.arms()
     arms = {arm: {b: [] for b in budgets} for arm in fine_tuned + (("baseline",) if cfg.baseline else ())}
     chosen = {arm: {b: [] for b in budgets} for arm in fine_tuned}  # the learning rate each run ended up with
-    run_dirs, seconds = {}, {arm: 0.0 for arm in fine_tuned}
+    run_dirs, seconds, costs = {}, {arm: 0.0 for arm in fine_tuned}, {arm: [] for arm in fine_tuned}
     label_names = None
     total, done = len(budgets) * len(cfg.seeds) * len(fine_tuned), 0
     for budget in budgets:
@@ -289,8 +317,9 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
             for arm in fine_tuned:
                 done += 1
                 log.info("compare: run %d/%d — %s, %d labels, seed %d", done, total, arm, budget, seed)
-                result, run_dir, spent = _best_run(cfg, arm, budget, seed)
+                result, run_dir, spent, spent_cost = _best_run(cfg, arm, budget, seed)
                 seconds[arm] += spent
+                costs[arm] += spent_cost
                 arms[arm][budget].append(result[eval_key]["accuracy"])
                 chosen[arm][budget].append(result.get("lr"))
                 run_dirs[arm, budget, seed] = run_dir
@@ -329,11 +358,8 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
         "steps_to_target": {**{arm: steps_to_target(c["steps"], c["accuracy"], target) for arm, c in curves.items()},
                             "target": target},
         **studies,
-        "costs": {"pre-training": {"seconds": state.get("elapsed_seconds"), "energy_kwh": None,
-                                   "source": "wall time from the checkpoint; energy not measured"},
-                  **{f"fine-tuning ({arm}, all runs)": {"seconds": seconds[arm], "energy_kwh": None,
-                                                        "source": "wall time; energy not measured"}
-                     for arm in fine_tuned}},
+        "costs": {"pre-training": _pretraining_cost(cfg.pretrained, state),
+                  **{f"fine-tuning ({arm}, all runs)": cost_entry(seconds[arm], costs[arm]) for arm in fine_tuned}},
     }
     paths = write_report(cfg.run_dir / "report", results)
     return {"results": results, "report": paths}

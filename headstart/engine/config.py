@@ -41,6 +41,16 @@ class TrainConfig(BaseModel):
                                     description="early stopping: evaluations without improvement before stopping")
     max_nonfinite_steps: int = Field(default=10, ge=0, description="skipped non-finite steps before the run stops")
     progress: bool = True
+    # The cost record (engine/energy.py): none of these changes what is computed.
+    carbon_intensity: Optional[float] = Field(
+        default=None, ge=0, description="grid g CO2e per kWh for the CO2 estimate; default: "
+                                        "$HEADSTART_CARBON_INTENSITY, else 475 (world average, IEA 2019)")
+    power_watts: Optional[float] = Field(
+        default=None, gt=0, description="the hardware's average power draw, W: energy = this x wall time, "
+                                        "instead of measuring or estimating it")
+    device_tdp_watts: Optional[float] = Field(
+        default=None, gt=0, description="TDP of the training device (the CPU package, or the GPU board), W, for "
+                                        "the energy estimate where no counter can be read")
 
     @model_validator(mode="after")
     def _consistent(self) -> "TrainConfig":

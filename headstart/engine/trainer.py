@@ -24,11 +24,12 @@ from tqdm import tqdm
 from ..errors import HeadstartError
 from . import rng
 from .checkpoint import (Checkpointer, incomplete, load_objective_weights, load_tensors, optimizer_from_tensors,
-                         read_state, unwrap)
+                         read_state, unwrap, write_json_atomic)
 from .config import TrainConfig
 from .data import BatchSource
 from .device import autocast, autocast_dtype, resolve_device
 from .distributed import all_reduce_mean, any_rank, barrier, world
+from .energy import EnergyMeter
 from .metrics import MetricsLogger, NullMetrics
 from .optim import build_optimizer, lr_at
 from .sharded import gather_full_state, load_full_state
@@ -40,7 +41,8 @@ log = logging.getLogger("headstart.engine")
 # Keys of the run config that may change when resuming: they do not alter what is computed.
 RESUMABLE_CHANGES = {"train.steps", "train.log_every", "train.eval_every", "train.eval_batches",
                      "train.checkpoint_every", "train.keep_last", "train.progress", "train.device",
-                     "train.compile", "train.max_nonfinite_steps", "train.parallel"}
+                     "train.compile", "train.max_nonfinite_steps", "train.parallel", "train.carbon_intensity",
+                     "train.power_watts", "train.device_tdp_watts"}
 
 
 @dataclass
@@ -53,6 +55,7 @@ class TrainResult:
     best_checkpoint: Optional[Path]
     final_eval: dict = field(default_factory=dict)
     best_eval: Optional[dict] = None
+    cost: dict = field(default_factory=dict)  # energy, CO2e, wall time (engine/energy.py), also in cost.json
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -107,6 +110,8 @@ class Trainer:
         self.nonfinite_steps = 0
         self.best: Optional[dict] = None
         self.elapsed_before = 0.0
+        self.cost_before: Optional[dict] = None  # the cost record of the attempts before a resume
+        self.meter: Optional[EnergyMeter] = None
         self.eval_seconds = 0.0  # evaluation time, so logs can tell training time apart
         wrapped = self.parallel if self.parallel is not None else objective
         self.forward = torch.compile(wrapped) if cfg.compile else wrapped
@@ -146,6 +151,7 @@ class Trainer:
         self.nonfinite_steps = state["nonfinite_steps"]
         self.best = state.get("best")
         self.elapsed_before = state.get("elapsed_seconds", 0.0)
+        self.cost_before = state.get("cost")  # energy accumulates across resumes, as time does
         self.eval_seconds = state.get("eval_seconds", 0.0)
         log.info("resumed from %s at step %d", checkpoint, self.step)
 
@@ -238,7 +244,7 @@ class Trainer:
         state = {"step": self.step, "nonfinite_steps": self.nonfinite_steps, "best": self.best,
                  "data": {"next_batch_index": self.step * self.cfg.grad_accum}, "world_size": self.world.world_size,
                  "elapsed_seconds": elapsed, "eval_seconds": self.eval_seconds, "rng": rng_json, "config": self.run_config,
-                 "torch_version": torch.__version__}
+                 "cost": self._cost(elapsed), "torch_version": torch.__version__}
         best_metric = (self.eval_metric, self.best["value"]) if best else None
         gathered = gather_full_state(self.objective, self.optimizer) if self._sharded else None  # all ranks
         if not self.world.is_main:  # rank 0 writes; the others wait for it (pretrain's barrier)
@@ -246,6 +252,9 @@ class Trainer:
         return self.checkpointer.save(self.step, model=self.model, objective=self.objective,
                                       optimizer=self.optimizer, rng_tensors=rng_tensors, state=state,
                                       extra_files=self.extra_files, best_metric=best_metric, gathered=gathered)
+
+    def _cost(self, wall_s: float) -> Optional[dict]:
+        return self.meter.record(wall_s) if self.meter is not None else self.cost_before
 
     # ---- the loop ------------------------------------------------------------------------------
     def fit(self, stop_at: Optional[int] = None) -> TrainResult:
@@ -267,6 +276,11 @@ class Trainer:
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not show_bar, unit="step", dynamic_ncols=True)
         unit = self.train_data.unit
         window = {"units": 0, "data_seconds": 0.0, "t0": time.perf_counter()}
+        scope = (f"process {self.world.rank} of {self.world.world_size}: the others are not counted"
+                 if self.world.distributed else "")
+        self.meter = EnergyMeter(self.device, power_watts=cfg.power_watts, device_tdp_watts=cfg.device_tdp_watts,
+                                 carbon_intensity=cfg.carbon_intensity, previous=self.cost_before, scope=scope)
+        self.meter.start()
         start = time.perf_counter()
         elapsed = lambda: self.elapsed_before + time.perf_counter() - start  # noqa: E731
         last_saved, final_eval, interrupted = None, {}, False
@@ -289,14 +303,18 @@ class Trainer:
                                     "peak_mem_gb": peak_memory_gb(self.device),
                                     "skipped_steps": self.nonfinite_steps, "elapsed_s": elapsed(),
                                     "train_s": elapsed() - self.eval_seconds})
+                        cost = self._cost(row["elapsed_s"])
+                        row.update(energy_kwh=cost["energy_kwh"], co2_kg=cost["co2_kg"])
                         metrics.log(self.step, "train", row)
                         bar.set_postfix(loss=f"{row.get('loss', float('nan')):.4f}",
                                         **{f"{unit[:3]}/s": f"{rate:,.0f}"}, mfu=f"{row['mfu_pct']:.1f}%",
-                                        data=f"{row['data_wait_pct']:.0f}%", mem=f"{row['peak_mem_gb']:.1f}G")
+                                        data=f"{row['data_wait_pct']:.0f}%", mem=f"{row['peak_mem_gb']:.1f}G",
+                                        kWh=f"{row['energy_kwh']:.2g}")
                         if not show_bar and cfg.progress:
                             log.info("step %d/%d  loss %.4f  lr %.2e  %s/s %.0f  mfu %.1f%%  data wait %.0f%%  "
-                                     "peak mem %.2f GiB", self.step, cfg.steps, row.get("loss", float("nan")),
-                                     out["lr"], unit, rate, row["mfu_pct"], row["data_wait_pct"], row["peak_mem_gb"])
+                                     "peak mem %.2f GiB  energy %.3g kWh", self.step, cfg.steps,
+                                     row.get("loss", float("nan")), out["lr"], unit, rate, row["mfu_pct"],
+                                     row["data_wait_pct"], row["peak_mem_gb"], row["energy_kwh"])
                         window = {"units": 0, "data_seconds": 0.0, "t0": time.perf_counter()}
                     bar.update(1)
                     is_last = self.step == cfg.steps
@@ -337,8 +355,13 @@ class Trainer:
         finally:
             bar.close()
             metrics.close()
-        return TrainResult(self.run_dir, self.step, interrupted, elapsed(), last_saved or self.checkpointer.latest(),
-                           self.checkpointer.best(), final_eval, self.best)
+            self.meter.stop()
+        seconds = elapsed()
+        cost = self._cost(seconds)
+        if self.world.is_main:
+            write_json_atomic(self.run_dir / "cost.json", cost)
+        return TrainResult(self.run_dir, self.step, interrupted, seconds, last_saved or self.checkpointer.latest(),
+                           self.checkpointer.best(), final_eval, self.best, cost)
 
     def _on_nonfinite(self, out: dict) -> None:  # the same on every rank: it reads all-reduced numbers
         self.nonfinite_steps += 1

@@ -22,7 +22,9 @@ strings (JSON object keys are strings); accuracies are fractions in [0, 1].
     logme            {checkpoint: score}
     projection       {"points": [[x, y]], "labels": [int id into label_names, or str],
                      "method": "pca" | "umap"}
-    costs            {stage: {"seconds": float, "energy_kwh": float | None, "source": str}}
+    costs            {stage: {"seconds": float, "energy_kwh": float | None, "co2_kg": float?, "kind": str?
+                     ("measured" | "estimated" | "partly measured"), "source": str}}; a "pre-training" stage
+                     also gives a headline: its cost beside the labels it saves
     contamination    {"corpus": str, "split": str, "file": str, "examples": int, "contaminated": [{"line": int,
                      "text": str, "document": str, "ngram": str, "short": bool}]}   (headstart.audit)
 
@@ -133,6 +135,8 @@ def render_html(results: dict, summary: dict) -> str:
         parts.append(f"<pre>$ {e(results['command'])}</pre>")
     if headline := _headline(summary):
         parts.append(f"<p class='headline'>{e(headline)}</p>")
+    if cost_line := _cost_headline(results, summary):
+        parts.append(f"<p class='headline'>{e(cost_line)}</p>")
 
     if contamination := results.get("contamination"):
         parts += [f"<h2>Contamination</h2><p class='headline'>{e(_contamination_line(contamination))}</p>",
@@ -183,7 +187,7 @@ def render_html(results: dict, summary: dict) -> str:
                   _img(plots.projection_png(projection["points"], projection["labels"],
                                             task.get("label_names", []), method), "2-D projection of features")]
     if costs := results.get("costs"):
-        parts += ["<h2>Costs</h2>", _html_table(["stage", "time", "energy (kWh)", "source"], _cost_rows(costs), (0, 3))]
+        parts += ["<h2>Costs</h2>", _html_table(_COST_HEADER, _cost_rows(costs), (0, 4))]
     if configs := results.get("configs"):
         parts += ["<h2>Configuration</h2>", "<details><summary>resolved configs</summary>",
                   f"<pre>{e(json.dumps(_json_safe(configs), indent=2))}</pre></details>"]
@@ -222,6 +226,8 @@ def render_markdown(results: dict, summary: dict) -> str:
         lines += [_fence(results["command"]), ""]
     if headline := _headline(summary):
         lines += [m(headline), ""]
+    if cost_line := _cost_headline(results, summary):
+        lines += [m(cost_line), ""]
     if contamination := results.get("contamination"):
         lines += ["## Contamination", "", m(_contamination_line(contamination)), "",
                   *(_md_table(*_contamination_table(contamination)) + [""] if contamination["contaminated"] else [])]
@@ -252,7 +258,7 @@ def render_markdown(results: dict, summary: dict) -> str:
         rows = [[name, f"{score:.4f}"] for name, score in sorted(logme.items(), key=lambda kv: -kv[1])]
         lines += ["## LogME transferability", "", *_md_table(["checkpoint", "LogME"], rows), ""]
     if costs := results.get("costs"):
-        lines += ["## Costs", "", *_md_table(["stage", "time", "energy (kWh)", "source"], _cost_rows(costs)), ""]
+        lines += ["## Costs", "", *_md_table(_COST_HEADER, _cost_rows(costs)), ""]
     if configs := results.get("configs"):
         lines += ["## Configuration", "", _fence(json.dumps(_json_safe(configs), indent=2), "json"), ""]
     return "\n".join(lines)
@@ -339,6 +345,26 @@ def _headline(summary: dict) -> str | None:
     return text + "."
 
 
+def _cost_headline(results: dict, summary: dict) -> str | None:
+    """What pre-training cost, beside the labels it saves at the headline's budget."""
+    cost = (results.get("costs") or {}).get("pre-training")
+    if not isinstance(cost, dict):
+        return None
+    energy, seconds = cost.get("energy_kwh"), cost.get("seconds")
+    text = ("Pre-training cost: energy not recorded" if energy is None
+            else f"Pre-training cost {energy:.3g} kWh ({cost.get('kind') or cost.get('source', '')})")
+    if seconds is not None:
+        text += f", {_duration(seconds)} of wall time"
+    row = next((row for row in summary["rows"] if "delta" in row), None)
+    if row is not None and "scratch_needs" in row:
+        if row["scratch_needs"] is None:
+            beyond = results["budgets"][-1] - row["budget"]
+            text += f"; with {row['budget']:,} labels it saves more than {beyond:,} labels"
+        elif row["labels_saved"] > 0:
+            text += f"; with {row['budget']:,} labels it saves about {row['labels_saved']:,.0f} labels"
+    return text + "."
+
+
 _RETRIEVAL_NOTE = ("Recall@K on the pre-training run's validation pairs: the share of images whose own caption "
                    "is among the K nearest captions (i2t), and of captions whose own image is (t2i). Only the "
                    "partner counts, so pairs that share a caption bound R@1 below 100%.")
@@ -390,12 +416,16 @@ def _steps_rows(results: dict) -> list[list[str]]:
             if arm != "target"]
 
 
+_COST_HEADER = ["stage", "time", "energy (kWh)", "CO2e (g)", "source"]
+
+
 def _cost_rows(costs: dict) -> list[list[str]]:
     rows = []
     for stage, cost in costs.items():
-        seconds, energy = cost.get("seconds"), cost.get("energy_kwh")
+        seconds, energy, co2 = cost.get("seconds"), cost.get("energy_kwh"), cost.get("co2_kg")
         rows.append([stage, "—" if seconds is None else _duration(seconds),
-                     "—" if energy is None else f"{energy:.4f}", str(cost.get("source", ""))])
+                     "not recorded" if energy is None else f"{energy:.3g}",
+                     "—" if co2 is None else f"{1000 * co2:.3g}", str(cost.get("source", ""))])
     return rows
 
 
