@@ -274,7 +274,8 @@ def main(argv=None) -> None:
         e.show()
         sys.exit(e.exit_code)
     except HeadstartError as e:
-        click.echo(f"error: {e}", err=True)
+        # One line, always: a file name or value with a newline in it is shown escaped.
+        click.echo("error: " + str(e).replace("\r", "\\r").replace("\n", "\\n"), err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

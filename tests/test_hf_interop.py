@@ -259,3 +259,12 @@ def test_the_real_all_minilm_l6_v2_imports_with_transformers_hidden_states(tmp_p
         theirs = hf(input_ids=tokens, attention_mask=mask).last_hidden_state
         ours = model.hidden_states(tokens, padding_mask=mask.bool())
     assert (theirs[mask.bool()] - ours[mask.bool()]).abs().max() < TOLERANCE
+
+
+@pytest.mark.parametrize("index", ["{not json", '{"weight_map": {"x": "../elsewhere/model.safetensors"}}'])
+def test_a_bad_or_escaping_shard_index_is_a_one_line_error(tmp_path, index):
+    source, _ = hf_bert(tmp_path)
+    (source / "model.safetensors").unlink()
+    (source / "model.safetensors.index.json").write_text(index)
+    code, out = run_cli("import", source, "--out", tmp_path / "run")
+    assert code == 2 and "model.safetensors.index.json" in out and "\n" not in out.strip()

@@ -179,9 +179,6 @@ def test_resuming_from_a_checkpoint_holding_a_pickle_is_refused(headstart, proje
     assert not marker.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="engine/checkpoint.py read_state() reads state.json with read_text(): "
-                                       "one that is not UTF-8 (a pickle, say) is a UnicodeDecodeError traceback, "
-                                       "not one line; checkpoint.py is another engineer's module (reported)")
 def test_a_state_json_replaced_by_a_pickle_is_one_line(headstart, project, tmp_path, payload, marker):
     run = shutil.copytree(project.run, tmp_path / "run")
     checkpoint = last_checkpoint(run)

@@ -243,7 +243,7 @@ def read_state(path: Path) -> dict:
         return json.loads((Path(path) / "state.json").read_text())
     except FileNotFoundError:
         raise HeadstartError(f"{path}: not a headstart checkpoint (no state.json)") from None
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise HeadstartError(f"{path}/state.json: not valid JSON ({e})") from None
 
 

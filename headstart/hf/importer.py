@@ -73,7 +73,13 @@ def _read_weights(source: Path) -> dict[str, torch.Tensor]:
     if single.is_file():
         return load_tensors(single)
     if index.is_file():
-        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        try:
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as e:
+            raise HeadstartError(f"{index}: not a safetensors index (needs a JSON weight_map; {e})") from None
+        escaping = [s for s in shards if not isinstance(s, str) or Path(s).name != s]
+        if escaping:  # shards live beside the index; a path elsewhere is refused, not followed
+            raise HeadstartError(f"{index}: weight_map names {escaping[0]!r}, not a file in {source}")
         return {k: v for shard in shards for k, v in load_tensors(source / shard).items()}
     pickled = [name for name in PICKLE_WEIGHTS if (source / name).exists()]
     if pickled:
@@ -101,7 +107,7 @@ def _read_tokenizer(source: Path) -> Tokenizer:
 def _read_json_if_present(path: Path) -> dict:
     try:
         return json.loads(path.read_text()) if path.is_file() else {}
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise HeadstartError(f"{path}: not valid JSON ({e})") from None
 
 
