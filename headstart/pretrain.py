@@ -30,7 +30,9 @@ MODALITY_OF_FORMAT = {TEXT_FORMAT: "text", IMAGE_FORMAT: "images", AUDIO_FORMAT:
 OBJECTIVES_OF = {"text": TEXT_OBJECTIVES, "images": IMAGE_OBJECTIVES, "audio": AUDIO_OBJECTIVES,
                  "pairs": PAIR_OBJECTIVES}
 # Run-config keys a resume may change: moving the data, or watching the run differently.
-RESUMABLE_CONFIG_KEYS = frozenset({"data.path", "monitor.knn_train_images", "monitor.knn_val_images"})
+# Where things live may change between a stop and a resume (a moved run or data folder); what is
+# computed may not.
+RESUMABLE_CONFIG_KEYS = frozenset({"run_dir", "data.path", "monitor.knn_train_images", "monitor.knn_val_images"})
 
 
 @dataclass

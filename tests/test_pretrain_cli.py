@@ -87,6 +87,15 @@ def test_resume_continues_and_a_second_run_into_the_same_dir_is_refused(tmp_path
     assert code == 2 and "config changed in train.lr" in out
 
 
+def test_a_moved_run_folder_resumes(tmp_path, prepared):
+    config = write_config(tmp_path, prepared, steps=6)
+    assert run_cli("pretrain", config, "--set", "train.steps=3")[0] == 0
+    (tmp_path / "run-causal_lm").rename(tmp_path / "moved")
+    code, out = run_cli("pretrain", config, "--resume", "--set", f"run_dir={tmp_path / 'moved'}")
+    assert code == 0, out
+    assert "finished at step 6" in out
+
+
 @pytest.mark.parametrize("override, message", [
     ("model.vocab_size=1000", "model.vocab_size is 1000 but the tokenizer"),
     ("data.seq_len=64", "data.seq_len (64) exceeds the model's context_length (32)"),

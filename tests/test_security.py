@@ -189,9 +189,6 @@ def test_a_state_json_replaced_by_a_pickle_is_one_line(headstart, project, tmp_p
         assert not marker.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="engine/trainer.py resume() reads optimizer.json with read_text() and "
-                                       "json.loads() unguarded: a pickle there is a traceback, not one line; "
-                                       "trainer.py is another engineer's module (reported)")
 def test_an_optimizer_json_replaced_by_a_pickle_is_one_line(headstart, project, tmp_path, payload, marker):
     config = write_config(tmp_path, project.data, "causal_lm", steps=3)
     succeeded(headstart("pretrain", config))

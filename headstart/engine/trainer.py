@@ -138,7 +138,10 @@ class Trainer:
         if changed:
             raise HeadstartError(f"cannot resume from {checkpoint}: the config changed in {', '.join(changed)} "
                                  f"(start a new run, or restore these values)")
-        opt_meta = json.loads((checkpoint / "optimizer.json").read_text())
+        try:
+            opt_meta = json.loads((checkpoint / "optimizer.json").read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise HeadstartError(f"cannot resume from {checkpoint}: optimizer.json is unreadable ({e})") from None
         if self._sharded:
             load_full_state(self.objective, self.optimizer, checkpoint, opt_meta)
         else:
