@@ -17,6 +17,7 @@ from headstart.engine.metrics import read_metrics
 from headstart.errors import HeadstartError
 from headstart.transfer.report import write_report
 from test_engine import make_trainer
+from test_compare import write_compare_config
 from test_finetune_cli import pretrained_run, write_finetune_config, write_task  # noqa: F401  (fixture)
 from test_pretrain_cli import prepared, run_cli, write_config  # noqa: F401  (fixture)
 from test_report import minimal_results
@@ -215,17 +216,9 @@ def test_pretrain_and_finetune_print_their_cost(tmp_path, prepared):  # noqa: F8
 @pytest.mark.slow
 def test_the_compare_report_shows_energy_and_time_with_sources(tmp_path, pretrained_run):  # noqa: F811
     write_task(tmp_path)
-    config = tmp_path / "compare.yaml"
-    config.write_text(f"""
-run_dir: {tmp_path / 'compare'}
-pretrained: {pretrained_run}
-task: {{train: {tmp_path / 'train.tsv'}, test: {tmp_path / 'test.tsv'}}}
-budgets: [8, all]
-seeds: [0]
-baseline: false
-train: {{steps: 4, batch_size: 8, lr: 3.0e-3, warmup_steps: 1, eval_every: 2, log_every: 2}}
-""")
-    code, out = run_cli("compare", config)
+    config = write_compare_config(tmp_path, pretrained_run)
+    code, out = run_cli("compare", config, "--set", "seeds=[0]", "--set", "baseline=false",
+                        "--set", "train.steps=4", "--set", "train.eval_every=2")
     assert code == 0, out
     report = json.loads((tmp_path / "compare" / "report" / "report.json").read_text())
     pre_cost = json.loads((pretrained_run / "cost.json").read_text())

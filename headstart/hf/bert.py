@@ -11,21 +11,21 @@ import logging
 import torch
 
 from ..models import TransformerConfig
-from .tensors import StateReader, split_qkv
+from .common import ACTIVATIONS, StateReader, renamed, separate_qkv, unsupported as differences
 
 log = logging.getLogger(__name__)
-ACTIVATIONS = {"gelu": "gelu", "gelu_tanh": "gelu_new", "relu2": "relu2"}  # headstart -> transformers
 TYPE_VOCAB = 2  # BERT's sentence A / B; headstart uses A only, so B's row is zeros on export
 
 
 def unsupported(cfg: TransformerConfig) -> list[str]:
     """The settings of ``cfg`` BERT cannot represent, as ``model.key=value`` strings."""
-    wanted = dict(causal=False, positions="learned", norm="layernorm", qk_norm=False, norm_position="post",
-                  embedding_norm=True, mlm_transform=True)
-    found = [f"model.{k}={getattr(cfg, k)}" for k, v in wanted.items() if getattr(cfg, k) != v]
-    if cfg.activation not in ACTIVATIONS:
-        found.append(f"model.activation={cfg.activation}")
-    return found
+    return differences(cfg, dict(causal=False, positions="learned", norm="layernorm", qk_norm=False,
+                                 norm_position="post", embedding_norm=True, mlm_transform=True))
+
+
+# The masked-LM head: headstart name -> BERT name (both directions use it).
+HEAD = (("lm_transform.dense", "cls.predictions.transform.dense"),
+        ("lm_transform.norm", "cls.predictions.transform.LayerNorm"))
 
 
 def hf_config(cfg: TransformerConfig, special: dict[str, int]) -> dict:
@@ -50,19 +50,13 @@ def to_hf(state: dict[str, torch.Tensor], cfg: TransformerConfig) -> dict[str, t
            "bert.embeddings.LayerNorm.bias": get.bias("emb_norm.bias", d)}
     for i in range(cfg.n_layer):
         ours, theirs = f"stack.blocks.{i}.", f"bert.encoder.layer.{i}."
-        weights = split_qkv(get(ours + "attn.qkv.weight"))
-        biases = split_qkv(get.bias(ours + "attn.qkv.bias", 3 * d))
-        for name, w, b in zip(("query", "key", "value"), weights, biases):
-            out[f"{theirs}attention.self.{name}.weight"], out[f"{theirs}attention.self.{name}.bias"] = w, b
+        out.update(separate_qkv(get, ours + "attn.qkv", d, theirs + "attention.self."))
         for a, b, width in (("attn.proj", "attention.output.dense", d), ("norm1", "attention.output.LayerNorm", d),
                             ("mlp.fc", "intermediate.dense", cfg.ff_width), ("mlp.proj", "output.dense", d),
                             ("norm2", "output.LayerNorm", d)):
             out[theirs + b + ".weight"] = get(ours + a + ".weight")
             out[theirs + b + ".bias"] = get.bias(ours + a + ".bias", width)
-    out["cls.predictions.transform.dense.weight"] = get("lm_transform.dense.weight")
-    out["cls.predictions.transform.dense.bias"] = get("lm_transform.dense.bias")
-    out["cls.predictions.transform.LayerNorm.weight"] = get("lm_transform.norm.weight")
-    out["cls.predictions.transform.LayerNorm.bias"] = get("lm_transform.norm.bias")
+    out.update(renamed(get, HEAD))
     out["cls.predictions.bias"] = get("lm_head.bias")
     if not cfg.tie_embeddings:
         out["cls.predictions.decoder.weight"] = get("lm_head.weight")
@@ -101,10 +95,7 @@ def from_hf(tensors: dict[str, torch.Tensor], cfg: TransformerConfig) -> dict[st
                          ("mlp.fc", "intermediate.dense"), ("mlp.proj", "output.dense"), ("norm2", "output.LayerNorm")):
                 out[f"{ours}{a}.{part}"] = get(f"{theirs}{b}.{part}")
     if "cls.predictions.bias" in tensors:
-        out["lm_transform.dense.weight"] = get("cls.predictions.transform.dense.weight")
-        out["lm_transform.dense.bias"] = get("cls.predictions.transform.dense.bias")
-        out["lm_transform.norm.weight"] = get("cls.predictions.transform.LayerNorm.weight")
-        out["lm_transform.norm.bias"] = get("cls.predictions.transform.LayerNorm.bias")
+        out.update(renamed(get, [(theirs, ours) for ours, theirs in HEAD]))
         out["lm_head.bias"] = get("cls.predictions.bias")
         if not cfg.tie_embeddings:
             out["lm_head.weight"] = get("cls.predictions.decoder.weight")

@@ -8,19 +8,13 @@ from __future__ import annotations
 import torch
 
 from ..models import TransformerConfig
-from .tensors import StateReader
-
-ACTIVATIONS = {"gelu": "gelu", "gelu_tanh": "gelu_new", "relu2": "relu2"}  # headstart -> transformers
+from .common import ACTIVATIONS, StateReader, unsupported as differences
 
 
 def unsupported(cfg: TransformerConfig) -> list[str]:
     """The settings of ``cfg`` GPT-2 cannot represent, as ``model.key=value`` strings."""
-    wanted = dict(causal=True, positions="learned", norm="layernorm", qk_norm=False, norm_position="pre",
-                  embedding_norm=False, mlm_transform=False)
-    found = [f"model.{k}={getattr(cfg, k)}" for k, v in wanted.items() if getattr(cfg, k) != v]
-    if cfg.activation not in ACTIVATIONS:
-        found.append(f"model.activation={cfg.activation}")
-    return found
+    return differences(cfg, dict(causal=True, positions="learned", norm="layernorm", qk_norm=False,
+                                 norm_position="pre", embedding_norm=False, mlm_transform=False))
 
 
 def hf_config(cfg: TransformerConfig, special: dict[str, int]) -> dict:

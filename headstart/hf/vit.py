@@ -9,17 +9,11 @@ from __future__ import annotations
 import torch
 
 from ..models.vit import ViTConfig
-from .tensors import StateReader, split_qkv
-
-ACTIVATIONS = {"gelu": "gelu", "relu2": "relu2"}  # headstart -> transformers
+from .common import ACTIVATIONS, StateReader, separate_qkv, unsupported as differences
 
 
 def unsupported(cfg: ViTConfig) -> list[str]:
-    wanted = dict(pool="cls", norm="layernorm", qk_norm=False)
-    found = [f"model.{k}={getattr(cfg, k)}" for k, v in wanted.items() if getattr(cfg, k) != v]
-    if cfg.activation not in ACTIVATIONS:
-        found.append(f"model.activation={cfg.activation}")
-    return found
+    return differences(cfg, dict(pool="cls", norm="layernorm", qk_norm=False))
 
 
 def hf_config(cfg: ViTConfig) -> dict:
@@ -51,10 +45,7 @@ def to_hf(state: dict[str, torch.Tensor], cfg: ViTConfig) -> dict[str, torch.Ten
            "embeddings.patch_embeddings.projection.bias": get("embedding.patch.bias")}
     for i in range(cfg.n_layer):
         ours, theirs = f"stack.blocks.{i}.", f"encoder.layer.{i}."
-        weights = split_qkv(get(ours + "attn.qkv.weight"))
-        biases = split_qkv(get.bias(ours + "attn.qkv.bias", 3 * d))
-        for name, w, b in zip(("query", "key", "value"), weights, biases):
-            out[f"{theirs}attention.attention.{name}.weight"], out[f"{theirs}attention.attention.{name}.bias"] = w, b
+        out.update(separate_qkv(get, ours + "attn.qkv", d, theirs + "attention.attention."))
         for a, b, width in (("attn.proj", "attention.output.dense", d), ("norm1", "layernorm_before", d),
                             ("mlp.fc", "intermediate.dense", ff), ("mlp.proj", "output.dense", d),
                             ("norm2", "layernorm_after", d)):
