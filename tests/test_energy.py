@@ -94,7 +94,7 @@ def test_rapl_counters_are_measured_through_a_wrap_around(tmp_path):
 
 def test_unreadable_rapl_counters_fall_back_to_the_estimate(tmp_path, monkeypatch):
     rapl_domain(tmp_path, "intel-rapl:0", "package-0", 1_000, 10_000_000)
-    from headstart.engine import energy
+    from headstart.engine import energy_sources as energy
 
     def denied(path):
         raise PermissionError(13, "Permission denied", str(path))
