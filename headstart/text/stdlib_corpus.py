@@ -6,7 +6,10 @@ English prose about programming, enough to pre-train a small model offline.
 
 Labeled task: "which package does this docstring come from?" over seven packages present in every
 Python from 3.10 on.  Its test docstrings are left out of the corpus, so pre-training never sees test
-text (the training docstrings stay in, as the task's own unlabeled text).  Limits: the labels are
+text (the training docstrings stay in, as the task's own unlabeled text).  Left out means more than the
+same string: the stdlib repeats docstrings (``AbstractEventLoop.call_at`` and ``BaseEventLoop.call_at``)
+and pydoc's topic pages quote them, so every docstring or page that shares a 13-word sequence with a
+test docstring is dropped too, by the same test ``headstart audit`` and ``compare`` use for contamination.  Limits: the labels are
 topical, a bag of words goes far on them, and the exact numbers vary a little between Python versions.
 """
 from __future__ import annotations
@@ -17,6 +20,11 @@ import json
 import sysconfig
 from pathlib import Path
 from typing import Iterable, Iterator
+
+import numpy as np
+
+from ..audit.contamination import NGRAM
+from ..audit.words import WordIds, ngram_hashes, normalized_words
 
 SKIP_PARTS = {"site-packages", "dist-packages", "test", "tests", "idle_test", "__pycache__"}
 TASK_PACKAGES = ("asyncio", "email", "http", "logging", "tkinter", "unittest", "xml")
@@ -45,16 +53,34 @@ def stdlib_modules() -> Iterator[tuple[str, list[str]]]:
                 yield parts[0].removesuffix(".py"), docs
 
 
+class _Overlap:
+    """Does a text share a 13-word sequence with any of ``texts`` (or contain one shorter than 13 words)?"""
+
+    def __init__(self, texts: Iterable[str]):
+        self.ids, by_length = WordIds(), {}
+        for text in texts:
+            word_ids = self.ids(normalized_words(text))
+            if len(word_ids):
+                length = min(NGRAM, len(word_ids))
+                by_length.setdefault(length, []).append(ngram_hashes(word_ids, length))
+        self.tables = {n: np.unique(np.concatenate(h)) for n, h in by_length.items()}
+
+    def __call__(self, text: str) -> bool:
+        word_ids = self.ids(normalized_words(text))
+        return any(np.isin(ngram_hashes(word_ids, n), table).any() for n, table in self.tables.items())
+
+
 def stdlib_documents(exclude: Iterable[str] = ()) -> Iterator[str]:
-    exclude = set(exclude)
+    overlaps = _Overlap(exclude)
     try:
         from pydoc_data.topics import topics
         for name in sorted(topics):
-            yield topics[name]
+            if not overlaps(topics[name]):
+                yield topics[name]
     except ImportError:  # some distributions package pydoc_data separately
         pass
     for _, docs in stdlib_modules():
-        text = "\n\n".join(d for d in docs if d not in exclude)
+        text = "\n\n".join(d for d in docs if not overlaps(d))
         if text:
             yield text
 
