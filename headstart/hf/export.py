@@ -59,7 +59,7 @@ def _text_files(checkpoint) -> tuple[dict, str]:
     hint = "" if cfg.causal else ("; BERT is post-norm: pre-train with a bert-classic-* preset "
                                   "(norm_position: post, embedding_norm, mlm_transform) to export a masked LM")
     _refuse(checkpoint, architecture, mapping.unsupported(cfg), hint)
-    state = {k: v for k, v in model.state_dict().items()}
+    state = model.state_dict()
     tokens = {role: tokenizer.id_to_token(i) for role, i in special.items()}
     tokenizer_config = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": cfg.context_length,
                         "eos_token": tokens["eos"], "pad_token": tokens["pad"], "unk_token": tokens["unk"],
@@ -86,7 +86,7 @@ def _image_files(checkpoint, kind) -> tuple[dict, str]:
         raise HeadstartError(f"{checkpoint}: only ViT image models export to Hugging Face (this one is a "
                              f"{type(model).__name__}, which has no transformers equivalent)")
     _refuse(checkpoint, "ViTModel", vit.unsupported(model.cfg))
-    state = {k: v for k, v in model.state_dict().items()}
+    state = model.state_dict()
     return {"config.json": vit.hf_config(model.cfg), "model.safetensors": vit.to_hf(state, model.cfg),
             "preprocessor_config.json": vit.image_processor_config(model.cfg)}, "ViTModel"
 

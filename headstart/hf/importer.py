@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from safetensors.torch import save_file
 from tokenizers import Tokenizer
 
-from ..engine.checkpoint import load_tensors, write_json_atomic
+from ..engine.checkpoint import load_tensors, model_tensors, write_json_atomic
 from ..errors import HeadstartError
 from ..models import TextTransformer
 from ..text.tokenizer import load_tokenizer, with_special_tokens
@@ -143,8 +143,6 @@ def _fit_vocabulary(model: TextTransformer, tokenizer: Tokenizer) -> tuple[TextT
 
 
 def _write_run(out: Path, model: TextTransformer, tokenizer: Tokenizer, source: Path, model_type: str) -> Path:
-    from ..engine.checkpoint import model_tensors
-
     checkpoint = out / "checkpoints" / "step_000000"
     if checkpoint.exists():
         raise HeadstartError(f"{out}: already holds an imported checkpoint; choose a new --out directory")
