@@ -5,12 +5,18 @@ Config (issue #2): 4 layers, 4 heads, 256 dims, context 256, batch 8, character 
 fp32, AdamW (the same torch AdamW settings for both), gradient clipping 1.0, no dropout.
 Rounds alternate between the two so machine noise hits both alike; the figure is the median.
 
-    python bench/gpt_step_throughput.py [--rounds 5 --steps 20] [--compile]
+Each model runs in its own process by default, so each gets exactly what its user gets: headstart's
+engine raises glibc's malloc thresholds for the process (``headstart/engine/host_memory.py``), a
+plain HF loop does not. ``--same-process`` runs both in one process after headstart's engine has
+started, so HF gets the same allocator settings: the ratio of the models and steps alone.
+
+    python bench/gpt_step_throughput.py [--rounds 5 --steps 20] [--compile] [--same-process]
 """
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -80,27 +86,72 @@ def tokens_per_s(step, n):
     return n * BATCH * CONTEXT / (time.perf_counter() - t0)
 
 
+def build_runner(name, args, tmp):
+    step = headstart_runner(args, tmp) if name == "headstart" else hf_runner(args)
+    for _ in range(args.warmup):
+        step()
+    return step
+
+
+def worker(args):
+    """One model in this process: warm up, then run a round each time the parent writes a line."""
+    with tempfile.TemporaryDirectory() as tmp:
+        step = build_runner(args.worker, args, tmp)
+        print("ready", flush=True)
+        for _ in sys.stdin:
+            print(tokens_per_s(step, args.steps), flush=True)
+
+
+def rates_in_separate_processes(args, names):
+    cmd = [sys.executable, __file__, "--steps", str(args.steps), "--warmup", str(args.warmup)]
+    procs = {name: subprocess.Popen(cmd + ["--worker", name] + (["--compile"] if args.compile else []),
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             for name in names}
+    for proc in procs.values():  # both warm up before any round is timed
+        if proc.stdout.readline().strip() != "ready":
+            sys.exit(f"a worker failed to start (exit {proc.wait()})")
+    rates = {name: [] for name in names}
+    for _ in range(args.rounds):
+        for name, proc in procs.items():  # one at a time: the other waits on its stdin
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            rates[name].append(float(proc.stdout.readline()))
+    for proc in procs.values():
+        proc.stdin.close()
+        proc.wait()
+    return rates
+
+
+def rates_in_one_process(args, names):
+    with tempfile.TemporaryDirectory() as tmp:
+        runners = {name: build_runner(name, args, tmp) for name in names}
+        rates = {name: [] for name in names}
+        for _ in range(args.rounds):
+            for name, step in runners.items():
+                rates[name].append(tokens_per_s(step, args.steps))
+    return rates
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--steps", type=int, default=20, help="steps per round")
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--compile", action="store_true", help="torch.compile headstart's model")
+    ap.add_argument("--same-process", action="store_true",
+                    help="both models in one process, sharing headstart's allocator settings")
+    ap.add_argument("--worker", choices=["headstart", "hf_gpt2"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.manual_seed(0)
-    with tempfile.TemporaryDirectory() as tmp:
-        runners = {"headstart": headstart_runner(args, tmp), "hf_gpt2": hf_runner(args)}
-        for step in runners.values():
-            for _ in range(args.warmup):
-                step()
-        rates = {name: [] for name in runners}
-        for _ in range(args.rounds):
-            for name, step in runners.items():
-                rates[name].append(tokens_per_s(step, args.steps))
+    if args.worker:
+        return worker(args)
+    names = ["headstart", "hf_gpt2"]
+    rates = (rates_in_one_process if args.same_process else rates_in_separate_processes)(args, names)
     med = {name: statistics.median(r) for name, r in rates.items()}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, fp32 CPU; "
           f"{LAYERS}L/{HEADS}H/{DIM}d, context {CONTEXT}, batch {BATCH}, vocab {VOCAB}"
-          f"{', headstart compiled' if args.compile else ''}")
+          f"{', headstart compiled' if args.compile else ''}; "
+          f"{'one process' if args.same_process else 'one process each'}")
     for name, r in rates.items():
         print(f"{name:>10}: {med[name]:9,.0f} tokens/s (median of {args.rounds}; rounds {[round(x) for x in r]})")
     print(f"ratio headstart / HF GPT2LMHeadModel: {med['headstart'] / med['hf_gpt2']:.2f}x")

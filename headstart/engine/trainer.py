@@ -28,6 +28,7 @@ from .checkpoint import (Checkpointer, incomplete, load_objective_weights, load_
 from .config import TrainConfig
 from .data import BatchSource
 from .device import autocast, autocast_dtype, resolve_device
+from .host_memory import retain_freed_memory
 from .distributed import all_reduce_mean, any_rank, barrier, world
 from .energy import EnergyMeter
 from .metrics import MetricsLogger, NullMetrics
@@ -93,6 +94,8 @@ class Trainer:
         self.world = world()
         self.device = resolve_device(cfg.device, self.world.local_rank)
         self.amp_dtype = autocast_dtype(cfg.precision, self.device)
+        if self.device.type == "cpu":
+            retain_freed_memory()  # activations are re-allocated every step: don't page-fault them in again
         self.objective = objective.to(self.device)
         self.model = objective.model
         self.parallel = _wrap_parallel(self.objective, cfg, self.device) if self.world.distributed else None
