@@ -75,6 +75,21 @@ def test_cleaning_is_idempotent_and_leaves_no_control_characters(text, fold):
     assert all(unicodedata.category(c) != "Cc" or c in "\n\t" for c in cleaned)
 
 
+def reference_clean(text: str) -> str:
+    """clean_text's specification, written the slow and obvious way."""
+    import re
+    text = re.sub("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff]", "", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = unicodedata.normalize("NFC", text)
+    text = re.sub(r"\n{3,}", "\n\n", re.sub(r" +\n", "\n", re.sub(r"[ \t]+", " ", text)))
+    return text.strip()
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(" \t\n\r\x0b\ufeffab.e\u0301\u00e9")) | st.text())
+def test_cleaning_equals_its_specification(text):
+    assert clean_text(text) == reference_clean(text)
+
+
 def test_empty_short_and_duplicate_documents_are_counted(tmp_path):
     text = "\n\n".join(["a long enough paragraph", "tiny", "a long enough paragraph", " \t ",
                         "another long paragraph", "a  long enough   paragraph"])

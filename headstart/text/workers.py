@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from headstart.text.cached_encoder import CachedEncoder
 from headstart.text.cleaning import clean_text, document_digest, drop_reason
 from headstart.text.tokenizer import tokenizer_from_json
 
@@ -61,14 +62,11 @@ class ChunkProcessor:
         self.mode, self.fold_whitespace, self.min_chars = mode, fold_whitespace, min_chars
         self.eos_id, self.dtype = eos_id, np.dtype(dtype) if dtype else None
         self.keep_texts = keep_texts  # encode mode: also return the cleaned texts (for --near-dedup)
-        self.tokenizer = None
+        self.encoder = None
         if mode == "encode":
-            self.tokenizer = tokenizer_from_json(tokenizer_json)
             # Text that happens to contain "<|endoftext|>" must not turn into the real EOS id (a
-            # forged document boundary): encode special-token strings as ordinary text.
-            self.tokenizer.encode_special_tokens = True
-            # tokenizers >= 0.20 has encode_batch_fast, which skips computing character offsets.
-            self._encode_batch = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
+            # forged document boundary): the encoder encodes special-token strings as ordinary text.
+            self.encoder = CachedEncoder(tokenizer_from_json(tokenizer_json))
 
     def __call__(self, raw_texts: list[str]) -> ChunkResult:
         result = ChunkResult(reasons=[], digests=[])
@@ -87,7 +85,7 @@ class ChunkProcessor:
         else:
             if self.keep_texts:
                 result.texts = kept
-            ids = [encoding.ids for encoding in self._encode_batch(kept, add_special_tokens=False)]
+            ids = self.encoder.encode_batch(kept)
             for document_ids in ids:
                 document_ids.append(self.eos_id)
             result.lengths = [len(document_ids) for document_ids in ids]
