@@ -19,10 +19,12 @@ TRAINING_TEXT = [
     "In 1865, Alice was 7 years old -- 'Curiouser and curiouser!' cried Alice.",
     "def f(x):\n\tif x >= 10:\n\t\treturn x ** 2  # squared\n",
     "Numbers 3.14159 and 2,718 and 1e-9; e-mail: a.b@c.org <|endoftext|> <pad>",
+    "\u201cCuriouser!\u201d she said \u2014 it\u2019s late\u2026 \u2018quite\u2019 \u00abso\u00bb 1\u20132",
+    "caf\u00e9 na\u00efve r\u00e9sum\u00e9 \u00e9t\u00e9, caf\u00e9s",
 ] * 20
 PIECES = ["'s", "'t", "'re", "'ve", "'m", "'ll", "'d", "'S", "' s", "don't", "O'Neil", " ", "  ", "   ", "\t",
           "\n", "\n\n", " \n ", "\t \t", "a", "Alice", "42", "3.14", "--", "?!", "<|endoftext|>", "<pad>",
-          "é", "naïve", "日本", "\u00a0", "\u2028", "\x0b", "\x1c", "\r\n", "x" * 40]
+          "é", "naïve", "café", "résumé", "日本", "\u2018", "\u2019s", "\u201cHi\u201d", " \u2014 ", "\u2013", "...\u2026", "\u00abx\u00bb", "\u00a0", "\u2028", "\x0b", "\x1c", "\r\n", "x" * 40]
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,7 @@ texts = st.lists(st.lists(st.sampled_from(PIECES) | st.text(alphabet=st.characte
 
 @settings(max_examples=300, deadline=None)
 @given(batch=texts)
-@example(batch=["It's  a   test \n\n\tdone '' ' s 'sss 123abc", "", " ", "naïve café 'll"])
+@example(batch=["It's  a   test \n\n\tdone '' ' s 'sss 123abc", "", " ", "naïve café 'll", "it’s “café” — ok…"])
 def test_ids_equal_the_librarys_on_any_text(bpe, batch):
     assert CachedEncoder(bpe).encode_batch(batch) == library_ids(bpe, batch)
 

@@ -12,9 +12,10 @@ Exactness is kept by taking this path only where its split provably equals the l
 * the tokenizer is byte-level BPE with GPT-2's regex (``ByteLevel(use_regex=True,
   add_prefix_space=False)``), no normalizer or ``Lowercase``, and only special added tokens, which
   headstart encodes as plain text (``encode_special_tokens``); anything else uses the library;
-* the document is printable ASCII plus tab and newline, where ``\\p{L}``, ``\\p{N}`` and ``\\s``
-  mean ``[A-Za-z]``, ``[0-9]`` and ``[\\t\\n ]`` in every Unicode version; other documents are
-  encoded by the library in one batch.
+* the document is printable ASCII plus tab, newline and a few typographic punctuation marks (curly
+  quotes, dashes, the ellipsis), where ``\\p{L}``, ``\\p{N}`` and ``\\s`` mean ``[A-Za-z]``, ``[0-9]``
+  and ``[\\t\\n ]`` in every Unicode version; other documents (accented letters, other scripts)
+  are encoded by the library in one batch.
 ``tests/test_cached_encoder.py`` checks the ids against ``encode_batch_fast`` on generated text.
 """
 from __future__ import annotations
@@ -28,7 +29,11 @@ from tokenizers import Tokenizer, pre_tokenizers
 # GPT-2's pre-tokenizer pattern with its Unicode classes written out for ASCII.
 ASCII_PIECES = re.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+""",
                           re.ASCII)
-PLAIN_ASCII = re.compile(r"[\t\n\x20-\x7e]*")
+# Typographic punctuation common in English text (curly quotes, dashes, ellipsis, guillemets): each is
+# punctuation (Unicode Pi/Pf/Pd/Po) in every Unicode version, so GPT-2's pattern puts it in
+# [^\s\p{L}\p{N}], which is what [^\sA-Za-z0-9] matches for it under re.ASCII.
+TYPOGRAPHIC = "\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00ab\u00bb"
+PLAIN_TEXT = re.compile(f"[\\t\\n\\x20-\\x7e{TYPOGRAPHIC}]*")
 MAX_CACHED_PIECES = 200_000  # about 30 MB per process; rarer pieces beyond it are encoded each time
 
 
@@ -61,8 +66,8 @@ class CachedEncoder:
         self.lowercase = json.loads(tokenizer.to_str()).get("normalizer") is not None
         # The library's byte-to-character mapping of every ASCII character (space -> "Ġ", ...), taken
         # from its ByteLevel pre-tokenizer once, so that a new piece needs one str.translate.
-        byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
-        self._byte_map = {c: byte_level.pre_tokenize_str(chr(c))[0][0] for c in range(128)}
+        self._byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+        self._byte_map = {c: self._byte_level.pre_tokenize_str(chr(c))[0][0] for c in range(128)}
         self._cache: dict[str, list[int]] = {}
         # tokenizers >= 0.20 has encode_batch_fast, which skips computing character offsets.
         self._encode_batch = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
@@ -71,8 +76,8 @@ class CachedEncoder:
         ids: list = [None] * len(texts)
         others = []
         for i, text in enumerate(texts):
-            if self.reason is None and text.isascii() and PLAIN_ASCII.fullmatch(text):
-                ids[i] = self._encode_ascii(text.lower() if self.lowercase else text)
+            if self.reason is None and PLAIN_TEXT.fullmatch(text):
+                ids[i] = self._encode_plain(text.lower() if self.lowercase else text)
             else:
                 others.append(i)
         if others:
@@ -81,7 +86,7 @@ class CachedEncoder:
                 ids[i] = encoding.ids
         return ids
 
-    def _encode_ascii(self, text: str) -> list[int]:
+    def _encode_plain(self, text: str) -> list[int]:
         pieces = ASCII_PIECES.findall(text)
         found = list(map(self._cache.get, pieces))  # one C-level pass; misses come back as None
         if None in found:
@@ -91,7 +96,11 @@ class CachedEncoder:
         return list(chain.from_iterable(found))
 
     def _encode_piece(self, piece: str) -> list[int]:
-        ids = [token.id for token in self.tokenizer.model.tokenize(piece.translate(self._byte_map))]
+        if piece.isascii():
+            mapped = piece.translate(self._byte_map)
+        else:  # typographic punctuation: its UTF-8 bytes mapped by the library
+            (mapped, _), = self._byte_level.pre_tokenize_str(piece)
+        ids = [token.id for token in self.tokenizer.model.tokenize(mapped)]
         if len(self._cache) < MAX_CACHED_PIECES:
             self._cache[piece] = ids
         return ids
