@@ -37,9 +37,11 @@ PLAIN_TEXT = re.compile(f"[\\t\\n\\x20-\\x7e{TYPOGRAPHIC}]*")
 MAX_CACHED_PIECES = 200_000  # about 30 MB per process; rarer pieces beyond it are encoded each time
 
 
-def unsupported_reason(tokenizer: Tokenizer) -> str | None:
-    """Why the cache cannot reproduce this tokenizer exactly, or None when it can."""
-    spec = json.loads(tokenizer.to_str())
+def unsupported_reason(tokenizer: Tokenizer, spec: dict | None = None) -> str | None:
+    """Why the cache cannot reproduce this tokenizer exactly, or None when it can.
+
+    ``spec``: the tokenizer's parsed JSON, when the caller has it already."""
+    spec = spec if spec is not None else json.loads(tokenizer.to_str())
     model, pre = spec.get("model") or {}, spec.get("pre_tokenizer") or {}
     if model.get("type") != "BPE" or model.get("dropout"):
         return "not a deterministic BPE model"
@@ -62,8 +64,9 @@ class CachedEncoder:
     def __init__(self, tokenizer: Tokenizer):
         self.tokenizer = tokenizer
         self.tokenizer.encode_special_tokens = True
-        self.reason = unsupported_reason(tokenizer)
-        self.lowercase = json.loads(tokenizer.to_str()).get("normalizer") is not None
+        spec = json.loads(tokenizer.to_str())
+        self.reason = unsupported_reason(tokenizer, spec)
+        self.lowercase = spec.get("normalizer") is not None
         # The library's byte-to-character mapping of every ASCII character (space -> "Ġ", ...), taken
         # from its ByteLevel pre-tokenizer once, so that a new piece needs one str.translate.
         self._byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)

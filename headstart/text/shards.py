@@ -54,6 +54,11 @@ class ShardWriter:
         tokens = np.asarray(tokens, dtype=self.dtype)
         self.documents += 1
         self.tokens += len(tokens)
+        if 0 < len(tokens) <= self._room:  # the usual case: the document fits the open shard
+            self._file.write(tokens.data)
+            self._room -= len(tokens)
+            self._shards[-1]["tokens"] += len(tokens)
+            return
         while len(tokens):
             if self._room == 0:
                 self._open_next_shard()
