@@ -32,17 +32,18 @@ LAYERS, HEADS, DIM, CONTEXT, BATCH, VOCAB = 4, 4, 256, 256, 8, 65
 
 
 class InMemoryTokens:
+    """Random token batches held in memory: the engine's data source with no loader to measure."""
     unit = "tokens"
 
-    def __init__(self, n_batches: int):
+    def __init__(self, n_batches: int, batch: int = BATCH, context: int = CONTEXT, vocab: int = VOCAB):
         g = torch.Generator().manual_seed(0)
-        self.data = torch.randint(0, VOCAB, (n_batches, BATCH, CONTEXT + 1), generator=g)
+        self.data = torch.randint(0, vocab, (n_batches, batch, context + 1), generator=g)
 
     def batch(self, index):
         return {"tokens": self.data[index % len(self.data)]}
 
     def units(self, batch):
-        return BATCH * CONTEXT
+        return batch["tokens"].shape[0] * (batch["tokens"].shape[1] - 1)
 
 
 def headstart_runner(args, run_dir):
