@@ -93,11 +93,14 @@ class CompareConfig(BaseModel):
 
 
 def load_compare_config(path, overrides=()) -> CompareConfig:
-    return validate(CompareConfig, apply_overrides(read_yaml(path), list(overrides)), str(path))
+    cfg = validate(CompareConfig, apply_overrides(read_yaml(path), list(overrides)), str(path))
+    # Check the train section now, so that an error names this file, not a fine-tuning run an hour in.
+    _run_config(cfg, ARMS[0], None, cfg.seeds[0], cfg.run_dir, source=str(path))
+    return cfg
 
 
 def _run_config(cfg: CompareConfig, arm: str, budget: Optional[int], seed: int, run_dir: Path,
-                lr: Optional[float] = None) -> FinetuneConfig:
+                lr: Optional[float] = None, source: str = "compare config") -> FinetuneConfig:
     train = {**cfg.train, "seed": seed, "progress": False}
     if lr is not None:  # min_lr keeps its ratio to lr so the schedule's shape is the same for every lr
         ratio = train.get("min_lr", TRAIN_DEFAULTS["min_lr"]) / train.get("lr", TRAIN_DEFAULTS["lr"])
@@ -106,7 +109,7 @@ def _run_config(cfg: CompareConfig, arm: str, budget: Optional[int], seed: int, 
     return validate(FinetuneConfig, {
         "run_dir": run_dir, "init": cfg.also.get(arm, cfg.pretrained), "scratch": arm == "scratch",
         "task": {**cfg.task.model_dump(), "budget": budget}, "strategy": cfg.strategy.model_dump(),
-        "pooling": cfg.pooling, "dropout": cfg.dropout, "train": train}, "compare config")
+        "pooling": cfg.pooling, "dropout": cfg.dropout, "train": train}, source)
 
 
 def run_dir_of(compare_dir: Path, arm: str, budget: int, seed: int, lr: Optional[float] = None) -> Path:

@@ -89,4 +89,6 @@ def test_a_bad_fine_tuning_setting_in_a_compare_config_is_a_one_line_error(tmp_p
     write_task(tmp_path)
     config = write_compare_config(tmp_path, pretrained_run)
     code, out = run_cli("compare", config, "--set", "train.warmup_steps=500")
-    assert code == 2 and "compare config: " in out and "warmup_steps" in out and "Traceback" not in out
+    assert code == 2 and "Traceback" not in out
+    assert f"{config}: " in out and "warmup_steps" in out  # the file the setting is in, checked before any run
+    assert not (tmp_path / "compare" / "runs").exists() or not any((tmp_path / "compare" / "runs").iterdir())
