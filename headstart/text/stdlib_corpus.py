@@ -63,11 +63,12 @@ class _Overlap:
             if len(word_ids):
                 length = min(NGRAM, len(word_ids))
                 by_length.setdefault(length, []).append(ngram_hashes(word_ids, length))
-        self.tables = {n: np.unique(np.concatenate(h)) for n, h in by_length.items()}
+        # Python sets: one hash lookup per n-gram, where np.isin sorted the table again for every text.
+        self.tables = {n: set(np.concatenate(h).tolist()) for n, h in by_length.items()}
 
     def __call__(self, text: str) -> bool:
         word_ids = self.ids(normalized_words(text))
-        return any(np.isin(ngram_hashes(word_ids, n), table).any() for n, table in self.tables.items())
+        return any(not table.isdisjoint(ngram_hashes(word_ids, n).tolist()) for n, table in self.tables.items())
 
 
 def stdlib_documents(exclude: Iterable[str] = ()) -> Iterator[str]:
