@@ -7,7 +7,7 @@ in a document, and marked ``short`` because a short match (a 3-word review) is w
 
 Memory: only the evaluation side is indexed (a sorted array of n-gram hashes, a few MB even for
 thousands of examples); the corpus streams past it a document at a time, each document's n-grams
-hashed with numpy and looked up with ``np.isin``.
+hashed with numpy and looked up by binary search in the sorted hashes of the evaluation set.
 """
 from __future__ import annotations
 
@@ -52,9 +52,11 @@ class EvalIndex:
             hashes = ngram_hashes(word_ids, length)
             if not len(hashes):
                 continue
-            found = np.nonzero(np.isin(hashes, keys))[0]
+            # keys are sorted: a binary search per n-gram (np.isin would sort keys again for every document)
+            slots = np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)
+            found = np.nonzero(keys[slots] == hashes)[0]
             for position in found:
-                lo = np.searchsorted(keys, hashes[position], side="left")
+                lo = slots[position]
                 hi = np.searchsorted(keys, hashes[position], side="right")
                 for example in owners[lo:hi].tolist():
                     if example not in self.matches:
