@@ -114,3 +114,12 @@ def test_a_bpe_with_added_plain_tokens_uses_the_library(bpe):
     tokenizer.add_tokens(["Alice"])
     assert unsupported_reason(tokenizer) == "non-special added tokens"
     assert CachedEncoder(tokenizer).encode_batch(["Alice's"]) == library_ids(tokenizer, ["Alice's"])
+
+
+def test_a_full_cache_stops_growing_and_the_ids_stay_right(bpe, monkeypatch):
+    import headstart.text.cached_encoder as cached
+    monkeypatch.setattr(cached, "MAX_CACHED_PIECES", 3)
+    encoder = CachedEncoder(bpe)
+    text = "one two three four five six seven, one two three"
+    assert encoder.encode_batch([text, text]) == library_ids(bpe, [text, text])
+    assert len(encoder._cache) == 3
