@@ -46,16 +46,18 @@ class InMemoryTokens:
         return batch["tokens"].shape[0] * (batch["tokens"].shape[1] - 1)
 
 
+def engine_step(trainer: Trainer) -> None:
+    """One optimizer step through the engine, as ``Trainer.fit`` takes it (without logging or saving)."""
+    trainer._train_step()
+    trainer.step += 1
+
+
 def headstart_runner(args, run_dir):
     cfg = TransformerConfig(vocab_size=VOCAB, context_length=CONTEXT, n_layer=LAYERS, n_head=HEADS, d_model=DIM)
     train = TrainConfig(steps=10**6, batch_size=BATCH, lr=1e-3, betas=(0.9, 0.99), compile=args.compile,
                         progress=False)
     trainer = Trainer(CausalLM(TextTransformer(cfg)), InMemoryTokens(8), None, train, run_dir, run_config={})
-
-    def step():
-        trainer._train_step()
-        trainer.step += 1
-    return step
+    return lambda: engine_step(trainer)
 
 
 def hf_runner(args):

@@ -25,7 +25,7 @@ from headstart.models import TextTransformer, TransformerConfig
 from headstart.models.presets import PRESETS
 from headstart.objectives import CausalLM
 
-from gpt_step_throughput import InMemoryTokens
+from gpt_step_throughput import InMemoryTokens, engine_step
 
 
 def model_config(tiny: bool) -> TransformerConfig:
@@ -43,13 +43,11 @@ def measure(cfg: TransformerConfig, args, compile_model: bool) -> dict:
         trainer = Trainer(CausalLM(model), data, None, train, run_dir, run_config={})
         sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
         for _ in range(args.warmup):  # the first steps compile
-            trainer._train_step()
-            trainer.step += 1
+            engine_step(trainer)
         sync()
         t0 = time.perf_counter()
         for _ in range(args.steps):
-            trainer._train_step()
-            trainer.step += 1
+            engine_step(trainer)
         sync()
         seconds = time.perf_counter() - t0
         peak, source = device_peak_flops(trainer.device)

@@ -1,5 +1,6 @@
 """The engine keeps freed activation memory in the process on Linux, so a CPU step does not
 page-fault its buffers in again every time (headstart/engine/host_memory.py)."""
+import os
 import subprocess
 import sys
 
@@ -31,7 +32,6 @@ def faults_per_step(mode: str, **env) -> tuple[str, float]:
 
 
 def _base_env():
-    import os
     return {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
 
 

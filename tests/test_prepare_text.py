@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import unicodedata
 from pathlib import Path
 
@@ -77,7 +78,6 @@ def test_cleaning_is_idempotent_and_leaves_no_control_characters(text, fold):
 
 def reference_clean(text: str) -> str:
     """clean_text's specification, written the slow and obvious way."""
-    import re
     text = re.sub("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff]", "", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = unicodedata.normalize("NFC", text)
     text = re.sub(r"\n{3,}", "\n\n", re.sub(r" +\n", "\n", re.sub(r"[ \t]+", " ", text)))

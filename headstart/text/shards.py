@@ -54,16 +54,11 @@ class ShardWriter:
         tokens = np.asarray(tokens, dtype=self.dtype)
         self.documents += 1
         self.tokens += len(tokens)
-        if 0 < len(tokens) <= self._room:  # the usual case: the document fits the open shard
-            self._file.write(tokens.data)
-            self._room -= len(tokens)
-            self._shards[-1]["tokens"] += len(tokens)
-            return
         while len(tokens):
             if self._room == 0:
                 self._open_next_shard()
             head, tokens = tokens[: self._room], tokens[self._room:]
-            self._file.write(head.tobytes())
+            self._file.write(head.data)  # a view of the array: no copy
             self._room -= len(head)
             self._shards[-1]["tokens"] += len(head)
 
