@@ -59,6 +59,21 @@ class TrainResult:
     cost: dict = field(default_factory=dict)  # energy, CO2e, wall time (engine/energy.py), also in cost.json
 
 
+class _ThroughputWindow:
+    """Units trained and seconds spent waiting for data since the last "train" log row."""
+
+    def __init__(self):
+        self.units, self.data_seconds, self.t0 = 0, 0.0, time.perf_counter()
+
+    def add(self, out: dict) -> None:
+        self.units += out["units"]
+        self.data_seconds += out["data_seconds"]
+
+    def totals(self) -> tuple[int, float, float]:
+        """(units, data seconds, wall seconds) so far."""
+        return self.units, self.data_seconds, time.perf_counter() - self.t0
+
+
 def _flatten(d: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in d.items():
@@ -280,8 +295,6 @@ class Trainer:
         checkpoint_every = cfg.checkpoint_every or cfg.eval_every
         show_bar = cfg.progress and sys.stderr.isatty() and self.world.is_main
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not show_bar, unit="step", dynamic_ncols=True)
-        unit = self.train_data.unit
-        window = {"units": 0, "data_seconds": 0.0, "t0": time.perf_counter()}
         scope = (f"process {self.world.rank} of {self.world.world_size}: the others are not counted"
                  if self.world.distributed else "")
         self.meter = EnergyMeter(self.device, power_watts=cfg.power_watts, device_tdp_watts=cfg.device_tdp_watts,
@@ -289,6 +302,7 @@ class Trainer:
         self.meter.start()
         start = time.perf_counter()
         elapsed = lambda: self.elapsed_before + time.perf_counter() - start  # noqa: E731
+        window = _ThroughputWindow()
         last_saved, final_eval, interrupted = None, {}, False
         self.objective.train()
         try:
@@ -296,57 +310,17 @@ class Trainer:
                 while self.step < cfg.steps:
                     out = self._train_step()
                     self.step += 1
-                    window["units"] += out["units"]
-                    window["data_seconds"] += out["data_seconds"]
+                    window.add(out)
                     if not out["finite"]:
                         self._on_nonfinite(out)
                     if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                        seconds = time.perf_counter() - window["t0"]
-                        rate = window["units"] / seconds
-                        row = {k: out[k] for k in out if k not in ("finite", "units", "data_seconds")}
-                        row.update({f"{unit}_per_s": rate, "data_wait_pct": 100 * window["data_seconds"] / seconds,
-                                    "mfu_pct": 100 * self.flops_per_unit * rate / peak if peak else 0.0,
-                                    "peak_mem_gb": peak_memory_gb(self.device),
-                                    "skipped_steps": self.nonfinite_steps, "elapsed_s": elapsed(),
-                                    "train_s": elapsed() - self.eval_seconds})
-                        cost = self._cost(row["elapsed_s"])
-                        row.update(energy_kwh=cost["energy_kwh"], co2_kg=cost["co2_kg"])
-                        metrics.log(self.step, "train", row)
-                        bar.set_postfix(loss=f"{row.get('loss', float('nan')):.4f}",
-                                        **{f"{unit[:3]}/s": f"{rate:,.0f}"}, mfu=f"{row['mfu_pct']:.1f}%",
-                                        data=f"{row['data_wait_pct']:.0f}%", mem=f"{row['peak_mem_gb']:.1f}G",
-                                        kWh=f"{row['energy_kwh']:.2g}")
-                        if not show_bar and cfg.progress:
-                            log.info("step %d/%d  loss %.4f  lr %.2e  %s/s %.0f  mfu %.1f%%  data wait %.0f%%  "
-                                     "peak mem %.2f GiB  energy %.3g kWh", self.step, cfg.steps,
-                                     row.get("loss", float("nan")), out["lr"], unit, rate, row["mfu_pct"],
-                                     row["data_wait_pct"], row["peak_mem_gb"], row["energy_kwh"])
-                        window = {"units": 0, "data_seconds": 0.0, "t0": time.perf_counter()}
+                        self._log_train(out, window.totals(), peak, elapsed(), metrics, bar, show_bar)
+                        window = _ThroughputWindow()  # after logging, whose time is not training
                     bar.update(1)
                     is_last = self.step == cfg.steps
                     improved = early_stop = False
                     if self.step % cfg.eval_every == 0 or is_last:
-                        t_eval = time.perf_counter()
-                        final_eval = self.evaluate()
-                        self.eval_seconds += time.perf_counter() - t_eval
-                        metrics.log(self.step, "val", final_eval)
-                        value = final_eval.get(self.eval_metric)
-                        log.info("step %d: validation %s", self.step,
-                                 "  ".join(f"{k} {v:.4f}" for k, v in final_eval.items()))
-                        if value is not None and self._is_better(value):
-                            self.best = {"metric": self.eval_metric, "value": value, "step": self.step}
-                            improved = True
-                        early_stop = (cfg.patience is not None and self.best is not None and not improved
-                                      and self.step - self.best["step"] >= cfg.patience * cfg.eval_every)
-                        if early_stop:
-                            log.info("early stopping at step %d: no better %s for %d evaluations (best %.4f at "
-                                     "step %d)", self.step, self.eval_metric, cfg.patience, self.best["value"],
-                                     self.best["step"])
-                        # Called after every evaluation, the last too, so a caller sees each one.
-                        if self.on_eval is not None and self.on_eval(self.step, dict(final_eval)) and not is_last:
-                            if not early_stop:
-                                log.info("stopped at step %d: the evaluation callback asked to", self.step)
-                            early_stop = True
+                        final_eval, improved, early_stop = self._evaluate_and_decide(metrics, is_last)
                     pause = any_rank(stop.requested, self.device) or self.step == stop_at
                     if improved or is_last or pause or early_stop or self.step % checkpoint_every == 0:
                         last_saved = self.save(elapsed(), best=improved)
@@ -368,6 +342,54 @@ class Trainer:
             write_json_atomic(self.run_dir / "cost.json", cost)
         return TrainResult(self.run_dir, self.step, interrupted, seconds, last_saved or self.checkpointer.latest(),
                            self.checkpointer.best(), final_eval, self.best, cost)
+
+    def _log_train(self, out: dict, window: tuple[int, float, float], peak: float, elapsed: float,
+                   metrics, bar: tqdm, show_bar: bool) -> None:
+        """One "train" row (loss, lr, throughput, MFU, data wait, memory, energy) to the metrics, the
+        progress bar, and the log when there is no bar."""
+        units, data_seconds, seconds = window
+        unit, rate = self.train_data.unit, units / seconds
+        row = {k: out[k] for k in out if k not in ("finite", "units", "data_seconds")}
+        row.update({f"{unit}_per_s": rate, "data_wait_pct": 100 * data_seconds / seconds,
+                    "mfu_pct": 100 * self.flops_per_unit * rate / peak if peak else 0.0,
+                    "peak_mem_gb": peak_memory_gb(self.device), "skipped_steps": self.nonfinite_steps,
+                    "elapsed_s": elapsed, "train_s": elapsed - self.eval_seconds})
+        cost = self._cost(row["elapsed_s"])
+        row.update(energy_kwh=cost["energy_kwh"], co2_kg=cost["co2_kg"])
+        metrics.log(self.step, "train", row)
+        bar.set_postfix(loss=f"{row.get('loss', float('nan')):.4f}", **{f"{unit[:3]}/s": f"{rate:,.0f}"},
+                        mfu=f"{row['mfu_pct']:.1f}%", data=f"{row['data_wait_pct']:.0f}%",
+                        mem=f"{row['peak_mem_gb']:.1f}G", kWh=f"{row['energy_kwh']:.2g}")
+        if not show_bar and self.cfg.progress:
+            log.info("step %d/%d  loss %.4f  lr %.2e  %s/s %.0f  mfu %.1f%%  data wait %.0f%%  "
+                     "peak mem %.2f GiB  energy %.3g kWh", self.step, self.cfg.steps, row.get("loss", float("nan")),
+                     out["lr"], unit, rate, row["mfu_pct"], row["data_wait_pct"], row["peak_mem_gb"],
+                     row["energy_kwh"])
+
+    def _evaluate_and_decide(self, metrics, is_last: bool) -> tuple[dict, bool, bool]:
+        """Validate, log it, and return (the evaluation, whether it is the best so far, whether to stop:
+        patience ran out or the ``on_eval`` callback asked to)."""
+        t_eval = time.perf_counter()
+        evaluation = self.evaluate()
+        self.eval_seconds += time.perf_counter() - t_eval
+        metrics.log(self.step, "val", evaluation)
+        log.info("step %d: validation %s", self.step, "  ".join(f"{k} {v:.4f}" for k, v in evaluation.items()))
+        value, improved = evaluation.get(self.eval_metric), False
+        if value is not None and self._is_better(value):
+            self.best = {"metric": self.eval_metric, "value": value, "step": self.step}
+            improved = True
+        patience = self.cfg.patience
+        early_stop = (patience is not None and self.best is not None and not improved
+                      and self.step - self.best["step"] >= patience * self.cfg.eval_every)
+        if early_stop:
+            log.info("early stopping at step %d: no better %s for %d evaluations (best %.4f at step %d)",
+                     self.step, self.eval_metric, patience, self.best["value"], self.best["step"])
+        # Called after every evaluation, the last too, so a caller sees each one.
+        if self.on_eval is not None and self.on_eval(self.step, dict(evaluation)) and not is_last:
+            if not early_stop:
+                log.info("stopped at step %d: the evaluation callback asked to", self.step)
+            early_stop = True
+        return evaluation, improved, early_stop
 
     def _on_nonfinite(self, out: dict) -> None:  # the same on every rank: it reads all-reduced numbers
         self.nonfinite_steps += 1
