@@ -12,9 +12,11 @@ A byte-level BPE (vocab 8192) is trained once beforehand and both tools load tha
   which writes the token ids to its Arrow cache.  No cleaning and no deduplication: less work.
 
 Each tool runs in a fresh subprocess; peak memory is the peak of the summed RSS of that process and its
-children, sampled every 50 ms.  MB/s is corpus bytes / wall seconds of the tool's call.
+children, sampled every 50 ms.  MB/s is corpus bytes / wall seconds of the tool's call.  The two tools
+alternate --repeats times at each size (each time into a new output folder and a new `datasets` cache),
+and the ratio is of their median times: one run of a few seconds on a shared 2-core machine is noise.
 
-    python bench/prepare_vs_datasets.py [--size-mb 20 --scale 10 --workers 2]
+    python bench/prepare_vs_datasets.py [--size-mb 20 --scale 10 --workers 2 --repeats 3]
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil
 
 from prepare_throughput import build_corpus
@@ -84,11 +87,17 @@ def measure(code: str, args: list[str]) -> dict:
     return {**json.loads(out.strip().splitlines()[-1]), "peak_rss": peak}
 
 
+def summarise(runs: list[dict]) -> dict:
+    """The median wall time of a tool's runs, and the highest peak memory of any of them."""
+    return {"seconds": float(np.median([r["seconds"] for r in runs])), "peak_rss": max(r["peak_rss"] for r in runs)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mb", type=float, default=20, help="the smaller corpus")
     ap.add_argument("--scale", type=float, default=10, help="the larger corpus is this many times bigger")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3, help="runs of each tool at each size, alternating")
     args = ap.parse_args()
     from headstart.text.tokenizer import train_bpe
 
@@ -104,15 +113,21 @@ def main() -> None:
             if not tokenizer.exists():  # trained once, on the first copy, for both tools and both sizes
                 lines = (line for line in (corpus / "gutenberg_copy_000.txt").read_text().splitlines() if line)
                 train_bpe(lines, 8192).save(str(tokenizer))
-            ours = measure(HEADSTART, [str(corpus), str(tmp / f"hs-{size:g}"), str(tokenizer), str(args.workers)])
-            theirs = measure(DATASETS, [str(corpus), str(tmp / f"hf-{size:g}"), str(tokenizer), str(args.workers)])
-            row = {"mb": corpus_bytes / 1e6, "headstart": ours, "datasets": theirs}
+            runs: dict[str, list[dict]] = {"headstart": [], "datasets": []}
+            for repeat in range(args.repeats):
+                for tool, code in (("headstart", HEADSTART), ("datasets", DATASETS)):
+                    out = tmp / f"{tool}-{size:g}-{repeat}"
+                    runs[tool].append(measure(code, [str(corpus), str(out), str(tokenizer), str(args.workers)]))
+                    subprocess.run(["rm", "-rf", str(out)])
+            row = {"mb": corpus_bytes / 1e6, **{tool: summarise(r) for tool, r in runs.items()}}
             rows.append(row)
+            ours, theirs = row["headstart"], row["datasets"]
+            each = ", ".join(f"{t['seconds'] / o['seconds']:.2f}" for o, t in zip(runs["headstart"], runs["datasets"]))
             print(f"{row['mb']:7.1f} MB  headstart {row['mb'] / ours['seconds']:6.2f} MB/s, peak {ours['peak_rss'] / mib:5.0f} MiB"
                   f"   datasets {row['mb'] / theirs['seconds']:6.2f} MB/s, peak {theirs['peak_rss'] / mib:5.0f} MiB"
-                  f"   throughput ratio {theirs['seconds'] / ours['seconds']:.2f}x", flush=True)
-            for folder in (corpus, tmp / f"hs-{size:g}", tmp / f"hf-{size:g}"):
-                subprocess.run(["rm", "-rf", str(folder)])
+                  f"   throughput ratio {theirs['seconds'] / ours['seconds']:.2f}x (medians; each pair: {each})",
+                  flush=True)
+            subprocess.run(["rm", "-rf", str(corpus)])
     small, large = rows
     for tool in ("headstart", "datasets"):
         print(f"{tool}: peak memory x{large[tool]['peak_rss'] / small[tool]['peak_rss']:.2f} as the corpus grows "

@@ -1,7 +1,7 @@
 """The per-chunk work (clean, hash, tokenize) and the process pool that runs it in order.
 
 The main process reads documents and groups them into chunks; a chunk is cleaned and encoded either
-in-process (``workers=0``) or in a pool of spawned processes.  Results come back in submission
+in-process (``workers=0``) or in a pool of worker processes.  Results come back in submission
 order, so the output does not depend on the number of workers.  Workers never see file names or offsets: input
 errors are all raised by the reader, in the main process, where they can name file and line.
 """
@@ -112,6 +112,19 @@ def _process_in_worker(raw_texts: list[str]) -> ChunkResult:
     return _worker_processor(raw_texts)
 
 
+def _worker_context():
+    """How worker processes start.  Never fork: it would copy the parent's threads and locks
+    (tokenizers runs a Rust thread pool, torch its own).  forkserver where the platform has it: a
+    clean server process imports this module once and every worker is a fork of that server, so the
+    imports are not paid again per worker (a 23 MB corpus prepared with 2 workers took 12% less wall
+    time than with spawn, median of 6 alternating pairs).  spawn elsewhere (Windows)."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])  # no effect once a server runs: it is then reused as is
+        return context
+    return multiprocessing.get_context("spawn")
+
+
 @contextmanager
 def chunk_runner(workers: int, **processor_kwargs: Any):
     """Yield ``run(chunks) -> Iterator[(chunk, ChunkResult)]``, in order, on ``workers`` processes.
@@ -130,10 +143,9 @@ def chunk_runner(workers: int, **processor_kwargs: Any):
         yield run_inline
         return
 
-    # A spawn context: fork would copy the parent's threads and locks (tokenizers runs a Rust thread
-    # pool).  ProcessPoolExecutor rather than multiprocessing.Pool because it notices a worker that
-    # died (OOM killer) and raises BrokenProcessPool instead of waiting forever.
-    executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+    # ProcessPoolExecutor rather than multiprocessing.Pool because it notices a worker that died (OOM
+    # killer) and raises BrokenProcessPool instead of waiting forever.
+    executor = ProcessPoolExecutor(workers, mp_context=_worker_context(),
                                    initializer=_init_worker, initargs=(processor_kwargs,))
 
     def run_pooled(chunks: Iterable[tuple[list[str], Any]]) -> Iterator[tuple[Any, ChunkResult]]:
