@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import subprocess
+import sys
 import unicodedata
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import headstart.text.prepare as prepare_module
 from headstart.errors import HeadstartError
 from headstart.text import TokenShards, load_manifest, load_tokenizer, prepare_text
 from headstart.text.cleaning import clean_text, document_digest
@@ -354,7 +357,8 @@ def test_nul_byte_is_an_error_or_a_skipped_file(tmp_path, caplog):
 
 # --- workers, output folder, CLI ----------------------------------------------------------------
 
-def test_one_and_two_workers_write_byte_identical_shards(tmp_path):
+def test_one_and_two_workers_write_byte_identical_shards(tmp_path, monkeypatch):
+    monkeypatch.setattr(prepare_module, "CHUNK_DOCUMENTS", 256)  # several chunks in flight at once
     paragraphs = [f"{i} " + "lorem ipsum dolor " * (i % 7 + 1) for i in range(1500)]  # ~6 chunks
     corpus = write(tmp_path / "corpus.txt", "\n\n".join(paragraphs + paragraphs[:100]))
     outputs = {}
@@ -364,6 +368,17 @@ def test_one_and_two_workers_write_byte_identical_shards(tmp_path):
         assert manifest["stats"]["dropped"]["duplicate"] == 100
     assert len(outputs[0]) > 2
     assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_workers_from_a_script_on_stdin_fail_with_one_clear_line(tmp_path):
+    # Worker processes re-import the main script; one piped in on stdin has no file to re-import.
+    corpus = write(tmp_path / "corpus.txt", "some text to prepare\n\nand a second paragraph\n")
+    script = (f"from headstart.text import prepare_text\n"
+              f"prepare_text([{str(corpus)!r}], {str(tmp_path / 'out')!r}, tokenizer='char', workers=2, progress=False)\n")
+    run = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0
+    assert "worker processes re-import the main script, but it is not a file (<stdin>" in run.stderr
+    assert "--workers 0" in run.stderr
 
 
 def test_existing_output_is_kept_unless_overwrite(corpus, tmp_path):

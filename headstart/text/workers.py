@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -21,12 +22,17 @@ from typing import Any
 
 import numpy as np
 
+from headstart.errors import HeadstartError
 from headstart.text.cached_encoder import CachedEncoder
 from headstart.text.cleaning import clean_text, document_digest, drop_reason
 from headstart.text.tokenizer import tokenizer_from_json
 
-CHUNK_DOCUMENTS = 256
-CHUNK_CHARS = 1 << 20  # ~1 MB of text: big enough to amortise IPC, small enough to keep RSS flat
+# A chunk ends at whichever comes first.  CHUNK_CHARS bounds memory: ~1 MB of text is big enough to
+# amortise IPC and small enough to keep RSS flat.  CHUNK_DOCUMENTS only matters for short documents
+# (one a line): 2048 rather than 256 took 8% less wall time on a 23 MB one-sentence-a-line corpus with
+# 2 workers (median of 5 alternating pairs), by sending and collecting 8 times fewer chunks.
+CHUNK_DOCUMENTS = 2048
+CHUNK_CHARS = 1 << 20
 
 
 @dataclass
@@ -125,6 +131,19 @@ def _worker_context():
     return multiprocessing.get_context("spawn")
 
 
+def _check_main_is_importable() -> None:
+    """A worker started by spawn or forkserver first re-imports the main script from its file.  A script
+    piped in on standard input has no file ("<stdin>"): its workers would die at start-up, and under spawn
+    the pool waits for them forever.  Say so before starting any."""
+    main = sys.modules.get("__main__")
+    if getattr(getattr(main, "__spec__", None), "name", None):  # python -m ...: re-imported by name
+        return
+    path = getattr(main, "__file__", None)
+    if path is not None and not os.path.isfile(path):
+        raise HeadstartError(f"worker processes re-import the main script, but it is not a file ({path}: a "
+                             f"script read from standard input?); run it from a file, or use 0 workers (--workers 0)")
+
+
 @contextmanager
 def chunk_runner(workers: int, **processor_kwargs: Any):
     """Yield ``run(chunks) -> Iterator[(chunk, ChunkResult)]``, in order, on ``workers`` processes.
@@ -143,6 +162,7 @@ def chunk_runner(workers: int, **processor_kwargs: Any):
         yield run_inline
         return
 
+    _check_main_is_importable()
     # ProcessPoolExecutor rather than multiprocessing.Pool because it notices a worker that died (OOM
     # killer) and raises BrokenProcessPool instead of waiting forever.
     executor = ProcessPoolExecutor(workers, mp_context=_worker_context(),
