@@ -161,7 +161,7 @@ def all_labels_reference(args, folders: dict[str, Path]) -> dict:
     from headstart.finetune import FinetuneConfig, finetune
     from headstart.transfer.stats import mean_ci
 
-    accuracies, labels = [], 0
+    results = []
     for seed in args.seeds:
         run_dir = args.work / "all-labels" / f"seed{seed}"
         done = run_dir / "results.json"
@@ -170,10 +170,9 @@ def all_labels_reference(args, folders: dict[str, Path]) -> dict:
                 "run_dir": str(run_dir), "model": PRETRAIN["model"],
                 "task": {"train": str(folders["task-pool"]), "test": str(folders["task-held-out"])},
                 "train": {**ALL_LABELS, "seed": seed}}))
-        result = json.loads(done.read_text())
-        accuracies.append(result["test"]["accuracy"])
-        labels = result["labels"]
-    return {"labels": labels, "per_seed": accuracies, "accuracy": dataclasses.asdict(mean_ci(accuracies))}
+        results.append(json.loads(done.read_text()))
+    accuracies = [result["test"]["accuracy"] for result in results]
+    return {"labels": results[0]["labels"], "per_seed": accuracies, "accuracy": dataclasses.asdict(mean_ci(accuracies))}
 
 
 def compare_once(args, folders: dict[str, Path], pre: dict, augment: bool) -> dict:

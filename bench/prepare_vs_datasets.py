@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,7 +31,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import numpy as np
 import psutil
 
 from prepare_throughput import build_corpus
@@ -89,7 +89,7 @@ def measure(code: str, args: list[str]) -> dict:
 
 def summarise(runs: list[dict]) -> dict:
     """The median wall time of a tool's runs, and the highest peak memory of any of them."""
-    return {"seconds": float(np.median([r["seconds"] for r in runs])), "peak_rss": max(r["peak_rss"] for r in runs)}
+    return {"seconds": statistics.median(r["seconds"] for r in runs), "peak_rss": max(r["peak_rss"] for r in runs)}
 
 
 def main() -> None:

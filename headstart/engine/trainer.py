@@ -314,7 +314,7 @@ class Trainer:
                     if not out["finite"]:
                         self._on_nonfinite(out)
                     if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                        self._log_train(out, window.totals(), peak, elapsed(), metrics, bar, show_bar)
+                        self._log_train(out, window.totals(), peak, elapsed(), metrics, bar)
                         window = _ThroughputWindow()  # after logging, whose time is not training
                     bar.update(1)
                     is_last = self.step == cfg.steps
@@ -344,7 +344,7 @@ class Trainer:
                            self.checkpointer.best(), final_eval, self.best, cost)
 
     def _log_train(self, out: dict, window: tuple[int, float, float], peak: float, elapsed: float,
-                   metrics, bar: tqdm, show_bar: bool) -> None:
+                   metrics, bar: tqdm) -> None:
         """One "train" row (loss, lr, throughput, MFU, data wait, memory, energy) to the metrics, the
         progress bar, and the log when there is no bar."""
         units, data_seconds, seconds = window
@@ -360,7 +360,7 @@ class Trainer:
         bar.set_postfix(loss=f"{row.get('loss', float('nan')):.4f}", **{f"{unit[:3]}/s": f"{rate:,.0f}"},
                         mfu=f"{row['mfu_pct']:.1f}%", data=f"{row['data_wait_pct']:.0f}%",
                         mem=f"{row['peak_mem_gb']:.1f}G", kWh=f"{row['energy_kwh']:.2g}")
-        if not show_bar and self.cfg.progress:
+        if bar.disable and self.cfg.progress:  # no bar to show it
             log.info("step %d/%d  loss %.4f  lr %.2e  %s/s %.0f  mfu %.1f%%  data wait %.0f%%  "
                      "peak mem %.2f GiB  energy %.3g kWh", self.step, self.cfg.steps, row.get("loss", float("nan")),
                      out["lr"], unit, rate, row["mfu_pct"], row["data_wait_pct"], row["peak_mem_gb"],
