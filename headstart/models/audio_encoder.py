@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
+from ..kernels import Linear
 from .blocks import TransformerStack, init_weights
 from .config import TransformerConfig
 
@@ -73,7 +74,7 @@ class ConvSubsampling(nn.Module):
         c = cfg.conv_channels
         self.conv1 = nn.Conv2d(1, c, 3, stride=2, padding=1)
         self.conv2 = nn.Conv2d(c, c, 3, stride=2, padding=1)
-        self.out = nn.Linear(c * subsampled_length(cfg.n_mels), cfg.d_model)
+        self.out = Linear(c * subsampled_length(cfg.n_mels), cfg.d_model)
 
     def forward(self, frames: torch.Tensor, padding_mask: Optional[torch.Tensor]) -> torch.Tensor:
         # Padding is zeroed before each convolution, so a real position sees exactly the zeros a clip

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..kernels import Linear
 from .config import TransformerConfig
 
 
@@ -54,8 +55,8 @@ class SelfAttention(nn.Module):
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
         self.n_head, self.causal, self.dropout = cfg.n_head, cfg.causal, cfg.dropout
-        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=cfg.bias)
-        self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
+        self.qkv = Linear(cfg.d_model, 3 * cfg.d_model, bias=cfg.bias)
+        self.proj = Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
         # QK-norm keeps attention logits bounded, which lets higher learning rates train stably.
         self.q_norm = nn.RMSNorm(cfg.head_dim, eps=1e-6) if cfg.qk_norm else None
         self.k_norm = nn.RMSNorm(cfg.head_dim, eps=1e-6) if cfg.qk_norm else None
@@ -81,8 +82,8 @@ class MLP(nn.Module):
         super().__init__()
         self.activation = cfg.activation
         width = cfg.ff_width
-        self.fc = nn.Linear(cfg.d_model, 2 * width if cfg.activation == "swiglu" else width, bias=cfg.bias)
-        self.proj = nn.Linear(width, cfg.d_model, bias=cfg.bias)
+        self.fc = Linear(cfg.d_model, 2 * width if cfg.activation == "swiglu" else width, bias=cfg.bias)
+        self.proj = Linear(width, cfg.d_model, bias=cfg.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(activate(self.fc(x), self.activation))

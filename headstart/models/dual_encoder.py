@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..kernels import Linear
 from .config import TransformerConfig
 from .text_transformer import TextTransformer
 from .vision_presets import vision_model_from_record, vision_model_record
@@ -27,8 +28,8 @@ class DualEncoder(nn.Module):
                  init_temperature: float = 0.07, init_bias: Optional[float] = None):
         super().__init__()
         self.image, self.text, self.embed_dim = image, text, embed_dim
-        self.image_proj = nn.Linear(image.feature_dim, embed_dim, bias=False)
-        self.text_proj = nn.Linear(text.cfg.d_model, embed_dim, bias=False)
+        self.image_proj = Linear(image.feature_dim, embed_dim, bias=False)
+        self.text_proj = Linear(text.cfg.d_model, embed_dim, bias=False)
         for proj in (self.image_proj, self.text_proj):  # CLIP's init: std = width^-0.5
             nn.init.normal_(proj.weight, std=proj.in_features ** -0.5)
         # log(1 / temperature), as CLIP parametrises it: the scale stays positive and moves multiplicatively.

@@ -10,6 +10,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from ..kernels import Linear
 from .blocks import TransformerStack, activate, init_weights, make_norm
 from .config import TransformerConfig
 
@@ -25,7 +26,7 @@ class TextTransformer(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.stack = TransformerStack(cfg)
         self.lm_transform = LMTransform(cfg) if cfg.mlm_transform else None
-        self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=cfg.mlm_transform)
+        self.lm_head = Linear(cfg.d_model, cfg.vocab_size, bias=cfg.mlm_transform)
         init_weights(self, cfg.n_layer)
         if cfg.tie_embeddings:
             self.lm_head.weight = self.tok_emb.weight
@@ -81,7 +82,7 @@ class LMTransform(nn.Module):
 
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
-        self.dense = nn.Linear(cfg.d_model, cfg.d_model)
+        self.dense = Linear(cfg.d_model, cfg.d_model)
         self.activation = cfg.activation
         self.norm = make_norm(cfg.norm, cfg.d_model, True, cfg.norm_eps)
 

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..kernels import Linear
 from ..models.audio_encoder import SUBSAMPLING
 from .base import ObjectiveOutput
 
@@ -40,7 +41,7 @@ class BestRQ(nn.Module):
         codebooks = F.normalize(torch.randn(num_codebooks, codebook_size, codebook_dim, generator=g), dim=-1)
         self.register_buffer("projection", projection)
         self.register_buffer("codebooks", codebooks)
-        self.heads = nn.ModuleList(nn.Linear(model.feature_dim, codebook_size) for _ in range(num_codebooks))
+        self.heads = nn.ModuleList(Linear(model.feature_dim, codebook_size) for _ in range(num_codebooks))
 
     @torch.no_grad()
     def targets(self, frames: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..kernels import Linear
 from .base import ObjectiveOutput
 
 POOLINGS = ("first", "mean", "last")
@@ -38,7 +39,7 @@ class Classification(nn.Module):
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         self.model, self.pooling = model, pooling
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(model.cfg.d_model, num_classes)
+        self.head = Linear(model.cfg.d_model, num_classes)
         nn.init.zeros_(self.head.weight)  # start from uniform predictions: no random bias towards a class
         nn.init.zeros_(self.head.bias)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..kernels import Linear
+
 
 class ProjectionHead(nn.Sequential):
     """Linear -> BatchNorm -> ReLU -> Linear: SimCLR's head (Chen et al. 2020).
@@ -14,8 +16,8 @@ class ProjectionHead(nn.Sequential):
 
     def __init__(self, in_dim: int, hidden_dim: int = 512, out_dim: int = 128):
         super().__init__(
-            nn.Linear(in_dim, hidden_dim, bias=False),  # the BatchNorm after it has the bias
+            Linear(in_dim, hidden_dim, bias=False),  # the BatchNorm after it has the bias
             nn.BatchNorm1d(hidden_dim),
             nn.ReLU(inplace=True),
-            nn.Linear(hidden_dim, out_dim),
+            Linear(hidden_dim, out_dim),
         )

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..kernels import Linear
 from .base import ObjectiveOutput
 
 
@@ -26,7 +27,7 @@ class ImageClassification(nn.Module):
         super().__init__()
         self.model, self.augment = model, augment
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(model.feature_dim, num_classes)
+        self.head = Linear(model.feature_dim, num_classes)
         nn.init.zeros_(self.head.weight)  # start from uniform predictions: no random bias towards a class
         nn.init.zeros_(self.head.bias)
 

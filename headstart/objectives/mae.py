@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..kernels import Linear
 from ..models.blocks import TransformerStack, init_weights
 from ..models.config import TransformerConfig
 from ..models.vit import VisionTransformer, patchify
@@ -53,13 +54,13 @@ class MAEDecoder(nn.Module):
                  dim: int, n_layer: int, n_head: int):
         super().__init__()
         self.prefix_tokens = prefix_tokens
-        self.embed = nn.Linear(encoder_dim, dim)
+        self.embed = Linear(encoder_dim, dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos = nn.Parameter(torch.zeros(1, num_patches, dim))  # its own positions, not the encoder's
         self.stack = TransformerStack(TransformerConfig(
             vocab_size=1, context_length=num_patches + prefix_tokens, n_layer=n_layer, n_head=n_head,
             d_model=dim, causal=False, bias=True))
-        self.predict = nn.Linear(dim, patch_pixels)
+        self.predict = Linear(dim, patch_pixels)
         init_weights(self, n_layer)
 
     def forward(self, encoded: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:

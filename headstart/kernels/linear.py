@@ -1,0 +1,136 @@
+"""``Linear``: ``nn.Linear`` whose large fp32 CPU matrix multiplies go through oneDNN instead of MKL.
+
+Why our own: PyTorch's CPU ``aten::mm`` calls MKL's sgemm, and MKL takes its AVX-512 kernels only on
+Intel processors. On an AMD EPYC with AVX-512 (these development machines) it runs at 160–190 GFLOP/s,
+while oneDNN, which ships inside the same PyTorch and picks kernels from the CPU's features, reaches
+about 410 GFLOP/s on the same shapes (``bench/linear_kernels.py``). PyTorch sends fp32 matmuls to
+oneDNN only when the user lowers their precision (``torch.backends.mkldnn.matmul.fp32_precision``);
+this path keeps full fp32 (errors of about 1e-6 relative, the order of MKL's) and takes oneDNN's speed.
+
+When it is used: fp32 on a CPU, products of at least ``MIN_PRODUCT`` multiply-adds (below that the op's
+call overhead, about 20 µs, outweighs the gain), and by default only on x86 CPUs that are not Intel's,
+where MKL leaves the speed unused. ``HEADSTART_ONEDNN_LINEAR=1`` turns it on anywhere oneDNN is built
+in (to measure it on an Intel CPU), ``=0`` turns it off. Everything else — CUDA, bf16/fp16, autocast —
+takes the plain ``F.linear``, so behaviour there is unchanged.
+
+The forward and both backward products go through ``torch.ops.mkldnn._linear_pointwise``, the op
+``torch.compile`` itself uses for CPU linear fusions.
+"""
+
+import os
+import platform
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MIN_PRODUCT = 2**23  # rows x in x out; (512 x 128 x 128) broke even in bench/linear_kernels.py
+
+
+def _cpu_vendor() -> str:
+    """The x86 vendor string ("GenuineIntel", "AuthenticAMD", ...), or "" when it cannot be read."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() if platform.system() == "Windows" else ""
+
+
+def _wanted() -> bool:
+    choice = os.environ.get("HEADSTART_ONEDNN_LINEAR", "")
+    if choice in ("0", "1"):
+        return choice == "1"
+    x86 = platform.machine().lower() in ("x86_64", "amd64")
+    vendor = _cpu_vendor()
+    return x86 and torch.backends.mkl.is_available() and bool(vendor) and "Intel" not in vendor
+
+
+def _usable_onednn_linear():
+    """oneDNN's linear op, wrapped as a custom op so ``torch.compile`` keeps it as one call and fuses
+    what is around it; None when this PyTorch lacks the op or it does not compute ``x @ w.T``."""
+    if not torch.backends.mkldnn.is_available():
+        return None
+    try:
+        op = torch.ops.mkldnn._linear_pointwise
+        a, w = torch.randn(4, 8), torch.randn(3, 8)  # a PyTorch whose op has another signature fails here
+        if not torch.allclose(op(a, w, None, "none", [], ""), a @ w.t(), atol=1e-5):
+            return None
+
+        @torch.library.custom_op("headstart::onednn_linear", mutates_args=())
+        def onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+            """``x @ weight.T + bias`` for 2-D ``x``."""
+            return op(x, weight, bias, "none", [], "")
+
+        @onednn_linear.register_fake
+        def _(x, weight, bias):
+            return x.new_empty(x.shape[0], weight.shape[0])
+    except (AttributeError, RuntimeError, TypeError, ValueError):
+        return None
+    return onednn_linear
+
+
+_ONEDNN_LINEAR = _usable_onednn_linear()
+_LINEAR = _ONEDNN_LINEAR if _wanted() else None  # what ``linear`` uses: None means plain F.linear
+
+
+def onednn_linear_available() -> bool:
+    """Whether large fp32 CPU linears take the oneDNN path in this process."""
+    return _LINEAR is not None
+
+
+def _dense(t: torch.Tensor) -> torch.Tensor:
+    """``t`` itself when it is row- or column-major, else a contiguous copy: oneDNN falls back to its
+    reference kernel (measured 2,000x slower) on other strides, such as the zero strides of the
+    expanded gradient that ``y.sum().backward()`` sends."""
+    return t if t.is_contiguous() or t.t().is_contiguous() else t.contiguous()
+
+
+def _mm(a: torch.Tensor, b_t: torch.Tensor) -> torch.Tensor:
+    """``a @ b_t.T``; either may be a transposed view, which oneDNN reads without a copy."""
+    return _LINEAR(_dense(a), _dense(b_t), None)
+
+
+class _OneDNNLinear(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        x2 = _dense(x.reshape(-1, x.shape[-1]))
+        return _LINEAR(x2, _dense(weight), bias).view(*x.shape[:-1], weight.shape[0])
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        out_features, in_features = weight.shape
+        g2 = grad.reshape(-1, out_features)
+        gx = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            gx = _mm(g2, weight.t()).view(x.shape)
+        if ctx.needs_input_grad[1]:
+            x2 = x.reshape(-1, in_features)
+            # oneDNN was fastest with the weight gradient's longer side as its output rows
+            # (bench/linear_kernels.py), so a wide weight's gradient is computed transposed.
+            gw = _mm(g2.t(), x2.t()) if out_features <= in_features else _mm(x2.t(), g2.t()).t()
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            gb = g2.sum(0)
+        return gx, gw, gb
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``F.linear``, through oneDNN for large fp32 products on CPU (see the module docstring)."""
+    if (_LINEAR is None or x.device.type != "cpu" or x.dtype != torch.float32
+            or weight.dtype != torch.float32 or x.numel() * weight.shape[0] < MIN_PRODUCT
+            or torch.is_autocast_enabled("cpu")):
+        return F.linear(x, weight, bias)
+    return _OneDNNLinear.apply(x, weight, bias)
+
+
+class Linear(nn.Linear):
+    """A drop-in ``nn.Linear`` (same parameters, same state dict) with the faster CPU path."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return linear(x, self.weight, self.bias)
