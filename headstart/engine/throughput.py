@@ -4,7 +4,7 @@ MFU = achieved model FLOP/s / peak FLOP/s of the device, where achieved FLOP/s c
 model needs (``train_flops_per_token`` x tokens per second: 6N + 12·L·H·Q·T per token, PaLM
 appendix B), not recomputation.  Peaks: a table of dense bf16 tensor-core figures for known GPUs; on a
 CPU, a measured fp32 matmul rate (below), so a CPU MFU says how close training runs to the best this
-machine did on one large matmul.
+machine did on one large matmul, with MKL or with oneDNN (``headstart.kernels``), whichever was faster.
 """
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import sys
 import time
 
 import torch
+
+from ..kernels import linear
 
 # Dense (no sparsity) bf16 peak FLOP/s from the vendors' data sheets.
 GPU_PEAK_BF16 = {
@@ -23,15 +25,18 @@ GPU_PEAK_BF16 = {
 
 @functools.lru_cache(maxsize=None)
 def measured_cpu_peak(size: int = 1024, seconds: float = 0.5) -> float:
-    """FLOP/s of a fp32 ``size``x``size`` matmul on this CPU with torch's threads, best of a few runs."""
+    """FLOP/s of a fp32 ``size``x``size`` matmul on this CPU with torch's threads, best of a few runs of
+    ``torch.mm`` (MKL) and of headstart's ``linear`` (oneDNN where it is on)."""
     g = torch.Generator().manual_seed(0)  # never touch the global RNG: training streams depend on it
     a, b = torch.randn(size, size, generator=g), torch.randn(size, size, generator=g)
-    a @ b  # warm-up
-    best, deadline = 0.0, time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        t0 = time.perf_counter()
-        a @ b
-        best = max(best, 2 * size**3 / (time.perf_counter() - t0))
+    best = 0.0
+    for matmul in (torch.mm, linear):
+        matmul(a, b)  # warm-up
+        deadline = time.perf_counter() + seconds / 2
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            matmul(a, b)
+            best = max(best, 2 * size**3 / (time.perf_counter() - t0))
     return best
 
 
