@@ -51,9 +51,10 @@ def loss_curve(run_dir: Path, target: float) -> dict:
     train_rows = {r["step"]: r for r in read_metrics(run_dir, "train")}
     curve = []
     for row in read_metrics(run_dir, "val"):
-        # train_s of the train log at this step: training time, evaluation pauses excluded.
-        logged = [s for s in train_rows if s <= row["step"]]
-        curve.append((row["step"], row["loss"], train_rows[max(logged)]["train_s"] if logged else float("nan")))
+        # train_s of the train log at this step: training time, evaluation pauses excluded. Without a
+        # log row at this very step, take the next one (never an earlier one: that would flatter).
+        later = [s for s in train_rows if s >= row["step"]]
+        curve.append((row["step"], row["loss"], train_rows[min(later)]["train_s"] if later else float("nan")))
     hit = next(((s, t) for s, loss, t in curve if loss <= target), None)
     return {"curve": curve, "final": curve[-1][1], "hit": hit, "train_seconds": train_rows[max(train_rows)]["train_s"]}
 
