@@ -6,9 +6,11 @@ fp32, AdamW (the same torch AdamW settings for both), gradient clipping 1.0, no 
 Rounds alternate between the two so machine noise hits both alike; the figure is the median.
 
 Each model runs in its own process by default, so each gets exactly what its user gets: headstart's
-engine raises glibc's malloc thresholds for the process (``headstart/engine/host_memory.py``), a
-plain HF loop does not. ``--same-process`` runs both in one process after headstart's engine has
-started, so HF gets the same allocator settings: the ratio of the models and steps alone.
+engine raises glibc's malloc thresholds for the process (``headstart/engine/host_memory.py``), and its
+linear layers use oneDNN instead of MKL on non-Intel x86 CPUs (``headstart/kernels/linear.py``); a
+plain HF loop gets neither. ``--same-process`` runs both in one process after headstart's engine has
+started, so HF gets the same allocator settings; ``HEADSTART_ONEDNN_LINEAR=0`` gives headstart MKL's
+matmuls too. With both, the ratio is that of the models and steps alone.
 
     python bench/gpt_step_throughput.py [--rounds 5 --steps 20] [--compile] [--same-process]
 """
