@@ -110,3 +110,12 @@ def test_on_by_default_only_on_x86_cpus_that_are_not_intel(monkeypatch):
     monkeypatch.delenv("HEADSTART_ONEDNN_LINEAR")
     monkeypatch.setattr(kernel.platform, "machine", lambda: "arm64")
     assert not kernel._wanted()
+
+
+@needs_onednn
+def test_a_second_derivative_through_it_is_refused(onednn_always):
+    layer = Linear(8, 8)
+    x = torch.randn(4, 8, requires_grad=True)
+    (grad,) = torch.autograd.grad(layer(x).pow(2).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="differentiate twice"):
+        grad.sum().backward()

@@ -24,6 +24,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 MIN_PRODUCT = 2**23  # rows x in x out; (512 x 128 x 128) broke even in bench/linear_kernels.py
 
@@ -103,6 +104,7 @@ class _OneDNNLinear(torch.autograd.Function):
         return _LINEAR(x2, _dense(weight), bias).view(*x.shape[:-1], weight.shape[0])
 
     @staticmethod
+    @once_differentiable  # a second derivative through this path raises instead of being silently wrong
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         out_features, in_features = weight.shape
