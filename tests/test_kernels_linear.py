@@ -1,6 +1,8 @@
 """headstart's ``Linear``: the oneDNN CPU path gives nn.Linear's outputs and gradients, and steps aside
 wherever it does not apply."""
 import importlib
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -119,3 +121,16 @@ def test_a_second_derivative_through_it_is_refused(onednn_always):
     (grad,) = torch.autograd.grad(layer(x).pow(2).sum(), x, create_graph=True)
     with pytest.raises(RuntimeError, match="differentiate twice"):
         grad.sum().backward()
+
+
+def test_importing_headstart_leaves_the_global_rng_alone():
+    code = ("import torch; torch.manual_seed(0); before = torch.get_rng_state(); import headstart.models; "
+            "assert torch.equal(torch.get_rng_state(), before), 'import moved the RNG'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_an_unknown_switch_value_warns_and_chooses_by_cpu(monkeypatch):
+    monkeypatch.setenv("HEADSTART_ONEDNN_LINEAR", "yes")
+    monkeypatch.setattr(kernel, "_cpu_vendor", lambda: "GenuineIntel")
+    with pytest.warns(UserWarning, match="HEADSTART_ONEDNN_LINEAR='yes' is neither 0 nor 1"):
+        assert not kernel._wanted()

@@ -19,6 +19,7 @@ The forward and both backward products go through ``torch.ops.mkldnn._linear_poi
 
 import os
 import platform
+import warnings
 from typing import Optional
 
 import torch
@@ -45,6 +46,9 @@ def _wanted() -> bool:
     choice = os.environ.get("HEADSTART_ONEDNN_LINEAR", "")
     if choice in ("0", "1"):
         return choice == "1"
+    if choice:
+        warnings.warn(f"HEADSTART_ONEDNN_LINEAR={choice!r} is neither 0 nor 1; choosing by the CPU instead",
+                      stacklevel=2)
     x86 = platform.machine().lower() in ("x86_64", "amd64")
     vendor = _cpu_vendor()
     return x86 and torch.backends.mkl.is_available() and bool(vendor) and "Intel" not in vendor
@@ -57,7 +61,8 @@ def _usable_onednn_linear():
         return None
     try:
         op = torch.ops.mkldnn._linear_pointwise
-        a, w = torch.randn(4, 8), torch.randn(3, 8)  # a PyTorch whose op has another signature fails here
+        g = torch.Generator().manual_seed(0)  # never the global RNG: importing must not shift a seeded run
+        a, w = torch.randn(4, 8, generator=g), torch.randn(3, 8, generator=g)  # another signature fails here
         if not torch.allclose(op(a, w, None, "none", [], ""), a @ w.t(), atol=1e-5):
             return None
 
