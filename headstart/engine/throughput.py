@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from ..kernels import linear
+from ..kernels import linear, onednn_linear_available
 
 # Dense (no sparsity) bf16 peak FLOP/s from the vendors' data sheets.
 GPU_PEAK_BF16 = {
@@ -49,7 +49,9 @@ def device_peak_flops(device: torch.device) -> tuple[float, str]:
                 return peak, f"{name} bf16 data sheet"
         return 0.0, f"{name}: peak unknown"
     if device.type == "cpu":
-        return measured_cpu_peak(), "measured fp32 matmul peak"
+        kernel = ("linear layers on oneDNN; HEADSTART_ONEDNN_LINEAR=0 for MKL" if onednn_linear_available()
+                  else "matmuls on PyTorch's default BLAS")
+        return measured_cpu_peak(), f"measured fp32 matmul peak; {kernel}"
     return 0.0, f"{device.type}: peak unknown"
 
 
