@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -65,6 +66,8 @@ MODELS = {
     "gpt-nano, batch 12": "configs/shakespeare-char.yaml (nanoGPT's CPU recipe)",
     "gpt-nano, batch 48": "configs/shakespeare-speedrun.yaml",
     "bert-micro, batch 32": "the SST-2/TREC masked-LM benchmark's model, context 128 (logits at every position)",
+    "bert-micro, batch 32, varying": "fine-tuning's batches, padded to their longest text: a length of 16-128 "
+                                     "drawn each step, so most shapes are new to oneDNN (mean pooled)",
     "audio-tiny, batch 64": "configs/fsdd-best-rq.yaml's encoder, 1 s clips (100 frames of 40 mels)",
     "vit-nano 64 px / 8, batch 32": "configs/cc12m-clip.yaml's image tower",
     "vit-nano 28 px / 4, batch 256": "an MNIST-sized ViT",
@@ -74,6 +77,15 @@ MODELS = {
 def model_and_loss(name):
     """(model, a function computing a training loss on fixed synthetic inputs)."""
     g = torch.Generator().manual_seed(0)
+    if name.endswith("varying"):
+        model = TextTransformer(TransformerConfig(vocab_size=8192, **PRESETS["bert-micro"]))
+        head = Linear(model.cfg.d_model, 2)
+        lengths = random.Random(0)
+
+        def loss():
+            tokens = torch.randint(0, 8192, (32, lengths.randint(16, 128)), generator=g)
+            return torch.nn.functional.cross_entropy(head(model.hidden_states(tokens).mean(1)), tokens[:, 0] % 2)
+        return model, loss
     batch = int(name.rsplit(" ", 1)[1])
     if name.startswith(("gpt", "bert")):
         preset = name.split(",")[0]
