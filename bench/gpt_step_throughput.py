@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ from headstart.engine import Trainer, TrainConfig
 from headstart.engine.optim import build_optimizer
 from headstart.models import TextTransformer, TransformerConfig
 from headstart.objectives import CausalLM
+from worker_rounds import alternate_rounds, serve_rounds
 
 LAYERS, HEADS, DIM, CONTEXT, BATCH, VOCAB = 4, 4, 256, 256, 8, 65
 
@@ -102,29 +102,13 @@ def worker(args):
     """One model in this process: warm up, then run a round each time the parent writes a line."""
     with tempfile.TemporaryDirectory() as tmp:
         step = build_runner(args.worker, args, tmp)
-        print("ready", flush=True)
-        for _ in sys.stdin:
-            print(tokens_per_s(step, args.steps), flush=True)
+        serve_rounds(lambda: tokens_per_s(step, args.steps))
 
 
 def rates_in_separate_processes(args, names):
     cmd = [sys.executable, __file__, "--steps", str(args.steps), "--warmup", str(args.warmup)]
-    procs = {name: subprocess.Popen(cmd + ["--worker", name] + (["--compile"] if args.compile else []),
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-             for name in names}
-    for proc in procs.values():  # both warm up before any round is timed
-        if proc.stdout.readline().strip() != "ready":
-            sys.exit(f"a worker failed to start (exit {proc.wait()})")
-    rates = {name: [] for name in names}
-    for _ in range(args.rounds):
-        for name, proc in procs.items():  # one at a time: the other waits on its stdin
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-            rates[name].append(float(proc.stdout.readline()))
-    for proc in procs.values():
-        proc.stdin.close()
-        proc.wait()
-    return rates
+    return alternate_rounds({name: cmd + ["--worker", name] + (["--compile"] if args.compile else [])
+                             for name in names}, args.rounds)
 
 
 def rates_in_one_process(args, names):

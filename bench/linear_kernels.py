@@ -19,7 +19,6 @@ import importlib
 import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 
@@ -31,6 +30,7 @@ from headstart.kernels import Linear
 from headstart.models import PRESETS, TextTransformer, TransformerConfig
 from headstart.models.audio_encoder import AudioEncoder, audio_config
 from headstart.models.vision_presets import build_vision_model
+from worker_rounds import alternate_rounds, serve_rounds
 
 kernel = importlib.import_module("headstart.kernels.linear")
 
@@ -116,33 +116,21 @@ def model_worker(name, steps):
         optimizer.zero_grad(set_to_none=True)
     for _ in range(3):
         step()
-    print("ready", flush=True)
-    for _ in sys.stdin:
+
+    def timed_steps():
         t0 = time.perf_counter()
         for _ in range(steps):
             step()
-        print((time.perf_counter() - t0) / steps, flush=True)
+        return (time.perf_counter() - t0) / steps
+    serve_rounds(timed_steps)
 
 
 def compare_models(rounds, steps=10):
     print(f"\n{'model':>30} {'MKL ms/step':>12} {'oneDNN ms/step':>15} {'speed-up':>9}   (median of {rounds} rounds)")
     for name, what in MODELS.items():
-        procs = {flag: subprocess.Popen([sys.executable, __file__, "--model-worker", name, str(steps)],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                        env={**os.environ, "HEADSTART_ONEDNN_LINEAR": flag})
-                 for flag in ("0", "1")}
-        for proc in procs.values():
-            if proc.stdout.readline().strip() != "ready":
-                sys.exit(f"the {name} worker failed to start (exit {proc.wait()})")
-        times = {flag: [] for flag in procs}
-        for _ in range(rounds):
-            for flag, proc in procs.items():
-                proc.stdin.write("go\n")
-                proc.stdin.flush()
-                times[flag].append(float(proc.stdout.readline()))
-        for proc in procs.values():
-            proc.stdin.close()
-            proc.wait()
+        argv = [sys.executable, __file__, "--model-worker", name, str(steps)]
+        times = alternate_rounds({flag: argv for flag in ("0", "1")}, rounds,
+                                 envs={flag: {**os.environ, "HEADSTART_ONEDNN_LINEAR": flag} for flag in ("0", "1")})
         mkl, onednn = statistics.median(times["0"]), statistics.median(times["1"])
         print(f"{name:>30} {mkl * 1e3:>12.1f} {onednn * 1e3:>15.1f} {mkl / onednn:>8.2f}x   {what}")
 
