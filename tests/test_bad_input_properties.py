@@ -182,6 +182,7 @@ def damaged(data: bytes, cut: int, flips: list[tuple[int, int]]) -> bytes:
 @example(suffix=".csv", content=b"image,caption\n" + b"a" * 5000 + b".jpg,a caption too far\n")
 @example(suffix=".csv", content=b'image,caption\n"' + b"x" * 200_000 + b'",a\n')
 @example(suffix=".jsonl", content=b'{"image": "a.png", "caption": ' + b"1" * 5000 + b"}\n")
+@example(suffix=".csv", content=b'"im\nage",caption\na.png,a digit\n')  # a header name holding a newline
 def test_the_pair_readers_yield_pairs_or_counted_skips_for_any_bytes(tmp_path, suffix, content):
     from headstart.pairs.readers import RawPair, Skip, read_pairs
 

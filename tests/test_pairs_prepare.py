@@ -133,7 +133,7 @@ def test_csv_and_jsonl_tables_name_images_relative_to_the_table(tmp_path):
     manifest = prepare_pairs([tmp_path / "pairs.jsonl"], tmp_path / "from-jsonl", size=8, val_fraction=0.0,
                              image_field="path", caption_field="text", progress=False)
     assert manifest["stats"]["kept"] == 4
-    with pytest.raises(HeadstartError, match=r"pairs.csv: no column 'url' \(columns: image, caption\)"):
+    with pytest.raises(HeadstartError, match=r"pairs.csv: no column 'url' \(columns: 'image', 'caption'\)"):
         prepare_pairs([tmp_path / "pairs.csv"], tmp_path / "x", image_field="url", progress=False)
 
 

@@ -179,7 +179,8 @@ def _csv_rows(path: Path, image_field: str, caption_field: str) -> Iterator[tupl
             columns = reader.fieldnames or []
             for column in (image_field, caption_field):
                 if column not in columns:
-                    raise HeadstartError(f"{path}: no column {column!r} (columns: {', '.join(columns) or 'none'}); "
+                    named = ", ".join(repr(c) for c in columns) or "none"  # repr: a quoted name may hold a newline
+                    raise HeadstartError(f"{path}: no column {column!r} (columns: {named}); "
                                          f"name the columns with --image-field and --caption-field")
             for row in reader:
                 yield reader.line_num, row
