@@ -31,6 +31,13 @@ from torch.autograd.function import once_differentiable
 
 MIN_PRODUCT = 2**23  # rows x in x out; (512 x 128 x 128) broke even in bench/linear_kernels.py
 
+# oneDNN keeps each kernel it builds, about 0.7 MB of code, in two caches (its own and PyTorch's ideep
+# wrapper's) of 1,024 entries each. Batches of a new length every step (padded fine-tuning batches)
+# grew RSS by 2 MB per new length, to +2.6 GB after 600 lengths; 128 entries bound that to about
+# 100 MB and still hold every kernel of a fixed-shape run (a transformer needs about 20).
+KERNEL_CACHE_CAPACITY = 128
+KERNEL_CACHE_VARIABLES = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY")
+
 
 def _cpu_vendor() -> str:
     """The x86 vendor string ("GenuineIntel", "AuthenticAMD", ...), or "" when it cannot be read."""
@@ -81,6 +88,15 @@ def _usable_onednn_linear():
     return onednn_linear
 
 
+def _bound_kernel_caches() -> None:
+    """Cap oneDNN's kernel caches unless the user set them. oneDNN reads these variables when it builds
+    its first kernel in the process, so this runs before the probe below (which builds one)."""
+    for name in KERNEL_CACHE_VARIABLES:
+        os.environ.setdefault(name, str(KERNEL_CACHE_CAPACITY))
+
+
+if _wanted():
+    _bound_kernel_caches()
 _ONEDNN_LINEAR = _usable_onednn_linear()
 _LINEAR = _ONEDNN_LINEAR if _wanted() else None  # what ``linear`` uses: None means plain F.linear
 
