@@ -1,6 +1,7 @@
 """headstart's ``Linear``: the oneDNN CPU path gives nn.Linear's outputs and gradients, and steps aside
 wherever it does not apply."""
 import importlib
+import os
 import subprocess
 import sys
 
@@ -134,3 +135,15 @@ def test_an_unknown_switch_value_warns_and_chooses_by_cpu(monkeypatch):
     monkeypatch.setattr(kernel, "_cpu_vendor", lambda: "GenuineIntel")
     with pytest.warns(UserWarning, match="HEADSTART_ONEDNN_LINEAR='yes' is neither 0 nor 1"):
         assert not kernel._wanted()
+
+
+@pytest.mark.parametrize("users_value", [None, "512"])
+def test_the_kernel_caches_are_capped_unless_the_user_set_them(users_value):
+    env = {name: value for name, value in os.environ.items() if name not in kernel.KERNEL_CACHE_VARIABLES}
+    env["HEADSTART_ONEDNN_LINEAR"] = "1"
+    if users_value:
+        env["LRU_CACHE_CAPACITY"] = users_value
+    code = ("import os, headstart.kernels.linear as k; "
+            "print(os.environ['ONEDNN_PRIMITIVE_CACHE_CAPACITY'], os.environ['LRU_CACHE_CAPACITY'])")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["128", users_value or "128"]
