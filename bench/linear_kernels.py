@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from headstart.engine.host_memory import retain_freed_memory
+from headstart.engine.throughput import matmul_rate
 from headstart.kernels import Linear
 from headstart.models import PRESETS, TextTransformer, TransformerConfig
 from headstart.models.audio_encoder import AudioEncoder, audio_config
@@ -48,17 +49,6 @@ def seconds_per_step(layer, x, steps):
     for _ in range(steps):
         layer(x).backward(grad)
     return (time.perf_counter() - t0) / steps
-
-
-def square_matmul_rate(matmul, size=1024, seconds=0.5):
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    matmul(a, b)
-    best, deadline = 0.0, time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        t0 = time.perf_counter()
-        matmul(a, b)
-        best = max(best, 2 * size**3 / (time.perf_counter() - t0))
-    return best
 
 
 # name -> what it stands for; built by model_and_loss.
@@ -151,8 +141,8 @@ def main():
     torch.manual_seed(0)
     mkl = onednn = 0.0
     for _ in range(3):  # alternate, best of each: a noisy moment then hits both alike
-        mkl = max(mkl, square_matmul_rate(torch.mm, seconds=0.3))
-        onednn = max(onednn, square_matmul_rate(kernel.linear, seconds=0.3))  # a @ b.T: the same FLOPs
+        mkl = max(mkl, matmul_rate(torch.mm, seconds=0.3))
+        onednn = max(onednn, matmul_rate(kernel.linear, seconds=0.3))  # a @ b.T: the same FLOPs
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU vendor {kernel._cpu_vendor() or '?'}; "
           f"headstart's oneDNN path is {'on' if default_on else 'off'} here by default")
     print(f"1024x1024 fp32 matmul, forward only: MKL {mkl / 1e9:.0f} GFLOP/s, oneDNN {onednn / 1e9:.0f} GFLOP/s "

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -118,7 +119,7 @@ def main() -> None:
                 for tool, code in (("headstart", HEADSTART), ("datasets", DATASETS)):
                     out = tmp / f"{tool}-{size:g}-{repeat}"
                     runs[tool].append(measure(code, [str(corpus), str(out), str(tokenizer), str(args.workers)]))
-                    subprocess.run(["rm", "-rf", str(out)])
+                    shutil.rmtree(out, ignore_errors=True)
             row = {"mb": corpus_bytes / 1e6, **{tool: summarise(r) for tool, r in runs.items()}}
             rows.append(row)
             ours, theirs = row["headstart"], row["datasets"]
@@ -127,7 +128,7 @@ def main() -> None:
                   f"   datasets {row['mb'] / theirs['seconds']:6.2f} MB/s, peak {theirs['peak_rss'] / mib:5.0f} MiB"
                   f"   throughput ratio {theirs['seconds'] / ours['seconds']:.2f}x (medians; each pair: {each})",
                   flush=True)
-            subprocess.run(["rm", "-rf", str(corpus)])
+            shutil.rmtree(corpus, ignore_errors=True)
     small, large = rows
     for tool in ("headstart", "datasets"):
         print(f"{tool}: peak memory x{large[tool]['peak_rss'] / small[tool]['peak_rss']:.2f} as the corpus grows "

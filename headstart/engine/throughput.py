@@ -23,21 +23,24 @@ GPU_PEAK_BF16 = {
 }
 
 
-@functools.lru_cache(maxsize=None)
-def measured_cpu_peak(size: int = 1024, seconds: float = 0.5) -> float:
-    """FLOP/s of a fp32 ``size``x``size`` matmul on this CPU with torch's threads, best of a few runs of
-    ``torch.mm`` (MKL) and of headstart's ``linear`` (oneDNN where it is on)."""
+def matmul_rate(matmul, size: int = 1024, seconds: float = 0.25) -> float:
+    """Best FLOP/s of ``matmul(a, b)`` on fp32 ``size``x``size`` matrices over ``seconds``, torch's threads."""
     g = torch.Generator().manual_seed(0)  # never touch the global RNG: training streams depend on it
     a, b = torch.randn(size, size, generator=g), torch.randn(size, size, generator=g)
-    best = 0.0
-    for matmul in (torch.mm, linear):
-        matmul(a, b)  # warm-up
-        deadline = time.perf_counter() + seconds / 2
-        while time.perf_counter() < deadline:
-            t0 = time.perf_counter()
-            matmul(a, b)
-            best = max(best, 2 * size**3 / (time.perf_counter() - t0))
+    matmul(a, b)  # warm-up
+    best, deadline = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        matmul(a, b)
+        best = max(best, 2 * size**3 / (time.perf_counter() - t0))
     return best
+
+
+@functools.lru_cache(maxsize=None)
+def measured_cpu_peak(size: int = 1024, seconds: float = 0.5) -> float:
+    """The better of ``torch.mm`` (MKL) and headstart's ``linear`` (oneDNN where it is on), each timed for
+    half of ``seconds``."""
+    return max(matmul_rate(matmul, size, seconds / 2) for matmul in (torch.mm, linear))
 
 
 def device_peak_flops(device: torch.device) -> tuple[float, str]:

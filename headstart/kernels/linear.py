@@ -95,10 +95,11 @@ def _bound_kernel_caches() -> None:
         os.environ.setdefault(name, str(KERNEL_CACHE_CAPACITY))
 
 
-if _wanted():
+_WANTED = _wanted()  # read once: the CPU and the switch do not change, and a bad value warns once
+if _WANTED:
     _bound_kernel_caches()
 _ONEDNN_LINEAR = _usable_onednn_linear()
-_LINEAR = _ONEDNN_LINEAR if _wanted() else None  # what ``linear`` uses: None means plain F.linear
+_LINEAR = _ONEDNN_LINEAR if _WANTED else None  # what ``linear`` uses: None means plain F.linear
 
 
 def onednn_linear_available() -> bool:
@@ -122,7 +123,6 @@ class _OneDNNLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
         x2 = _dense(x.reshape(-1, x.shape[-1]))
         return _LINEAR(x2, _dense(weight), bias).view(*x.shape[:-1], weight.shape[0])
 
@@ -141,7 +141,7 @@ class _OneDNNLinear(torch.autograd.Function):
             # two (rows x min(in, out)), computing the gradient transposed for a wide weight. That
             # order was 1.3-2.4x faster than the other on the GPT bench's non-square shapes (one-off timing).
             gw = _mm(g2.t(), x2.t()) if out_features <= in_features else _mm(x2.t(), g2.t()).t()
-        if ctx.has_bias and ctx.needs_input_grad[2]:
+        if ctx.needs_input_grad[2]:  # False when there is no bias
             gb = g2.sum(0)
         return gx, gw, gb
 
