@@ -262,9 +262,15 @@ def _register_audit_command() -> None:
     cli.add_command(audit_command, name="audit")
 
 
+def _register_select_command() -> None:
+    from .text.select_cli import select_command
+    cli.add_command(select_command, name="select")
+
+
 def main(argv=None) -> None:
     _register_prepare_commands()
     _register_audit_command()
+    _register_select_command()
     try:
         cli.main(args=argv, prog_name="headstart", standalone_mode=False)
     except click.exceptions.Abort:

@@ -1,0 +1,267 @@
+"""``select_text``: the N tokens of a large pool most like a target task's text, by DSIR (Xie et al. 2023).
+
+A pool document's log importance weight is the sum, over its hashed unigrams and bigrams, of
+log p_target - log p_pool (``select_features``).  Documents are drawn without replacement in proportion
+to their weights with the Gumbel-top-k trick -- log-weight + Gumbel noise, highest keys first -- until
+N tokens are chosen.  DSIR leaves the noise unseeded; here ``seed`` makes a selection reproducible.
+
+The pool streams through three passes and is never held in memory:
+
+  1. count the pool's hashed n-grams and its tokens per source (each POOL argument is a source);
+  2. key every document; a min-heap keeps the highest-keyed documents whose tokens first reach N, as
+     (key, tokens, file, position in file): memory grows with the selection, never with the pool.  A
+     second heap, keyed by noise alone, draws a random sample of the same size: the baseline that the KL
+     divergence and the source shares are compared with;
+  3. read again only the files that hold chosen documents, and write those out in pool order.
+"""
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from itertools import islice
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from headstart.errors import HeadstartError
+from headstart.output_folder import check_output_folder, headstart_version, staged_output, write_manifest
+from headstart.text.cleaning import clean_text, drop_reason
+from headstart.text.prepare import PrepareOptions, _outside_output, _progress_bar, _without_bad_files
+from headstart.text.readers import InputFile, find_input_files, read_documents
+from headstart.text.select_features import (
+    SMOOTHING, TOKENS_ARE, NgramHasher, kl_divergence, log_importance_weights, log_probabilities, target_counts,
+)
+from headstart.text.workers import CHUNK_CHARS, CHUNK_DOCUMENTS
+
+log = logging.getLogger("headstart.text")
+
+MANIFEST_FORMAT, MANIFEST_VERSION = "headstart.text_selection", 1
+SELECTED_FILE = "selected.jsonl"
+
+
+class TopByBudget:
+    """The highest-keyed documents whose tokens first reach ``budget``, kept as documents stream by.
+
+    A min-heap of (key, tokens, file, position): after each push the lowest-keyed document goes while the
+    rest still hold ``budget`` tokens, so the heap is always the shortest run of top keys that does.
+    """
+
+    def __init__(self, budget: int):
+        self.budget, self.heap, self.tokens = budget, [], 0
+
+    def offer(self, keys: np.ndarray, tokens: np.ndarray, files: np.ndarray, positions: np.ndarray) -> None:
+        # A key at or below the floor would be pushed and popped at once: most of a big pool, skipped in numpy.
+        floor = self.heap[0][0] if self.tokens >= self.budget else -np.inf
+        for i in np.flatnonzero(keys > floor).tolist():
+            heapq.heappush(self.heap, (float(keys[i]), int(tokens[i]), int(files[i]), int(positions[i])))
+            self.tokens += int(tokens[i])
+            while self.tokens - self.heap[0][1] >= self.budget:
+                self.tokens -= heapq.heappop(self.heap)[1]
+
+    def locations(self) -> set[tuple[int, int]]:
+        return {(file, position) for _, _, file, position in self.heap}
+
+    def per_source(self, source_of: np.ndarray, n_sources: int) -> tuple[np.ndarray, np.ndarray]:
+        """(documents, tokens) held, per source."""
+        documents, tokens = np.zeros(n_sources, dtype=np.int64), np.zeros(n_sources, dtype=np.int64)
+        for _, count, file, _ in self.heap:
+            documents[source_of[file]] += 1
+            tokens[source_of[file]] += count
+        return documents, tokens
+
+
+class _Chunk(NamedTuple):
+    texts: list[str]  # cleaned
+    files: np.ndarray  # index into the pool's file list
+    positions: np.ndarray  # the document's index among its file's documents, as the reader yields them
+
+
+def _chunks(files: list[InputFile], options: PrepareOptions, bar, empty: list[int] | None = None,
+            wanted: dict[int, set[int]] | None = None) -> Iterator[_Chunk]:
+    """The pool's non-empty documents, cleaned, ~1 MB at a time; only the ``wanted`` ones if given.
+    ``empty`` (a one-item list) counts the documents that were empty after cleaning."""
+    texts, file_ids, positions, chars = [], [], [], 0
+    for file_index, file in enumerate(files):
+        keep = None if wanted is None else wanted.get(file_index)
+        documents = read_documents(file, field=options.field, doc_unit=options.doc_unit, encoding=options.encoding)
+        if keep is not None:  # the wanted documents only; the file is left at its last wanted one
+            documents = islice(documents, max(keep) + 1)
+        for position, document in enumerate(documents if wanted is None or keep else ()):
+            if keep is not None and position not in keep:
+                continue
+            # Whitespace is kept so that selected code keeps its indentation; prepare text folds it later.
+            text = clean_text(document.text, fold_whitespace=False)
+            if drop_reason(text, 1):
+                if empty is not None:
+                    empty[0] += 1
+                continue
+            texts.append(text)
+            file_ids.append(file_index)
+            positions.append(position)
+            chars += len(text)
+            if len(texts) >= CHUNK_DOCUMENTS or chars >= CHUNK_CHARS:
+                yield _Chunk(texts, np.array(file_ids), np.array(positions))
+                texts, file_ids, positions, chars = [], [], [], 0
+        bar.update(file.size)
+    if texts:
+        yield _Chunk(texts, np.array(file_ids), np.array(positions))
+
+
+def select_text(pool: list, out, *, target, tokens: int, seed: int = 0, fmt: str = "auto", field: str = "text",
+                doc_unit: str = "paragraph", buckets: int = 10_000, encoding: str = "utf-8",
+                target_format: str = "auto", target_field: str = "text", target_encoding: str | None = None,
+                on_bad_file: str = "error", overwrite: bool = False, progress: bool = True,
+                command: str | None = None) -> dict:
+    """Select about ``tokens`` tokens of ``pool`` most like ``target``; write OUT/selected.jsonl and
+    OUT/manifest.json, and return the manifest.  Tokens are ``TOKENS_ARE``; the selection holds at least
+    ``tokens`` and fewer than one document more.  A pool smaller than ``tokens`` is an error."""
+    started = time.perf_counter()
+    for name, value in (("--tokens", tokens), ("--buckets", buckets)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise HeadstartError(f"{name} {value}: expected a positive whole number")
+    options = PrepareOptions(fmt=fmt, field=field, doc_unit=doc_unit, encoding=encoding, on_bad_file=on_bad_file)
+    options.validate()
+    out = Path(out)
+    check_output_folder(out, overwrite)  # before reading any input: fail fast
+    hasher = NgramHasher(buckets)
+    target_info, target_ngrams = target_counts(Path(target), hasher, fmt=target_format, field=target_field,
+                                               doc_unit=doc_unit, encoding=target_encoding or encoding)
+    sources, files, source_of, skipped = _pool_files(pool, options, out)
+    if {Path(name).resolve() for name in target_info["files"]} & {file.path.resolve() for file in files}:
+        log.warning("the target %s is also in the pool: its own text will rank first", target)
+    show = progress and sys.stderr.isatty()
+
+    # Pass 1: the pool's n-gram distribution and size.
+    pool_ngrams = np.zeros(buckets, dtype=np.int64)
+    documents, pool_tokens, empty = np.zeros(len(sources), np.int64), np.zeros(len(sources), np.int64), [0]
+    with _progress_bar(files, "pool n-grams", show) as bar:
+        for chunk in _chunks(files, options, bar, empty):
+            features = hasher(chunk.texts)
+            pool_ngrams += hasher.counts(features)
+            np.add.at(documents, source_of[chunk.files], 1)
+            np.add.at(pool_tokens, source_of[chunk.files], features.tokens)
+    if documents.sum() == 0:
+        raise HeadstartError(f"no usable documents in the pool {', '.join(map(str, pool))}: "
+                             f"all {empty[0]:,} read were empty")
+    if pool_tokens.sum() < tokens:
+        raise HeadstartError(f"the pool holds {int(pool_tokens.sum()):,} tokens, fewer than --tokens {tokens:,}: "
+                             f"ask for fewer or add to the pool")
+    log.info("pool: %s documents, %s tokens; selecting %s tokens", f"{documents.sum():,}",
+             f"{pool_tokens.sum():,}", f"{tokens:,}")
+
+    # Pass 2: Gumbel-top-k on log-weight + noise; the baseline on noise alone, from a stream of its own.
+    log_ratio = log_probabilities(target_ngrams) - log_probabilities(pool_ngrams)
+    chosen, baseline = TopByBudget(tokens), TopByBudget(tokens)
+    noise, baseline_noise = np.random.default_rng(seed), np.random.default_rng([seed, 1])
+    with _progress_bar(files, "importance weights", show) as bar:
+        for chunk in _chunks(files, options, bar):
+            features, n = hasher(chunk.texts), len(chunk.texts)
+            log_weights = log_importance_weights(features, log_ratio, n)
+            chosen.offer(log_weights + noise.gumbel(size=n), features.tokens, chunk.files, chunk.positions)
+            baseline.offer(baseline_noise.gumbel(size=n), features.tokens, chunk.files, chunk.positions)
+
+    # Pass 3: write the selection in pool order; count both samples' n-grams for the KL divergence.
+    wanted: dict[int, set[int]] = {}
+    for _, _, file, position in chosen.heap + baseline.heap:
+        wanted.setdefault(file, set()).add(position)
+    selected_ngrams, sampled_ngrams = np.zeros(buckets, np.int64), np.zeros(buckets, np.int64)
+    in_selection, in_sample = chosen.locations(), baseline.locations()
+    with staged_output(out, overwrite=overwrite) as staging:
+        with open(staging / SELECTED_FILE, "w", encoding="utf-8") as written, \
+                _progress_bar(files, "writing", show) as bar:
+            for chunk in _chunks(files, options, bar, wanted=wanted):
+                locations = list(zip(chunk.files.tolist(), chunk.positions.tolist()))
+                selected = np.array([location in in_selection for location in locations])
+                features = hasher(chunk.texts)
+                selected_ngrams += hasher.counts(features, selected)
+                sampled_ngrams += hasher.counts(features, np.array([location in in_sample for location in locations]))
+                for i in np.flatnonzero(selected).tolist():
+                    file = files[chunk.files[i]]
+                    written.write(json.dumps({"text": chunk.texts[i], "source": sources[source_of[chunk.files[i]]],
+                                              "file": str(file.path)}, ensure_ascii=False) + "\n")
+        kl = {"target_to_selected": kl_divergence(target_ngrams, selected_ngrams),
+              "target_to_random_sample": kl_divergence(target_ngrams, sampled_ngrams),
+              "target_to_pool": kl_divergence(target_ngrams, pool_ngrams)}
+        kl["reduction"] = kl["target_to_random_sample"] - kl["target_to_selected"]
+        seconds, pool_bytes = time.perf_counter() - started, sum(file.size for file in files)
+        manifest = {
+            "format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "file": SELECTED_FILE,
+            "tokens_are": TOKENS_ARE, "tokens_requested": tokens, "seed": seed,
+            "selected": _totals(chosen), "random_sample": _totals(baseline),
+            "pool": {"documents": int(documents.sum()), "tokens": int(pool_tokens.sum()),
+                     "empty_documents_skipped": empty[0], "files": len(files), "bytes": pool_bytes,
+                     "skipped_files": skipped},
+            "sources": _source_shares(sources, documents, pool_tokens, chosen, baseline, source_of),
+            "target": target_info,
+            "kl_divergence": {**{key: round(value, 6) for key, value in kl.items()},
+                              "unit": "nats, KL(target || sample) over hashed n-gram buckets, the sample's "
+                                      "counts add-one smoothed; reduction = random sample's - selection's"},
+            "method": {"name": "DSIR, hashed n-gram importance weights (Xie et al. 2023)", "ngrams": [1, 2],
+                       "buckets": buckets, "hash": "BLAKE2b word ids, a rolling hash for bigrams, modulo buckets",
+                       "smoothing": f"add-{SMOOTHING:g} on the target's and the pool's counts",
+                       "resampling": "Gumbel top-k without replacement, seeded, until the tokens are reached",
+                       "random_sample": "the same Gumbel top-k with every weight equal, from its own seeded stream"},
+            "options": {"format": fmt, "field": field, "doc_unit": doc_unit, "encoding": encoding,
+                        "target_format": target_format, "target_field": target_field,
+                        "target_encoding": target_encoding or encoding, "on_bad_file": on_bad_file},
+            "seconds": round(seconds, 3), "pool_mb_per_s": round(pool_bytes / 1e6 / max(seconds, 1e-9), 3),
+            "peak_rss_mib": peak_rss_mib(), "command": command,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "headstart_version": headstart_version(),
+        }
+        write_manifest(staging, manifest)
+    return manifest
+
+
+def _pool_files(pool: list, options: PrepareOptions,
+                out: Path) -> tuple[list[str], list[InputFile], np.ndarray, list[str]]:
+    """(source names, the files to read, each file's source index, files skipped as unreadable); each POOL
+    argument is a source."""
+    if not pool:
+        raise HeadstartError("no pool given: name the files or folders to select from")
+    files, source_of, seen = [], {}, set()
+    for index, given in enumerate(pool):
+        for file in _outside_output(find_input_files([given], options.fmt), out):
+            if file.path.resolve() not in seen:  # a file named twice counts under its first source only
+                seen.add(file.path.resolve())
+                files.append(file)
+                source_of[file.path] = index
+    files, skipped = _without_bad_files(files, options)
+    if not files:
+        raise HeadstartError(f"every pool file was skipped as unreadable: {', '.join(skipped)}")
+    return [str(given) for given in pool], files, np.array([source_of[file.path] for file in files]), skipped
+
+
+def _totals(heap: TopByBudget) -> dict:
+    return {"documents": len(heap.heap), "tokens": heap.tokens}
+
+
+def _source_shares(sources: list[str], documents: np.ndarray, pool_tokens: np.ndarray, chosen: TopByBudget,
+                   baseline: TopByBudget, source_of: np.ndarray) -> list[dict]:
+    """Per source: documents, tokens, and shares of the pool's, the selection's and the random sample's
+    tokens (each share column adds up to 1)."""
+    selected_documents, selected_tokens = chosen.per_source(source_of, len(sources))
+    _, sampled_tokens = baseline.per_source(source_of, len(sources))
+    return [{"source": name, "pool_documents": int(documents[i]), "pool_tokens": int(pool_tokens[i]),
+             "selected_documents": int(selected_documents[i]), "selected_tokens": int(selected_tokens[i]),
+             "pool_share": round(float(pool_tokens[i] / pool_tokens.sum()), 6),
+             "selected_share": round(float(selected_tokens[i] / chosen.tokens), 6),
+             "random_sample_share": round(float(sampled_tokens[i] / baseline.tokens), 6)}
+            for i, name in enumerate(sources)]
+
+
+def peak_rss_mib() -> float | None:
+    """This process's peak resident memory so far, MiB (None where the OS does not say)."""
+    try:
+        import resource
+    except ImportError:  # Windows: psutil knows the peak working set
+        import psutil
+        return round(getattr(psutil.Process().memory_info(), "peak_wset", 0) / 2**20, 1) or None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / 2**20 if sys.platform == "darwin" else peak / 2**10, 1)  # bytes on macOS, KiB on Linux
