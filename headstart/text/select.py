@@ -31,7 +31,7 @@ import numpy as np
 
 from headstart.errors import HeadstartError
 from headstart.output_folder import check_output_folder, headstart_version, staged_output, write_manifest
-from headstart.text.cleaning import clean_text, drop_reason
+from headstart.text.cleaning import clean_text, document_digest, drop_reason
 from headstart.text.prepare import PrepareOptions, _outside_output, _progress_bar, _without_bad_files
 from headstart.text.readers import InputFile, find_input_files, read_documents
 from headstart.text.select_features import (
@@ -48,29 +48,41 @@ SELECTED_FILE = "selected.jsonl"
 class TopByBudget:
     """The highest-keyed documents whose tokens first reach ``budget``, kept as documents stream by.
 
-    A min-heap of (key, tokens, file, position): after each push the lowest-keyed document goes while the
-    rest still hold ``budget`` tokens, so the heap is always the shortest run of top keys that does.
+    A min-heap of (key, tokens, file, position, digest): after each push the lowest-keyed document goes
+    while the rest still hold ``budget`` tokens, so the heap is always the shortest run of top keys that
+    does.  A text already held is not added again (its first copy keeps its place): copies would
+    otherwise fill the selection, and prepare text would drop them, leaving fewer tokens than asked for.
     """
 
     def __init__(self, budget: int):
         self.budget, self.heap, self.tokens = budget, [], 0
+        self.held: set[bytes] = set()  # the digests in the heap: memory follows the selection too
+        self.duplicates_skipped = 0
 
-    def offer(self, keys: np.ndarray, tokens: np.ndarray, files: np.ndarray, positions: np.ndarray) -> None:
+    def offer(self, keys: np.ndarray, tokens: np.ndarray, files: np.ndarray, positions: np.ndarray,
+              texts: list[str]) -> None:
         # A key at or below the floor would be pushed and popped at once: most of a big pool, skipped in numpy.
         floor = self.heap[0][0] if self.tokens >= self.budget else -np.inf
         for i in np.flatnonzero(keys > floor).tolist():
-            heapq.heappush(self.heap, (float(keys[i]), int(tokens[i]), int(files[i]), int(positions[i])))
+            digest = document_digest(texts[i])
+            if digest in self.held:
+                self.duplicates_skipped += 1
+                continue
+            heapq.heappush(self.heap, (float(keys[i]), int(tokens[i]), int(files[i]), int(positions[i]), digest))
+            self.held.add(digest)
             self.tokens += int(tokens[i])
             while self.tokens - self.heap[0][1] >= self.budget:
-                self.tokens -= heapq.heappop(self.heap)[1]
+                _, count, _, _, dropped = heapq.heappop(self.heap)
+                self.tokens -= count
+                self.held.discard(dropped)
 
     def locations(self) -> set[tuple[int, int]]:
-        return {(file, position) for _, _, file, position in self.heap}
+        return {(file, position) for _, _, file, position, _ in self.heap}
 
     def per_source(self, source_of: np.ndarray, n_sources: int) -> tuple[np.ndarray, np.ndarray]:
         """(documents, tokens) held, per source."""
         documents, tokens = np.zeros(n_sources, dtype=np.int64), np.zeros(n_sources, dtype=np.int64)
-        for _, count, file, _ in self.heap:
+        for _, count, file, _, _ in self.heap:
             documents[source_of[file]] += 1
             tokens[source_of[file]] += count
         return documents, tokens
@@ -163,15 +175,16 @@ def select_text(pool: list, out, *, target, tokens: int, seed: int = 0, fmt: str
         for chunk in _chunks(files, options, bar):
             features, n = hasher(chunk.texts), len(chunk.texts)
             log_weights = log_importance_weights(features, log_ratio, n)
-            chosen.offer(log_weights + noise.gumbel(size=n), features.tokens, chunk.files, chunk.positions)
-            baseline.offer(baseline_noise.gumbel(size=n), features.tokens, chunk.files, chunk.positions)
+            batch = (features.tokens, chunk.files, chunk.positions, chunk.texts)
+            chosen.offer(log_weights + noise.gumbel(size=n), *batch)
+            baseline.offer(baseline_noise.gumbel(size=n), *batch)
 
     # Pass 3: write the selection in pool order; count both samples' n-grams for the KL divergence.
-    wanted: dict[int, set[int]] = {}
-    for _, _, file, position in chosen.heap + baseline.heap:
+    in_selection, in_sample = chosen.locations(), baseline.locations()
+    wanted: dict[int, set[int]] = {}  # file -> positions of the documents to read again
+    for file, position in in_selection | in_sample:
         wanted.setdefault(file, set()).add(position)
     selected_ngrams, sampled_ngrams = np.zeros(buckets, np.int64), np.zeros(buckets, np.int64)
-    in_selection, in_sample = chosen.locations(), baseline.locations()
     with staged_output(out, overwrite=overwrite) as staging:
         with open(staging / SELECTED_FILE, "w", encoding="utf-8") as written, \
                 _progress_bar(files, "writing", show) as bar:
@@ -239,7 +252,7 @@ def _pool_files(pool: list, options: PrepareOptions,
 
 
 def _totals(heap: TopByBudget) -> dict:
-    return {"documents": len(heap.heap), "tokens": heap.tokens}
+    return {"documents": len(heap.heap), "tokens": heap.tokens, "duplicates_skipped": heap.duplicates_skipped}
 
 
 def _source_shares(sources: list[str], documents: np.ndarray, pool_tokens: np.ndarray, chosen: TopByBudget,
