@@ -31,8 +31,11 @@ class TextTransformer(nn.Module):
         if cfg.tie_embeddings:
             self.lm_head.weight = self.tok_emb.weight
 
-    def hidden_states(self, tokens: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """(B, T) token ids -> (B, T, d_model) final hidden states."""
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, T) token ids -> (B, T, d_model) embeddings, before dropout and the blocks.
+
+        Separate so that another network can read through these embeddings (ELECTRA's generator).
+        """
         t = tokens.shape[1]
         if t > self.cfg.context_length:
             raise ValueError(f"sequence of {t} tokens exceeds the model's context of {self.cfg.context_length}")
@@ -41,7 +44,11 @@ class TextTransformer(nn.Module):
             x = x + self.pos_emb.weight[:t]
         if self.emb_norm is not None:
             x = self.emb_norm(x)
-        return self.stack(self.drop(x), padding_mask)
+        return x
+
+    def hidden_states(self, tokens: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """(B, T) token ids -> (B, T, d_model) final hidden states."""
+        return self.stack(self.drop(self.embed(tokens)), padding_mask)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """(..., d_model) hidden states -> (..., vocab) logits."""

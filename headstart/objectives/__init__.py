@@ -6,6 +6,7 @@ any other parameters it holds (projection heads, say) are saved beside it.
 from .base import ObjectiveOutput
 from .causal_lm import CausalLM
 from .classification import Classification, pool
+from .electra import Electra
 from .masked_lm import MaskedLM, mask_tokens
 
-__all__ = ["ObjectiveOutput", "CausalLM", "Classification", "pool", "MaskedLM", "mask_tokens"]
+__all__ = ["ObjectiveOutput", "CausalLM", "Classification", "pool", "Electra", "MaskedLM", "mask_tokens"]
