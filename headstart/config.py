@@ -33,7 +33,7 @@ class DataConfig(Strict):
                                                                    "default: model context")
 
 
-TEXT_OBJECTIVES = ("causal_lm", "masked_lm")
+TEXT_OBJECTIVES = ("causal_lm", "masked_lm", "electra")
 IMAGE_OBJECTIVES = ("simclr", "mae", "supervised")
 AUDIO_OBJECTIVES = ("best_rq",)
 PAIR_OBJECTIVES = ("clip", "siglip")
@@ -44,6 +44,8 @@ PAIR_OBJECTIVES = ("clip", "siglip")
 OBJECTIVE_KNOBS: dict[str, dict[str, Any]] = {
     "masked_lm": {"mask_prob": 0.15},
     "causal_lm": {"mask_prob": 0.15},
+    # The official ELECTRA code's defaults (configure_pretraining.py).
+    "electra": {"mask_prob": 0.15, "generator_size": 0.25, "disc_weight": 50.0},
     "simclr": {"temperature": 0.5, "projection_dim": 128, "projection_hidden_dim": 512,
                "crop_scale": (0.08, 1.0), "flip_p": 0.5, "blur_p": 0.5, "jitter_strength": 0.5},
     "mae": {"mask_ratio": 0.75, "decoder_dim": 128, "decoder_layers": 2, "decoder_heads": 4, "norm_pix_loss": True},
@@ -59,15 +61,24 @@ OBJECTIVE_KNOBS: dict[str, dict[str, Any]] = {
 # The model an objective gets when the config names none.
 DEFAULT_PRESETS = {"causal_lm": "gpt-nano", "masked_lm": "gpt-nano", "simclr": "resnet-tiny", "mae": "vit-nano",
                    "best_rq": "audio-tiny",
+                   # ELECTRA's discriminator is BERT's encoder: BERT's layout exports to transformers.
+                   "electra": "bert-classic-nano",
                    "supervised": "resnet-tiny"}
 
 
 class ObjectiveConfig(Strict):
     """The pre-training objective and its knobs; knobs left out take the defaults in OBJECTIVE_KNOBS."""
 
-    name: Literal["causal_lm", "masked_lm", "simclr", "mae", "supervised", "best_rq", "clip", "siglip"] = "causal_lm"
-    mask_prob: Optional[float] = Field(default=None, gt=0, lt=1, description="masked_lm: fraction of tokens chosen; "
-                                       "best_rq: chance that a frame starts a masked span")
+    name: Literal["causal_lm", "masked_lm", "electra", "simclr", "mae", "supervised", "best_rq", "clip",
+                  "siglip"] = "causal_lm"
+    mask_prob: Optional[float] = Field(default=None, gt=0, lt=1, description="masked_lm, electra: fraction of "
+                                       "tokens chosen; best_rq: chance that a frame starts a masked span")
+    # electra
+    generator_size: Optional[float] = Field(default=None, gt=0, le=1, description="electra: the generator's "
+                                            "width as a fraction of the discriminator's, in whole heads (at "
+                                            "least one), at the same depth")
+    disc_weight: Optional[float] = Field(default=None, gt=0, description="electra: weight of the discriminator's "
+                                         "loss beside the generator's masked-LM loss")
     # simclr
     temperature: Optional[float] = Field(default=None, gt=0, description="simclr: NT-Xent temperature")
     projection_dim: Optional[int] = Field(default=None, gt=0, description="simclr: width the loss sees")

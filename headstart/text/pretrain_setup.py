@@ -8,7 +8,7 @@ from ..config import PretrainConfig, resolve_model
 from ..engine.distributed import world
 from ..errors import HeadstartError
 from ..models import TextTransformer
-from ..objectives import CausalLM, MaskedLM
+from ..objectives import CausalLM, Electra, MaskedLM
 from ..pretrain import PretrainSetup
 from .pretrained import load_text_model
 from .shards import TokenShards
@@ -36,14 +36,18 @@ def text_setup(cfg: PretrainConfig) -> PretrainSetup:
     run_config["model"] = model.cfg.model_dump(mode="json")
     run_config["data"]["tokenizer_sha256"] = train_shards.manifest["tokenizer"]["sha256"]
     run_config["task"] = "pretrain_text"
-    head_fraction = cfg.objective.mask_prob if cfg.objective.name == "masked_lm" else 1.0
     arch = model.cfg
+    summary = (f"{arch.n_layer} layers, {arch.n_head} heads, d_model {arch.d_model}, "
+               f"{model.num_params() / 1e6:.2f} M parameters")
+    if isinstance(objective, Electra):
+        flops = objective.train_flops_per_token(seq_len)
+        summary += f" (discriminator; generator d_model {objective.generator.cfg.d_model})"
+    else:
+        head_fraction = cfg.objective.mask_prob if cfg.objective.name == "masked_lm" else 1.0
+        flops = model.train_flops_per_token(seq_len, head_fraction)
     return PretrainSetup(
-        objective, train_src, val_src, run_config,
-        flops_per_unit=model.train_flops_per_token(seq_len, head_fraction),
-        extra_files={"tokenizer.json": train_shards.tokenizer_path},
-        summary=f"{arch.n_layer} layers, {arch.n_head} heads, d_model {arch.d_model}, "
-                f"{model.num_params() / 1e6:.2f} M parameters",
+        objective, train_src, val_src, run_config, flops_per_unit=flops,
+        extra_files={"tokenizer.json": train_shards.tokenizer_path}, summary=summary,
         per_step=f"{cfg.train.batch_size * cfg.train.grad_accum * seq_len} tokens")
 
 
@@ -65,7 +69,12 @@ def build_text_objective(cfg: PretrainConfig, vocab_size: int, special: dict, to
     if causal:
         return model, CausalLM(model)
     specials = [i for i in special.values() if i is not None]
-    return model, MaskedLM(model, mask_id=special["mask"], special_ids=specials, mask_prob=cfg.objective.mask_prob)
+    knobs = cfg.objective
+    if knobs.name == "electra":
+        # Continued from init, the loaded model becomes the discriminator; a fresh generator joins it.
+        return model, Electra(model, mask_id=special["mask"], special_ids=specials, mask_prob=knobs.mask_prob,
+                              generator_size=knobs.generator_size, disc_weight=knobs.disc_weight)
+    return model, MaskedLM(model, mask_id=special["mask"], special_ids=specials, mask_prob=knobs.mask_prob)
 
 
 def _continued_model(cfg: PretrainConfig, tokenizer_path, causal: bool) -> TextTransformer:
