@@ -64,7 +64,7 @@ def config_command(set_example: str):
               help="Continue from this checkpoint directory.")
 def pretrain(config: Path, overrides: tuple[str, ...], resume: bool, resume_from: Path | None) -> None:
     """Pre-train a model as CONFIG (YAML) describes, on a folder from `headstart prepare text` (causal_lm,
-    masked_lm), `headstart prepare images` (simclr, mae, supervised), `headstart prepare audio` (best_rq)
+    masked_lm, electra), `headstart prepare images` (simclr, mae, supervised), `headstart prepare audio` (best_rq)
     or `headstart prepare pairs` (clip, siglip).
 
     Outputs go to the config's run_dir: checkpoints/ (safetensors), metrics.jsonl, tensorboard/, config.yaml.
