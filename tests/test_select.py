@@ -1,7 +1,8 @@
 """`headstart select`: the N tokens of a pool most like a target task's text (DSIR).
 
 The pool is two clearly different sources made up here -- cooking paragraphs (a fifth of the pool) and
-code-like ones -- and the target is cooking sentences, so a working selection is almost all cooking.
+code-like ones, each over the default --min-tokens of 100 -- and the target is cooking sentences, so a
+working selection is almost all cooking.
 """
 from __future__ import annotations
 
@@ -29,19 +30,21 @@ CODE = ["def parse(self, line): return line.split(',')", "for i in range(len(ite
         "if not os.path.exists(path): raise FileNotFoundError(path)", "x = np.zeros((3, 4)) + bias",
         "self.cache[key] = value; return value", "while queue: node = queue.pop(); visit(node)",
         "print(f'{name}: {count}')", "with open(path) as f: data = json.load(f)"]
-TOKENS = 3000
+TOKENS = 5000
 
 
-def paragraphs(sentences: list[str], count: int, seed: int) -> str:
+def paragraphs(sentences: list[str], count: int, seed: int) -> list[str]:
+    """``count`` paragraphs of 15 to 25 random sentences: 105 tokens or more."""
     rng = random.Random(seed)
-    return "\n\n".join(" ".join(rng.choice(sentences) for _ in range(rng.randint(2, 6))) for _ in range(count)) + "\n"
+    return [" ".join(rng.choice(sentences) for _ in range(rng.randint(15, 25))) for _ in range(count)]
 
 
 @pytest.fixture
 def pool(tmp_path) -> list[Path]:
-    """Two sources: 200 cooking paragraphs, 800 code-like ones."""
-    return [write(tmp_path / "pool" / "cooking" / "recipes.txt", paragraphs(COOKING, 200, 1)).parent,
-            write(tmp_path / "pool" / "code" / "snippets.txt", paragraphs(CODE, 800, 2)).parent]
+    """Two sources: 200 cooking paragraphs (the first 30 twice over), 800 code-like ones."""
+    cooking, code = paragraphs(COOKING, 200, 1), paragraphs(CODE, 800, 2)
+    return [write(tmp_path / "pool" / "cooking" / "recipes.txt", "\n\n".join(cooking + cooking[:30])).parent,
+            write(tmp_path / "pool" / "code" / "snippets.txt", "\n\n".join(code)).parent]
 
 
 @pytest.fixture
@@ -73,7 +76,7 @@ def test_the_selection_is_mostly_the_source_that_looks_like_the_target(pool, tar
     assert kl["target_to_selected"] < kl["target_to_random_sample"] and kl["reduction"] > 0
     records = selected_records(tmp_path / "sel")
     assert len(records) == manifest["selected"]["documents"]
-    # The pool repeats some paragraphs word for word; each text is selected once at most.
+    # The pool repeats 30 paragraphs word for word; each text is selected once at most.
     assert len({record["text"] for record in records}) == len(records)
     assert manifest["selected"]["duplicates_skipped"] > 0
     assert {record["source"] for record in records} <= {str(cooking), str(pool[1])}
@@ -82,8 +85,8 @@ def test_the_selection_is_mostly_the_source_that_looks_like_the_target(pool, tar
 def test_the_same_seed_repeats_the_selection_and_another_seed_varies_it(target, tmp_path):
     # Weights are sums over a document's n-grams, so between documents of different relevance the Gumbel
     # noise rarely changes the order; between equally relevant ones, the seed decides.
-    recipes = [f"{COOKING[i % 8]} Recipe {i}." for i in range(300)]  # as relevant as each other
-    code = [f"{CODE[i % 8]}  # snippet {i}" for i in range(300)]
+    recipes = [" ".join(COOKING * 2) + f" Recipe {i}." for i in range(300)]  # as relevant as each other
+    code = [" ".join(CODE * 2) + f"  # snippet {i}" for i in range(300)]
     pool = [write(tmp_path / "cooking.txt", "\n\n".join(recipes)), write(tmp_path / "code.txt", "\n\n".join(code))]
     first = select(pool, tmp_path / "a", target, seed=7, tokens=1000)
     again = select(pool, tmp_path / "b", target, seed=7, tokens=1000)
@@ -135,13 +138,23 @@ def test_a_labeled_target_counts_its_text_and_ignores_its_labels(pool, tmp_path)
         assert selected_records(tmp_path / name) == selected_records(tmp_path / "plain")
 
 
+def test_documents_under_min_tokens_are_left_out(target, tmp_path):
+    # One-sentence recipes: relevant, but a short text's weight is a sum over few n-grams.
+    recipes = write(tmp_path / "recipes.txt", "\n\n".join(f"{COOKING[i % 8]} Recipe {i}." for i in range(300)))
+    code = write(tmp_path / "code.txt", "\n\n".join(paragraphs(CODE, 100, 2)))
+    manifest = select([recipes, code], tmp_path / "default", target, tokens=1000)  # --min-tokens 100
+    assert manifest["pool"]["short_documents_skipped"] == 300 and share(manifest, recipes, "pool_share") == 0
+    manifest = select([recipes, code], tmp_path / "all", target, tokens=1000, min_tokens=0)
+    assert share(manifest, recipes, "selected_share") == 1.0
+
+
 def test_a_pool_of_jsonl_and_parquet_sources_reads_the_named_field(target, tmp_path):
     pa = pytest.importorskip("pyarrow", reason="pyarrow is not installed (pip install pyarrow)")
     import pyarrow.parquet as pq
-    cooking = paragraphs(COOKING, 200, 1).split("\n\n")
+    cooking = paragraphs(COOKING, 200, 1)
     records = (json.dumps({"id": i, "body": text}) + "\n" for i, text in enumerate(cooking))
     write(tmp_path / "cooking.jsonl", "".join(records))
-    pq.write_table(pa.table({"body": paragraphs(CODE, 800, 2).split("\n\n")}), tmp_path / "code.parquet")
+    pq.write_table(pa.table({"body": paragraphs(CODE, 800, 2)}), tmp_path / "code.parquet")
     manifest = select([tmp_path / "cooking.jsonl", tmp_path / "code.parquet"], tmp_path / "sel", target, field="body")
     assert manifest["pool"]["documents"] == 1000
     assert share(manifest, tmp_path / "cooking.jsonl", "selected_share") > 0.95

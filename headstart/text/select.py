@@ -43,6 +43,10 @@ log = logging.getLogger("headstart.text")
 
 MANIFEST_FORMAT, MANIFEST_VERSION = "headstart.text_selection", 1
 SELECTED_FILE = "selected.jsonl"
+# DSIR's min_example_length.  A document's log-weight is a sum over its n-grams, so for typical pool text
+# (a little less likely under the target than under the pool, per n-gram) it falls with length: without
+# a floor, short fragments (headings, one-line sentences) near weight 0 outrank long relevant documents.
+MIN_TOKENS = 100
 
 
 class TopByBudget:
@@ -126,17 +130,19 @@ def _chunks(files: list[InputFile], options: PrepareOptions, bar, empty: list[in
 
 
 def select_text(pool: list, out, *, target, tokens: int, seed: int = 0, fmt: str = "auto", field: str = "text",
-                doc_unit: str = "paragraph", buckets: int = 10_000, encoding: str = "utf-8",
+                doc_unit: str = "paragraph", min_tokens: int = MIN_TOKENS, buckets: int = 10_000,
+                encoding: str = "utf-8",
                 target_format: str = "auto", target_field: str = "text", target_encoding: str | None = None,
                 on_bad_file: str = "error", overwrite: bool = False, progress: bool = True,
                 command: str | None = None) -> dict:
     """Select about ``tokens`` tokens of ``pool`` most like ``target``; write OUT/selected.jsonl and
     OUT/manifest.json, and return the manifest.  Tokens are ``TOKENS_ARE``; the selection holds at least
-    ``tokens`` and fewer than one document more.  A pool smaller than ``tokens`` is an error."""
+    ``tokens`` and fewer than one document more.  A pool smaller than ``tokens`` is an error.  Documents
+    shorter than ``min_tokens`` are left out, as if they were not in the pool."""
     started = time.perf_counter()
-    for name, value in (("--tokens", tokens), ("--buckets", buckets)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise HeadstartError(f"{name} {value}: expected a positive whole number")
+    for name, value, least in (("--tokens", tokens, 1), ("--buckets", buckets, 1), ("--min-tokens", min_tokens, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise HeadstartError(f"{name} {value}: expected a whole number of at least {least}")
     options = PrepareOptions(fmt=fmt, field=field, doc_unit=doc_unit, encoding=encoding, on_bad_file=on_bad_file)
     options.validate()
     out = Path(out)
@@ -152,15 +158,19 @@ def select_text(pool: list, out, *, target, tokens: int, seed: int = 0, fmt: str
     # Pass 1: the pool's n-gram distribution and size.
     pool_ngrams = np.zeros(buckets, dtype=np.int64)
     documents, pool_tokens, empty = np.zeros(len(sources), np.int64), np.zeros(len(sources), np.int64), [0]
+    too_short = 0
     with _progress_bar(files, "pool n-grams", show) as bar:
         for chunk in _chunks(files, options, bar, empty):
             features = hasher(chunk.texts)
-            pool_ngrams += hasher.counts(features)
-            np.add.at(documents, source_of[chunk.files], 1)
-            np.add.at(pool_tokens, source_of[chunk.files], features.tokens)
+            long_enough = features.tokens >= min_tokens
+            too_short += int(np.count_nonzero(~long_enough))
+            pool_ngrams += hasher.counts(features, long_enough)
+            np.add.at(documents, source_of[chunk.files[long_enough]], 1)
+            np.add.at(pool_tokens, source_of[chunk.files[long_enough]], features.tokens[long_enough])
     if documents.sum() == 0:
-        raise HeadstartError(f"no usable documents in the pool {', '.join(map(str, pool))}: "
-                             f"all {empty[0]:,} read were empty")
+        raise HeadstartError(f"no usable documents in the pool {', '.join(map(str, pool))}: of the "
+                             f"{empty[0] + too_short:,} read, {empty[0]:,} were empty and {too_short:,} shorter than "
+                             f"--min-tokens {min_tokens}")
     if pool_tokens.sum() < tokens:
         raise HeadstartError(f"the pool holds {int(pool_tokens.sum()):,} tokens, fewer than --tokens {tokens:,}: "
                              f"ask for fewer or add to the pool")
@@ -174,10 +184,13 @@ def select_text(pool: list, out, *, target, tokens: int, seed: int = 0, fmt: str
     with _progress_bar(files, "importance weights", show) as bar:
         for chunk in _chunks(files, options, bar):
             features, n = hasher(chunk.texts), len(chunk.texts)
-            log_weights = log_importance_weights(features, log_ratio, n)
+            # A document under --min-tokens gets key -inf, which never enters a heap; the noise is still
+            # drawn for it, so that each document meets the same draw whatever --min-tokens is.
+            log_weights = np.where(features.tokens >= min_tokens, log_importance_weights(features, log_ratio, n),
+                                   -np.inf)
             batch = (features.tokens, chunk.files, chunk.positions, chunk.texts)
             chosen.offer(log_weights + noise.gumbel(size=n), *batch)
-            baseline.offer(baseline_noise.gumbel(size=n), *batch)
+            baseline.offer(np.where(np.isfinite(log_weights), baseline_noise.gumbel(size=n), -np.inf), *batch)
 
     # Pass 3: write the selection in pool order; count both samples' n-grams for the KL divergence.
     in_selection, in_sample = chosen.locations(), baseline.locations()
@@ -208,7 +221,8 @@ def select_text(pool: list, out, *, target, tokens: int, seed: int = 0, fmt: str
             "tokens_are": TOKENS_ARE, "tokens_requested": tokens, "seed": seed,
             "selected": _totals(chosen), "random_sample": _totals(baseline),
             "pool": {"documents": int(documents.sum()), "tokens": int(pool_tokens.sum()),
-                     "empty_documents_skipped": empty[0], "files": len(files), "bytes": pool_bytes,
+                     "empty_documents_skipped": empty[0], "short_documents_skipped": too_short,
+                     "files": len(files), "bytes": pool_bytes,
                      "skipped_files": skipped},
             "sources": _source_shares(sources, documents, pool_tokens, chosen, baseline, source_of),
             "target": target_info,
@@ -216,11 +230,13 @@ def select_text(pool: list, out, *, target, tokens: int, seed: int = 0, fmt: str
                               "unit": "nats, KL(target || sample) over hashed n-gram buckets, the sample's "
                                       "counts add-one smoothed; reduction = random sample's - selection's"},
             "method": {"name": "DSIR, hashed n-gram importance weights (Xie et al. 2023)", "ngrams": [1, 2],
+                       "min_tokens": min_tokens,
                        "buckets": buckets, "hash": "BLAKE2b word ids, a rolling hash for bigrams, modulo buckets",
                        "smoothing": f"add-{SMOOTHING:g} on the target's and the pool's counts",
                        "resampling": "Gumbel top-k without replacement, seeded, until the tokens are reached",
                        "random_sample": "the same Gumbel top-k with every weight equal, from its own seeded stream"},
-            "options": {"format": fmt, "field": field, "doc_unit": doc_unit, "encoding": encoding,
+            "options": {"format": fmt, "field": field, "doc_unit": doc_unit, "min_tokens": min_tokens,
+                        "encoding": encoding,
                         "target_format": target_format, "target_field": target_field,
                         "target_encoding": target_encoding or encoding, "on_bad_file": on_bad_file},
             "seconds": round(seconds, 3), "pool_mb_per_s": round(pool_bytes / 1e6 / max(seconds, 1e-9), 3),

@@ -48,6 +48,9 @@ def parse_tokens(value: str) -> int:
 @click.option("--field", default="text", show_default=True, help="JSONL field / Parquet column of the pool's text.")
 @click.option("--doc-unit", type=click.Choice(["file", "paragraph", "line"]), default="paragraph", show_default=True,
               help="What one document of a plain-text file is: the unit that is selected or left out.")
+@click.option("--min-tokens", type=click.IntRange(min=0), default=100, show_default=True,
+              help="Leave out documents with fewer tokens, as DSIR does: a log-weight is a sum over a document's "
+                   "n-grams, so short fragments near weight 0 would outrank long relevant documents.")
 @click.option("--buckets", type=click.IntRange(min=1), default=10_000, show_default=True,
               help="Hash buckets for the unigrams and bigrams (DSIR's default).")
 @click.option("--encoding", default="utf-8", show_default=True, help="Encoding of the pool's text and JSONL files.")
@@ -74,10 +77,12 @@ def select_command(pool: tuple[Path, ...], target: Path, out: Path, tokens: str,
 
 def summary(manifest: dict, out: Path) -> str:
     pool, chosen, kl, target = manifest["pool"], manifest["selected"], manifest["kl_divergence"], manifest["target"]
+    left_out = (f" (left out {pool['short_documents_skipped']:,} shorter than --min-tokens "
+                f"{manifest['options']['min_tokens']})" if pool["short_documents_skipped"] else "")
     width = max(len("source"), *(len(row["source"]) for row in manifest["sources"]))
     lines = [
-        f"pool: {pool['documents']:,} documents, {pool['tokens']:,} tokens in {pool['files']:,} file(s); "
-        f"target: {target['tokens']:,} tokens in {target['documents']:,} document(s)",
+        f"pool: {pool['documents']:,} documents, {pool['tokens']:,} tokens in {pool['files']:,} file(s){left_out}",
+        f"target: {target['tokens']:,} tokens in {target['documents']:,} document(s) of {target['path']}",
         f"selected: {chosen['documents']:,} documents, {chosen['tokens']:,} tokens "
         f"(asked for {manifest['tokens_requested']:,}; tokens are lowercased words and punctuation runs)",
         f"  {'source':<{width}}  pool share  selected  random sample",
@@ -88,8 +93,8 @@ def summary(manifest: dict, out: Path) -> str:
     if pool["skipped_files"]:
         lines.append(f"skipped {len(pool['skipped_files'])} unreadable file(s): " + ", ".join(pool["skipped_files"]))
     lines += [
-        f"KL(target || ·): selection {kl['target_to_selected']:.3f}, random sample {kl['target_to_random_sample']:.3f} "
-        f"nats (reduction {kl['reduction']:.3f})",
+        f"KL(target || ·): selection {kl['target_to_selected']:.3f}, random sample "
+        f"{kl['target_to_random_sample']:.3f} nats (reduction {kl['reduction']:.3f})",
         f"peak RSS {manifest['peak_rss_mib']} MiB; {manifest['seconds']:.1f} s, "
         f"{pool['bytes'] / 1e6:,.1f} MB of pool at {manifest['pool_mb_per_s']:.1f} MB/s",
         f"wrote {out / manifest['file']} (headstart prepare text {out / manifest['file']} --field text)",
