@@ -1,8 +1,9 @@
 """Peak memory and throughput of `headstart select` at two pool sizes with the same N: memory stays flat.
 
 Each pool is whole copies of ../shared/data's IMDb `unsup.jsonl` (50,000 reviews, 66 MB) and the 17
-Gutenberg books (7.4 MB, one sentence a line, so `--doc-unit line`), written to a temporary folder until
-it reaches --sizes-mb; the two sources are the folders `imdb/` and `gutenberg/`.  The target is SST-2's
+Gutenberg books (7.4 MB, one sentence a line, written here as paragraphs of 8 sentences so that, like
+the reviews, most documents pass --min-tokens 100), in a temporary folder, until it reaches --sizes-mb;
+the two sources are the folders `imdb/` and `gutenberg/`.  The target is SST-2's
 training sentences (movie reviews, `<label> <text>` lines).  Copies repeat the same documents, which
 changes nothing that is measured here: every document is read, hashed and keyed the same way.
 
@@ -29,6 +30,7 @@ import time
 from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+PARAGRAPH_LINES = 8
 IMDB, GUTENBERG, SST2 = SHARED / "imdb" / "unsup.jsonl", SHARED / "gutenberg", SHARED / "sst2" / "stsa.binary.train"
 CHILD_RSS = ("import resource, sys; from headstart.cli import main; main(['select', '--help']); "
              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr)")
@@ -41,9 +43,12 @@ def build_pool(folder: Path, size_mb: float) -> int:
     for copy in range(max(1, math.ceil(size_mb * 1e6 / copy_bytes))):
         (folder / "imdb").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(IMDB, folder / "imdb" / f"unsup_{copy:03d}.jsonl")
+        (folder / "gutenberg" / f"copy_{copy:03d}").mkdir(parents=True, exist_ok=True)
         for book in books:
-            (folder / "gutenberg" / f"copy_{copy:03d}").mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(book, folder / "gutenberg" / f"copy_{copy:03d}" / book.name)
+            lines = [line.strip() for line in book.read_text(encoding="utf-8").splitlines() if line.strip()]
+            paragraphs = (" ".join(lines[start: start + PARAGRAPH_LINES])
+                          for start in range(0, len(lines), PARAGRAPH_LINES))
+            (folder / "gutenberg" / f"copy_{copy:03d}" / book.name).write_text("\n\n".join(paragraphs) + "\n")
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
@@ -66,10 +71,13 @@ def main() -> None:
             pool = Path(tmp) / "pool"
             build_pool(pool, size_mb)
             started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "headstart", "select", str(pool / "imdb"), str(pool / "gutenberg"),
-                            "--target", str(SST2), "--out", str(Path(tmp) / "selected"), "--tokens", args.tokens,
-                            "--doc-unit", "line", "--no-progress"], check=True, stdout=subprocess.DEVNULL)
+            command = ["select", str(pool / "imdb"), str(pool / "gutenberg"), "--target", str(SST2),
+                       "--out", str(Path(tmp) / "selected"), "--tokens", args.tokens, "--no-progress"]
+            run = subprocess.run([sys.executable, "-m", "headstart", *command], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True)
             wall = time.perf_counter() - started
+            if run.returncode:
+                sys.exit(run.stderr)
             manifest = json.loads((Path(tmp) / "selected" / "manifest.json").read_text())
         imdb = next(row for row in manifest["sources"] if row["source"].endswith("imdb"))
         pool_info = manifest["pool"]

@@ -43,9 +43,10 @@ log = logging.getLogger("headstart.text")
 
 MANIFEST_FORMAT, MANIFEST_VERSION = "headstart.text_selection", 1
 SELECTED_FILE = "selected.jsonl"
-# DSIR's min_example_length.  A document's log-weight is a sum over its n-grams, so for typical pool text
-# (a little less likely under the target than under the pool, per n-gram) it falls with length: without
-# a floor, short fragments (headings, one-line sentences) near weight 0 outrank long relevant documents.
+# DSIR's min_example_length.  A document's log-weight is a sum over its n-grams, so for ordinary pool text
+# (a little less likely under the target than under the pool, per n-gram) it falls with length: without a
+# floor, fragments near weight 0 (headings, one-line sentences) outrank every long ordinary document and
+# crowd the selection (one-line Gutenberg sentences: 11% of a pool, 32% of an SST-2 selection).
 MIN_TOKENS = 100
 
 

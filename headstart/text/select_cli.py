@@ -39,8 +39,8 @@ def parse_tokens(value: str) -> int:
               help="Folder for selected.jsonl and manifest.json.")
 @click.option("--tokens", "tokens", required=True, metavar="N",
               help="How many tokens to select (250000, 250k, 50M, 1.5B). A token here is a lowercased word or a "
-                   "run of punctuation (the regex \\w+|[^\\w\\s]+), the unit DSIR's features use; a BPE tokenizer "
-                   "makes more of them. The selection holds at least N and fewer than one document more.")
+                   "run of punctuation (the regex \\w+|[^\\w\\s]+), the unit DSIR's features use; prepare text's "
+                   "tokenizer counts differently. The selection holds at least N and fewer than one document more.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seeds the Gumbel noise: the same seed, pool and target give the same selection.")
 @click.option("--format", "fmt", type=click.Choice(["auto", "text", "jsonl", "parquet"]), default="auto",
@@ -50,7 +50,7 @@ def parse_tokens(value: str) -> int:
               help="What one document of a plain-text file is: the unit that is selected or left out.")
 @click.option("--min-tokens", type=click.IntRange(min=0), default=100, show_default=True,
               help="Leave out documents with fewer tokens, as DSIR does: a log-weight is a sum over a document's "
-                   "n-grams, so short fragments near weight 0 would outrank long relevant documents.")
+                   "n-grams, so fragments near weight 0 would outrank every long document of ordinary pool text.")
 @click.option("--buckets", type=click.IntRange(min=1), default=10_000, show_default=True,
               help="Hash buckets for the unigrams and bigrams (DSIR's default).")
 @click.option("--encoding", default="utf-8", show_default=True, help="Encoding of the pool's text and JSONL files.")
