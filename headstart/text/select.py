@@ -8,8 +8,9 @@ N tokens are chosen.  DSIR leaves the noise unseeded; here ``seed`` makes a sele
 The pool streams through three passes and is never held in memory:
 
   1. count the pool's hashed n-grams and its tokens per source (each POOL argument is a source);
-  2. key every document; a min-heap keeps the highest-keyed documents whose tokens first reach N, as
-     (key, tokens, file, position in file): memory grows with the selection, never with the pool.  A
+  2. key every document of ``min_tokens`` or more; a min-heap keeps the highest-keyed documents whose
+     tokens first reach N, as (key, tokens, file, position in file, digest of the text): memory grows
+     with the selection, never with the pool.  A
      second heap, keyed by noise alone, draws a random sample of the same size: the baseline that the KL
      divergence and the source shares are compared with;
   3. read again only the files that hold chosen documents, and write those out in pool order.
@@ -21,6 +22,7 @@ import json
 import logging
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from itertools import islice
@@ -99,10 +101,10 @@ class _Chunk(NamedTuple):
     positions: np.ndarray  # the document's index among its file's documents, as the reader yields them
 
 
-def _chunks(files: list[InputFile], options: PrepareOptions, bar, empty: list[int] | None = None,
+def _chunks(files: list[InputFile], options: PrepareOptions, bar, dropped: Counter | None = None,
             wanted: dict[int, set[int]] | None = None) -> Iterator[_Chunk]:
     """The pool's non-empty documents, cleaned, ~1 MB at a time; only the ``wanted`` ones if given.
-    ``empty`` (a one-item list) counts the documents that were empty after cleaning."""
+    ``dropped["empty"]`` counts the documents that were empty after cleaning."""
     texts, file_ids, positions, chars = [], [], [], 0
     for file_index, file in enumerate(files):
         keep = None if wanted is None else wanted.get(file_index)
@@ -115,8 +117,8 @@ def _chunks(files: list[InputFile], options: PrepareOptions, bar, empty: list[in
             # Whitespace is kept so that selected code keeps its indentation; prepare text folds it later.
             text = clean_text(document.text, fold_whitespace=False)
             if drop_reason(text, 1):
-                if empty is not None:
-                    empty[0] += 1
+                if dropped is not None:
+                    dropped["empty"] += 1
                 continue
             texts.append(text)
             file_ids.append(file_index)
@@ -132,10 +134,9 @@ def _chunks(files: list[InputFile], options: PrepareOptions, bar, empty: list[in
 
 def select_text(pool: list, out, *, target, tokens: int, seed: int = 0, fmt: str = "auto", field: str = "text",
                 doc_unit: str = "paragraph", min_tokens: int = MIN_TOKENS, buckets: int = 10_000,
-                encoding: str = "utf-8",
-                target_format: str = "auto", target_field: str = "text", target_encoding: str | None = None,
-                on_bad_file: str = "error", overwrite: bool = False, progress: bool = True,
-                command: str | None = None) -> dict:
+                encoding: str = "utf-8", target_format: str = "auto", target_field: str = "text",
+                target_encoding: str | None = None, on_bad_file: str = "error", overwrite: bool = False,
+                progress: bool = True, command: str | None = None) -> dict:
     """Select about ``tokens`` tokens of ``pool`` most like ``target``; write OUT/selected.jsonl and
     OUT/manifest.json, and return the manifest.  Tokens are ``TOKENS_ARE``; the selection holds at least
     ``tokens`` and fewer than one document more.  A pool smaller than ``tokens`` is an error.  Documents
@@ -158,20 +159,20 @@ def select_text(pool: list, out, *, target, tokens: int, seed: int = 0, fmt: str
 
     # Pass 1: the pool's n-gram distribution and size.
     pool_ngrams = np.zeros(buckets, dtype=np.int64)
-    documents, pool_tokens, empty = np.zeros(len(sources), np.int64), np.zeros(len(sources), np.int64), [0]
-    too_short = 0
+    documents, pool_tokens = np.zeros(len(sources), np.int64), np.zeros(len(sources), np.int64)
+    dropped = Counter(empty=0, too_short=0)
     with _progress_bar(files, "pool n-grams", show) as bar:
-        for chunk in _chunks(files, options, bar, empty):
+        for chunk in _chunks(files, options, bar, dropped):
             features = hasher(chunk.texts)
             long_enough = features.tokens >= min_tokens
-            too_short += int(np.count_nonzero(~long_enough))
+            dropped["too_short"] += int(np.count_nonzero(~long_enough))
             pool_ngrams += hasher.counts(features, long_enough)
             np.add.at(documents, source_of[chunk.files[long_enough]], 1)
             np.add.at(pool_tokens, source_of[chunk.files[long_enough]], features.tokens[long_enough])
     if documents.sum() == 0:
         raise HeadstartError(f"no usable documents in the pool {', '.join(map(str, pool))}: of the "
-                             f"{empty[0] + too_short:,} read, {empty[0]:,} were empty and {too_short:,} shorter than "
-                             f"--min-tokens {min_tokens}")
+                             f"{dropped.total():,} read, {dropped['empty']:,} were empty and {dropped['too_short']:,} "
+                             f"shorter than --min-tokens {min_tokens}")
     if pool_tokens.sum() < tokens:
         raise HeadstartError(f"the pool holds {int(pool_tokens.sum()):,} tokens, fewer than --tokens {tokens:,}: "
                              f"ask for fewer or add to the pool")
@@ -187,11 +188,11 @@ def select_text(pool: list, out, *, target, tokens: int, seed: int = 0, fmt: str
             features, n = hasher(chunk.texts), len(chunk.texts)
             # A document under --min-tokens gets key -inf, which never enters a heap; the noise is still
             # drawn for it, so that each document meets the same draw whatever --min-tokens is.
-            log_weights = np.where(features.tokens >= min_tokens, log_importance_weights(features, log_ratio, n),
-                                   -np.inf)
+            long_enough = features.tokens >= min_tokens
+            keys = log_importance_weights(features, log_ratio, n) + noise.gumbel(size=n)
             batch = (features.tokens, chunk.files, chunk.positions, chunk.texts)
-            chosen.offer(log_weights + noise.gumbel(size=n), *batch)
-            baseline.offer(np.where(np.isfinite(log_weights), baseline_noise.gumbel(size=n), -np.inf), *batch)
+            chosen.offer(np.where(long_enough, keys, -np.inf), *batch)
+            baseline.offer(np.where(long_enough, baseline_noise.gumbel(size=n), -np.inf), *batch)
 
     # Pass 3: write the selection in pool order; count both samples' n-grams for the KL divergence.
     in_selection, in_sample = chosen.locations(), baseline.locations()
@@ -222,7 +223,7 @@ def select_text(pool: list, out, *, target, tokens: int, seed: int = 0, fmt: str
             "tokens_are": TOKENS_ARE, "tokens_requested": tokens, "seed": seed,
             "selected": _totals(chosen), "random_sample": _totals(baseline),
             "pool": {"documents": int(documents.sum()), "tokens": int(pool_tokens.sum()),
-                     "empty_documents_skipped": empty[0], "short_documents_skipped": too_short,
+                     "empty_documents_skipped": dropped["empty"], "short_documents_skipped": dropped["too_short"],
                      "files": len(files), "bytes": pool_bytes,
                      "skipped_files": skipped},
             "sources": _source_shares(sources, documents, pool_tokens, chosen, baseline, source_of),
