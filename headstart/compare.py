@@ -3,7 +3,9 @@
 For every label budget and seed, the same stratified subset of labels fine-tunes two copies of one
 architecture: the pre-trained checkpoint and a random initialisation (same strategy, steps and
 hyper-parameters).  A classical baseline (TF-IDF + logistic regression for text, logistic regression
-on pixels for images) trains on the same labels.
+on pixels for images) trains on the same labels.  A budget of N is N labels in all, for every arm:
+the deep arms validate on a share of them (``finetune.task.split_task``), the baseline cross-validates
+inside them; an explicit ``task.val`` is counted on top and the report says so.
 Frozen features of both inits are probed (linear, kNN), scored with LogME before any fine-tuning, and
 projected to 2-D.  Everything lands in one self-contained report (HTML + Markdown + JSON).
 
@@ -30,7 +32,7 @@ from .errors import HeadstartError
 from .finetune.config import TRAIN_DEFAULTS, FinetuneConfig, TaskConfig
 from .finetune.run import finetune
 from .finetune.strategies import StrategyConfig
-from .finetune.task import TaskModality, split_task, task_modality
+from .finetune.task import TaskModality, budget_labels, split_task, task_modality
 from .label_budget import stratified_subset
 from .pairs.evaluate import DEFAULT_TEMPLATES
 from .transfer.logme import logme_score
@@ -51,7 +53,7 @@ class CompareConfig(BaseModel):
     budgets: list[Union[int, Literal["all"]]] = Field(default=[50, 100, 500, "all"], min_length=1)
     seeds: list[int] = Field(default=[0, 1, 2], min_length=1)
     strategy: StrategyConfig = StrategyConfig()
-    pooling: Literal["auto", "first", "mean", "last"] = "auto"
+    pooling: Literal["auto", "first", "mean", "last", "max", "mean_max"] = "auto"
     dropout: Optional[float] = Field(default=None, ge=0, lt=1,
                                      description="backbone dropout while fine-tuning; null: the checkpoint's")
     train: dict = Field(default_factory=dict, description="fine-tuning settings, shared by both arms")
@@ -79,6 +81,14 @@ class CompareConfig(BaseModel):
                                                                    "loss plus a tenth of its drop from the first "
                                                                    "evaluation)")
 
+
+    @field_validator("task")
+    @classmethod
+    def _held_out_test_set(cls, task: TaskConfig) -> TaskConfig:
+        if task.test is None:
+            raise ValueError("task.test: compare scores every arm on a held-out labeled set that no budget draws "
+                             "from; give one (a labeled file, or {path: FOLDER, split: val} for a prepared folder)")
+        return task
 
     @field_validator("also")
     @classmethod
@@ -166,17 +176,30 @@ def _check_same_run(run_cfg: FinetuneConfig) -> None:
 def _budgets(cfg: CompareConfig, modality: TaskModality) -> tuple[list[int], int, int]:
     """(label budgets as sizes, labeled training examples available, held-out examples evaluated)."""
     pool, val, test = split_task(_run_config(cfg, "pretrained", None, cfg.seeds[0], cfg.run_dir), modality)
-    if any(b != "all" and b > len(pool) for b in cfg.budgets):
-        log.warning("budgets above the %d labeled training examples are capped at %d", len(pool), len(pool))
-    sizes = sorted({len(pool) if b == "all" else min(b, len(pool)) for b in cfg.budgets})
-    return sizes, len(pool), len(test if test is not None else val)
+    available = len(pool) if cfg.task.val is not None else len(pool) + len(val)  # an explicit val is extra
+    if any(b != "all" and b > available for b in cfg.budgets):
+        log.warning("budgets above the %d labeled training examples are capped at %d", available, available)
+    sizes = sorted({available if b == "all" else min(b, available) for b in cfg.budgets})
+    for size in sizes:  # a budget too small to train and validate on is an error now, not an hour in
+        split_task(_run_config(cfg, "pretrained", size, cfg.seeds[0], cfg.run_dir), modality)
+    return sizes, available, len(test)
+
+
+def label_accounting(cfg: CompareConfig, modality: TaskModality, budgets: list[int]) -> dict:
+    """How each budget's labels were spent, for the report: {budget: {"train": n, "validation": m,
+    "counted": whether validation is part of the budget}}."""
+    spent = {}
+    for budget in budgets:
+        pool, val, _ = split_task(_run_config(cfg, "pretrained", budget, cfg.seeds[0], cfg.run_dir), modality)
+        spent[budget] = {"train": len(pool), "validation": len(val), "counted": cfg.task.val is None}
+    return spent
 
 
 def _frozen_feature_studies(cfg: CompareConfig, modality: TaskModality, largest: int, eval_key: str) -> dict:
     """Linear/kNN probes and LogME of pre-trained vs random-init features, and a 2-D projection."""
     run_cfg = _run_config(cfg, "pretrained", largest, cfg.seeds[0], cfg.run_dir)
-    pool, val, test = split_task(run_cfg, modality)
-    held_out = test if eval_key == "test" else val
+    pool, val, held_out = split_task(run_cfg, modality)
+    pool = budget_labels(pool, val)  # the probes see the labels the arms saw
     if len(pool) > cfg.probe_examples:
         pool = pool.subset(stratified_subset(pool.labels, cfg.probe_examples, 0).tolist())
     classes = len(pool.label_names)
@@ -244,9 +267,9 @@ def _image_text_studies(cfg: CompareConfig, modality: TaskModality, eval_key: st
         raise HeadstartError(f"{cfg.pretrained} is an image-text model: its image tower fine-tunes on an image "
                              f"task (a folder from `headstart prepare images`), not a {modality.name} one")
     from .pairs.compare_studies import retrieval_study, zero_shot_study
-    _, val, test = split_task(_run_config(cfg, "pretrained", None, cfg.seeds[0], cfg.run_dir), modality)
+    _, _, test = split_task(_run_config(cfg, "pretrained", None, cfg.seeds[0], cfg.run_dir), modality)
     run_dir, _, state = _run_folder(cfg.pretrained)
-    return {"zero_shot": {**zero_shot_study(cfg.pretrained, test if eval_key == "test" else val, cfg.zero_shot_templates),
+    return {"zero_shot": {**zero_shot_study(cfg.pretrained, test, cfg.zero_shot_templates),
                           "split": eval_key},
             "retrieval": retrieval_study(run_dir, state.get("step"))}
 
@@ -264,8 +287,7 @@ def _contamination_check(cfg: CompareConfig, modality: TaskModality, state: dict
     if fmt != "headstart.text_shards":
         log.debug("compare: no contamination check (pre-training data %s is gone or not a prepared text folder)", corpus)
         return None
-    _, val, test = split_task(_run_config(cfg, "pretrained", None, cfg.seeds[0], cfg.run_dir), modality)
-    held_out = test if eval_key == "test" else val
+    _, _, held_out = split_task(_run_config(cfg, "pretrained", None, cfg.seeds[0], cfg.run_dir), modality)
     found = contamination(corpus, held_out.texts, held_out.line_numbers)
     if found:
         shown = "; ".join(f"line {row['line']}: {row['text'][:80]!r}" for row in found[:5])
@@ -308,7 +330,7 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
     cfg = config if isinstance(config, CompareConfig) else load_compare_config(config, overrides)
     modality = task_modality(cfg.task)
     budgets, n_train, n_eval = _budgets(cfg, modality)
-    eval_key = "test" if cfg.task.test is not None else "val"
+    eval_key = "test"  # compare always scores on task.test (its config requires one)
     fine_tuned = cfg.arms()
     arms = {arm: {b: [] for b in budgets} for arm in fine_tuned + (("baseline",) if cfg.baseline else ())}
     chosen = {arm: {b: [] for b in budgets} for arm in fine_tuned}  # the learning rate each run ended up with
@@ -327,9 +349,9 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
                 chosen[arm][budget].append(result.get("lr"))
                 run_dirs[arm, budget, seed] = run_dir
                 label_names = result["label_names"]
-            if cfg.baseline:
+            if cfg.baseline:  # every label the deep arms saw, validation included; scored on the same test set
                 pool, val, test = split_task(_run_config(cfg, "scratch", budget, seed, cfg.run_dir), modality)
-                arms["baseline"][budget].append(modality.baseline(pool, test if test is not None else val, seed))
+                arms["baseline"][budget].append(modality.baseline(budget_labels(pool, val), test, seed))
 
     largest, first_seed = budgets[-1], cfg.seeds[0]
     curves = {}
@@ -356,6 +378,7 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
                       **{arm: f"fine-tuned from {path}, exactly as pretrained" for arm, path in cfg.also.items()}},
         "task": {"name": task_name, "label_names": label_names, "n_train": n_train, "n_test": n_eval},
         "budgets": budgets,
+        "label_accounting": label_accounting(cfg, modality, budgets),
         "arms": arms,
         "curves": curves,
         "steps_to_target": {**{arm: steps_to_target(c["steps"], c["accuracy"], target) for arm, c in curves.items()},

@@ -29,7 +29,10 @@ def test_compare_runs_both_arms_and_the_baseline_then_writes_the_report(tmp_path
     code, out = run_cli("compare", config)
     assert code == 0, out
     report = json.loads((tmp_path / "compare" / "report" / "report.json").read_text())
-    assert report["budgets"] == [8, 72]  # 'all' = the 80 examples minus a stratified 10% for validation
+    assert report["budgets"] == [8, 80]  # 'all' = the 80 examples, validation included
+    # A budget is every label an arm saw: the deep arms validate on a stratified share of it.
+    assert report["label_accounting"]["8"] == {"train": 6, "validation": 2, "counted": True}
+    assert report["label_accounting"]["80"] == {"train": 64, "validation": 16, "counted": True}
     assert set(report["arms"]) == {"pretrained", "scratch", "baseline"}
     assert all(len(seeds) == 2 for arm in report["arms"].values() for seeds in arm.values())
     assert set(report["probes"]) == {"pretrained", "random_init"} and set(report["logme"]) == {"pretrained", "random_init"}
@@ -73,16 +76,16 @@ def test_lr_search_gives_each_arm_its_best_learning_rate_on_validation(tmp_path,
     assert code == 0, out
     runs = tmp_path / "compare" / "runs"
     assert sorted(p.name for p in runs.iterdir()) == [
-        "pretrained-72-s0-lr0.003", "pretrained-72-s0-lr1e-06", "scratch-72-s0-lr0.003", "scratch-72-s0-lr1e-06"]
+        "pretrained-80-s0-lr0.003", "pretrained-80-s0-lr1e-06", "scratch-80-s0-lr0.003", "scratch-80-s0-lr1e-06"]
     report = json.loads((tmp_path / "compare" / "report" / "report.json").read_text())
     chosen = report["configs"]["learning rate chosen on validation, per budget and seed"]
     for arm in ("pretrained", "scratch"):
-        val = {lr: json.loads((runs / f"{arm}-72-s0-lr{lr:g}" / "results.json").read_text())["val"]["accuracy"]
+        val = {lr: json.loads((runs / f"{arm}-80-s0-lr{lr:g}" / "results.json").read_text())["val"]["accuracy"]
                for lr in (1e-6, 3e-3)}
         best = max(val, key=lambda lr: (val[lr], lr == 1e-6))  # a tie goes to the first lr searched
-        assert chosen[arm]["72"] == [best]
-        test = json.loads((runs / f"{arm}-72-s0-lr{best:g}" / "results.json").read_text())["test"]["accuracy"]
-        assert report["arms"][arm]["72"] == [test]
+        assert chosen[arm]["80"] == [best]
+        test = json.loads((runs / f"{arm}-80-s0-lr{best:g}" / "results.json").read_text())["test"]["accuracy"]
+        assert report["arms"][arm]["80"] == [test]
 
 
 def test_a_bad_fine_tuning_setting_in_a_compare_config_is_a_one_line_error(tmp_path, pretrained_run):  # noqa: F811
@@ -92,3 +95,13 @@ def test_a_bad_fine_tuning_setting_in_a_compare_config_is_a_one_line_error(tmp_p
     assert code == 2 and "Traceback" not in out
     assert f"{config}: " in out and "warmup_steps" in out  # the file the setting is in, checked before any run
     assert not (tmp_path / "compare" / "runs").exists() or not any((tmp_path / "compare" / "runs").iterdir())
+
+
+def test_a_budget_too_small_to_train_and_validate_or_no_test_set_is_a_one_line_error(tmp_path, pretrained_run):  # noqa: F811
+    write_task(tmp_path)
+    config = write_compare_config(tmp_path, pretrained_run)
+    code, out = run_cli("compare", config, "--set", "budgets=[3]")
+    assert code == 2 and "Traceback" not in out
+    assert "task.budget 3: fewer labels than 2 x the 2 classes" in out and "give at least 4" in out
+    code, out = run_cli("compare", config, "--set", "task.test=null")
+    assert code == 2 and "task.test: compare scores every arm on a held-out labeled set" in out

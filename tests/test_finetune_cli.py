@@ -42,7 +42,8 @@ def test_finetune_a_pretrained_checkpoint_and_report_val_and_test(tmp_path, pret
     code, out = run_cli("finetune", write_finetune_config(tmp_path, pretrained_run, **strategy))
     assert code == 0, out
     results = json.loads((tmp_path / "ft" / "results.json").read_text())
-    assert results["labels"] == 40 and results["label_names"] == ["0", "1"]
+    # A budget of 40 is 40 labels in all: a stratified fifth of them validates.
+    assert results["labels"] == 32 and results["validation_labels"] == 8 and results["label_names"] == ["0", "1"]
     assert results["init"].endswith("step_000006") and 0.0 <= results["test"]["accuracy"] <= 1.0
     assert "val: accuracy" in out and "test: accuracy" in out
     if not strategy:  # full fine-tuning separates this easy task

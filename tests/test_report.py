@@ -82,7 +82,7 @@ def test_markdown_table_has_mean_and_interval_for_each_arm(full_report):
     paths, _ = full_report
     markdown = paths["md"].read_text(encoding="utf-8")
     # pretrained at 100: 62.0 ± t(0.975, 2) * 2.0 / sqrt(3) = 62.0 ± 4.97; scratch 52.0 ± 5.0; paired Δ +10.0 ± 0.0
-    assert "| 100 | 62.0 ± 5.0 | 52.0 ± 5.0 | 55.0 (1 seed) | +10.0 ± 0.0 |" in markdown
+    assert "| 100 | 62.0 ± 5.0 | 52.0 ± 5.0 | 55.0 (1 seed) | +10.0 ± 0.0 | +7.0 (n.s.) |" in markdown
     outside_code = re.sub(r"```.*?```", "", markdown, flags=re.DOTALL)  # code blocks show text as is
     assert "&lt;script&gt;" in outside_code and "<script" not in outside_code
     assert "| scratch | not reached |" in markdown
@@ -105,7 +105,8 @@ def test_json_holds_the_inputs_and_every_computed_number(full_report):
     row = document["summary"]["rows"][0]
     assert row["arms"]["pretrained"]["mean"] == pytest.approx(0.62)
     assert row["arms"]["pretrained"]["high"] - row["arms"]["pretrained"]["mean"] == pytest.approx(0.049683, abs=1e-6)
-    assert row["delta"] == pytest.approx({"mean": 0.10, "low": 0.10, "high": 0.10, "n": 3, "paired": True})
+    assert row["delta"] == pytest.approx({"mean": 0.10, "low": 0.10, "high": 0.10, "n": 3, "paired": True,
+                                          "significant": True})
 
 
 def test_label_names_are_drawn_as_plain_text_not_mathtext():
@@ -133,3 +134,37 @@ def test_results_missing_required_keys_or_with_stray_budgets_are_refused(tmp_pat
     results["arms"]["scratch"][500] = [0.6]
     with pytest.raises(ValueError, match=r"\['scratch'\] has budget 500, not in results\['budgets'\]"):
         write_report(tmp_path, results)
+
+
+def noisy_results() -> dict:
+    """Pre-trained ahead of scratch on average, but not on every seed: the paired interval spans 0."""
+    results = minimal_results()
+    results["arms"] = {"pretrained": {"100": [0.60, 0.55, 0.66], "1000": [0.80, 0.81, 0.82]},
+                       "scratch": {"100": [0.58, 0.57, 0.60], "1000": [0.70, 0.72, 0.74]},
+                       "baseline": {"100": [0.61, 0.58, 0.62], "1000": [0.75, 0.76, 0.74]}}
+    results["label_accounting"] = {"100": {"train": 80, "validation": 20, "counted": True},
+                                   "1000": {"train": 800, "validation": 200, "counted": True}}
+    return results
+
+
+def test_a_difference_whose_interval_spans_zero_is_reported_as_not_significant(tmp_path):
+    paths = write_report(tmp_path, noisy_results())
+    markdown = paths["md"].read_text(encoding="utf-8")
+    headline = next(line for line in markdown.splitlines() if line.startswith("With 100 labels"))
+    assert "the difference from scratch is not significant (+2.0 points, 95% interval" in headline
+    assert headline.endswith("No head start is claimed.")
+    assert "scratch needs about" not in headline  # labels saved are claimed for a significant head start only
+    row = json.loads(paths["json"].read_text(encoding="utf-8"))["summary"]["rows"][0]
+    assert row["delta"]["significant"] is False and "labels_saved" not in row
+    # pre-trained 60.3 ± t(0.975, 2) · 5.51 / √3; paired Δ = mean of (+2, −2, +6) ± 4.30 · 4.0 / √3
+    assert "| 100 (80 + 20) | 60.3 ± 13.7 | 58.3 ± 3.8 | 60.3 ± 5.2 | +2.0 ± 9.9 (n.s.) | +0.0 ± 9.0 (n.s.) | — | n.s. |" in markdown
+
+
+def test_the_headline_says_how_the_budget_was_spent(tmp_path):
+    results = noisy_results()
+    paths = write_report(tmp_path, results)
+    assert "With 100 labels (80 to train, 20 to validate and choose the checkpoint)" in paths["md"].read_text("utf-8")
+    results["label_accounting"] = {"100": {"train": 100, "validation": 872, "counted": False},
+                                   "1000": {"train": 1000, "validation": 872, "counted": False}}
+    paths = write_report(tmp_path, results)
+    assert "With 100 training + 872 validation labels" in paths["md"].read_text("utf-8")

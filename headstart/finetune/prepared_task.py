@@ -33,6 +33,13 @@ class LabeledRows:
         indices = np.asarray(indices, dtype=np.int64)
         return type(self)(self.parts, self.rows[indices], self.labels[indices], self.label_names, self.source)
 
+    def concat(self, other: "LabeledRows") -> "LabeledRows":
+        """These examples, then ``other``'s (aligned to the same label ids)."""
+        shifted = other.rows + np.array([len(self.parts), 0], dtype=np.int64)
+        source = self.source if other.source == self.source else f"{self.source} + {other.source}"
+        return type(self)(self.parts + other.parts, np.concatenate([self.rows, shifted]),
+                          np.concatenate([self.labels, other.labels]), self.label_names, source)
+
     def items(self, indices: Sequence[int]) -> list:
         """Examples ``indices`` as their readers return them (an image array, a clip's frames)."""
         rows = self.rows[np.asarray(indices, dtype=np.int64)]

@@ -32,6 +32,9 @@ class TaskData(Protocol):
 
     def subset(self, indices: Sequence[int]) -> "TaskData": ...
 
+    def concat(self, other: "TaskData") -> "TaskData":
+        """These examples, then ``other``'s (already aligned to the same label ids)."""
+
 
 class LabeledBatches(ABC):
     """Batch ``i`` of a labeled split comes from a per-epoch permutation seeded by ``(seed, epoch)``:
@@ -158,20 +161,45 @@ def task_modality(task: TaskConfig) -> TaskModality:
 
 
 def split_task(cfg: FinetuneConfig, modality: Optional[TaskModality] = None):
-    """(training pool after the label budget, validation, test or None) as ``cfg.task`` says."""
+    """(training examples, validation examples, test examples or None) as ``cfg.task`` says.
+
+    A budget of N labels is N labels in all (Oliver et al. 2018: a validation set larger than the
+    training set is not a few-label result).  The N are a stratified draw from ``task.train``; without
+    ``task.val``, validation (early stopping, the learning-rate search) is a stratified ``val_fraction``
+    of them, at least one per class, and training the rest.  An explicit ``task.val`` is used whole,
+    on top of the N: reports then say "N train + M validation labels".  Without a budget, the whole
+    training file is the N.
+    """
     t, modality = cfg.task, modality or task_modality(cfg.task)
     modality.check_overlap(t)
     train = modality.read(t.train, t, "task.train")
-    if t.val is not None:
-        val = modality.align(train, modality.read(t.val, t, "task.val"))
-        train_idx = list(range(len(train)))
-    else:  # hold out a stratified share of train for early stopping
-        n_val = max(len(train.label_names), int(round(t.val_fraction * len(train))))
-        val_idx = set(stratified_subset(train.labels, n_val, cfg.train.seed).tolist())
-        train_idx = [i for i in range(len(train)) if i not in val_idx]
-        val = train.subset(sorted(val_idx))
     test = modality.align(train, modality.read(t.test, t, "task.test")) if t.test is not None else None
-    pool = train.subset(train_idx)
+    labeled = train
     if t.budget is not None:
-        pool = pool.subset(stratified_subset(pool.labels, t.budget, cfg.train.seed).tolist())
-    return pool, val, test
+        check_budget(t.budget, train, explicit_val=t.val is not None)
+        if t.budget < len(train):
+            labeled = train.subset(stratified_subset(train.labels, t.budget, cfg.train.seed).tolist())
+    if t.val is not None:
+        return labeled, modality.align(train, modality.read(t.val, t, "task.val")), test
+    classes = len(np.unique(np.asarray(labeled.labels)))
+    n_val = min(max(classes, int(round(t.val_fraction * len(labeled)))), len(labeled) - classes)
+    val_idx = set(stratified_subset(labeled.labels, n_val, cfg.train.seed).tolist())
+    pool = labeled.subset([i for i in range(len(labeled)) if i not in val_idx])
+    return pool, labeled.subset(sorted(val_idx)), test
+
+
+def check_budget(budget: int, train: TaskData, explicit_val: bool) -> None:
+    """Every class needs a training example and, when validation comes out of the budget, a
+    validation example too: fewer labels than that cannot train or choose anything."""
+    classes = len(np.unique(np.asarray(train.labels)))
+    need = classes if explicit_val else 2 * classes
+    if budget < need:
+        raise HeadstartError(f"task.budget {budget}: fewer labels than {'the' if explicit_val else '2 x the'} "
+                             f"{classes} classes of {train.source}; give at least {need}"
+                             + ("" if explicit_val else " (one to train and one to validate on, per class)"))
+
+
+def budget_labels(pool: TaskData, val: TaskData) -> TaskData:
+    """Every label a fine-tuned arm saw (trained on, or chose its checkpoint and learning rate with): what a
+    baseline trains on, so that every arm of a comparison sees the same labels."""
+    return pool.concat(val)

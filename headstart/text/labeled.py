@@ -46,6 +46,12 @@ class LabeledTexts:
                             self.label_names, self.source,
                             [self.line_numbers[i] for i in indices] if self.line_numbers else [])
 
+    def concat(self, other: "LabeledTexts") -> "LabeledTexts":
+        """These examples, then ``other``'s (aligned to the same label ids)."""
+        lines = self.line_numbers + other.line_numbers if self.line_numbers and other.line_numbers else []
+        source = self.source if other.source == self.source else f"{self.source} + {other.source}"
+        return LabeledTexts(self.texts + other.texts, self.labels + other.labels, self.label_names, source, lines)
+
 
 def read_labeled(path: str | Path, *, fmt: str = "auto", text_field: str = "text",
                  label_field: str = "label", encoding: str = "utf-8") -> LabeledTexts:

@@ -13,9 +13,12 @@ strings (JSON object keys are strings); accuracies are fractions in [0, 1].
     command          str                              the command line that produced the results
     configs          {name: any JSON}                 shown folded, verbatim
     curves           {arm: {"steps": [int], "accuracy": [float], "budget": int?}}   learning curves
+    label_accounting {budget: {"train": n, "validation": m, "counted": bool}}   how each budget's labels were
+                     spent: counted = validation came out of the budget; else it was extra (task.val)
     labels_saved     {budget: float | None}           labels scratch needs to match pretrained's mean
                      accuracy at this budget (``stats.labels_saved``); None = more than the largest
-                     budget.  Computed from ``arms`` when absent.
+                     budget.  Computed from ``arms`` when absent; shown only where the head start over
+                     scratch is significant (``claims.summarize``).
     steps_to_target  {arm: int | None, "target": float}   first step reaching the target accuracy
     probes           {model: {probe: accuracy}}      e.g. {"pretrained": {"linear": .., "knn": ..},
                      "random_init": {...}}
@@ -46,7 +49,7 @@ from typing import Any
 
 from headstart.transfer import report_plots as plots
 from headstart.transfer.probes import PROBE_PROTOCOL
-from headstart.transfer.stats import labels_saved, mean_ci
+from headstart.transfer.claims import arm_values as _arms, cost_headline, headline as _headline, summarize
 
 REQUIRED = ("title", "task", "budgets", "arms")
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -81,44 +84,6 @@ def write_report(out_dir: Path, results: dict) -> dict[str, Path]:
     return paths
 
 
-def summarize(results: dict) -> dict:
-    """Per budget: mean and 95% CI of each arm, pretrained - scratch, and labels saved."""
-    arms, budgets = _arms(results), list(results["budgets"])
-    saved = {str(k): v for k, v in (results.get("labels_saved") or {}).items()}
-    compare = "pretrained" in arms and "scratch" in arms
-    if compare and not saved:
-        scratch_budgets = [b for b in budgets if arms["scratch"].get(str(b))]
-        scratch_means = [mean_ci(arms["scratch"][str(b)]).mean for b in scratch_budgets]
-        for b in budgets:
-            if arms["pretrained"].get(str(b)) and scratch_budgets:
-                saved[str(b)] = labels_saved(scratch_budgets, scratch_means,
-                                             mean_ci(arms["pretrained"][str(b)]).mean)
-    rows = []
-    for budget in budgets:
-        row: dict[str, Any] = {"budget": budget, "arms": {}}
-        for arm, by_budget in arms.items():
-            if by_budget.get(str(budget)):
-                ci = mean_ci(by_budget[str(budget)])
-                row["arms"][arm] = {"mean": ci.mean, "low": ci.low, "high": ci.high, "n": ci.n}
-        if compare and arms["pretrained"].get(str(budget)) and arms["scratch"].get(str(budget)):
-            row["delta"] = _delta(arms["pretrained"][str(budget)], arms["scratch"][str(budget)])
-        if str(budget) in saved:
-            needed = saved[str(budget)]
-            row["scratch_needs"] = needed
-            row["labels_saved"] = None if needed is None else needed - budget
-        rows.append(row)
-    return {"confidence": 0.95, "rows": rows}
-
-
-def _delta(pretrained: list[float], scratch: list[float]) -> dict:
-    """Mean of pretrained - scratch; seed-paired CI when both arms have the same seeds (2 or more)."""
-    if len(pretrained) == len(scratch):
-        ci = mean_ci([p - s for p, s in zip(pretrained, scratch)])
-        return {"mean": ci.mean, "low": ci.low, "high": ci.high, "n": ci.n, "paired": True}
-    mean = mean_ci(pretrained).mean - mean_ci(scratch).mean
-    return {"mean": mean, "low": None, "high": None, "n": None, "paired": False}
-
-
 # ----------------------------------------------------------------------------------------------- HTML
 
 def render_html(results: dict, summary: dict) -> str:
@@ -135,17 +100,14 @@ def render_html(results: dict, summary: dict) -> str:
         parts.append(f"<pre>$ {e(results['command'])}</pre>")
     if headline := _headline(summary):
         parts.append(f"<p class='headline'>{e(headline)}</p>")
-    if cost_line := _cost_headline(results, summary):
+    if cost_line := cost_headline(results, summary, _duration):
         parts.append(f"<p class='headline'>{e(cost_line)}</p>")
 
     if contamination := results.get("contamination"):
         parts += [f"<h2>Contamination</h2><p class='headline'>{e(_contamination_line(contamination))}</p>",
                   *([_html_table(*_contamination_table(contamination), (1, 2, 3))] if contamination["contaminated"] else [])]
     parts += ["<h2>Accuracy by label budget</h2>", _html_table(*_summary_table(results, summary)),
-              "<p class='note'>Accuracy in %, mean ± half-width of the 95% Student-t interval over "
-              "seeds. Δ = pre-trained − scratch, paired by seed. “Scratch needs”: labels scratch "
-              "needs to reach pre-trained's mean accuracy, interpolated linearly in log(budget) "
-              "between measured budgets; “more than all” when scratch never gets there.</p>",
+              f"<p class='note'>{e(_TABLE_NOTE)}</p>",
               *[f"<p class='note'>{e(arm)}: {e(note)}</p>" for arm, note in (results.get("arm_notes") or {}).items()],
               _img(plots.label_efficiency_png(results["budgets"], _arms(results)), "label efficiency")]
 
@@ -226,15 +188,13 @@ def render_markdown(results: dict, summary: dict) -> str:
         lines += [_fence(results["command"]), ""]
     if headline := _headline(summary):
         lines += [m(headline), ""]
-    if cost_line := _cost_headline(results, summary):
+    if cost_line := cost_headline(results, summary, _duration):
         lines += [m(cost_line), ""]
     if contamination := results.get("contamination"):
         lines += ["## Contamination", "", m(_contamination_line(contamination)), "",
                   *(_md_table(*_contamination_table(contamination)) + [""] if contamination["contaminated"] else [])]
     lines += ["## Accuracy by label budget", "", *_md_table(*_summary_table(results, summary)), "",
-              "Accuracy in %, mean ± half-width of the 95% Student-t interval over seeds; Δ = pre-trained − "
-              "scratch, paired by seed; scratch needs = labels scratch needs to match pre-trained "
-              "(log-budget interpolation). Plots are in report.html.", ""]
+              m(_TABLE_NOTE) + " Plots are in report.html.", ""]
     for arm, note in (results.get("arm_notes") or {}).items():
         lines += [f"{m(arm)}: {m(note)}", ""]
     if zero_shot := results.get("zero_shot"):
@@ -304,20 +264,34 @@ def _longest_backtick_run(text: str) -> int:
 
 # ---------------------------------------------------------------------------------- shared content
 
+_TABLE_NOTE = ("Accuracy in %, mean ± half-width of the 95% Student-t interval over seeds. Labels: all a run "
+               "saw, train + validation (validation chose the checkpoint and learning rate). Δ: paired by seed "
+               "(seed i used the same labels in every arm); n.s. = the interval includes 0, so no difference is "
+               "claimed. “Scratch needs”: labels scratch needs to reach pre-trained's mean accuracy, "
+               "interpolated linearly in log(budget), shown only for a significant head start; “more than "
+               "all” when scratch never gets there.")
+
+
 def _summary_table(results: dict, summary: dict) -> tuple[list[str], list[list[str]]]:
     arm_names = list(_arms(results))
     has_delta = any("delta" in row for row in summary["rows"])
-    has_saved = any("scratch_needs" in row for row in summary["rows"])
-    header = ["labels"] + arm_names + (["Δ pre-trained − scratch"] if has_delta else []) \
-        + (["scratch needs", "labels saved"] if has_saved else [])
+    has_baseline = any("vs_baseline" in row for row in summary["rows"])
+    has_saved = has_delta
+    header = ["labels (train + val)"] + arm_names + (["Δ pre-trained − scratch"] if has_delta else []) \
+        + (["Δ pre-trained − baseline"] if has_baseline else []) + (["scratch needs", "labels saved"] if has_saved else [])
     rows = []
     for row in summary["rows"]:
-        cells = [f"{row['budget']:,}"] + [_pct_ci(row["arms"].get(arm)) for arm in arm_names]
+        accounting = row.get("accounting")
+        spent = f" ({accounting['train']:,} + {accounting['validation']:,})" if accounting else ""
+        cells = [f"{row['budget']:,}{spent}"] + [_pct_ci(row["arms"].get(arm)) for arm in arm_names]
         if has_delta:
-            cells.append(_pct_ci(row.get("delta"), signed=True))
+            cells.append(_delta_cell(row.get("delta")))
+        if has_baseline:
+            cells.append(_delta_cell(row.get("vs_baseline")))
         if has_saved:
             if "scratch_needs" not in row:
-                cells += ["—", "—"]
+                delta = row.get("delta")
+                cells += ["—", "—" if delta is None else "none" if delta["significant"] else "n.s."]
             elif row["scratch_needs"] is None:
                 largest = results["budgets"][-1]
                 cells += [f"more than all ({largest:,})", f"> {largest - row['budget']:,}"]
@@ -325,44 +299,6 @@ def _summary_table(results: dict, summary: dict) -> tuple[list[str], list[list[s
                 cells += [f"≈ {row['scratch_needs']:,.0f}", f"{row['labels_saved']:+,.0f}"]
         rows.append(cells)
     return header, rows
-
-
-def _headline(summary: dict) -> str | None:
-    """One sentence at the smallest budget with both arms, where a head start matters most."""
-    row = next((row for row in summary["rows"] if "delta" in row), None)
-    if row is None:
-        return None
-    pre, scratch = row["arms"]["pretrained"]["mean"], row["arms"]["scratch"]["mean"]
-    text = (f"With {row['budget']:,} labels, the pre-trained model reaches {100 * pre:.1f}% "
-            f"against {100 * scratch:.1f}% from scratch")
-    if "scratch_needs" not in row:
-        return text + "."
-    needed = row["scratch_needs"]
-    if needed is None:
-        return text + "; scratch does not reach that accuracy with any budget tried."
-    if needed > row["budget"]:
-        return text + f"; scratch needs about {needed:,.0f} labels ({needed / row['budget']:.1f}×) to match."
-    return text + "."
-
-
-def _cost_headline(results: dict, summary: dict) -> str | None:
-    """What pre-training cost, beside the labels it saves at the headline's budget."""
-    cost = (results.get("costs") or {}).get("pre-training")
-    if not isinstance(cost, dict):
-        return None
-    energy, seconds = cost.get("energy_kwh"), cost.get("seconds")
-    text = ("Pre-training cost: energy not recorded" if energy is None
-            else f"Pre-training cost {energy:.3g} kWh ({cost.get('kind') or cost.get('source', '')})")
-    if seconds is not None:
-        text += f", {_duration(seconds)} of wall time"
-    row = next((row for row in summary["rows"] if "delta" in row), None)
-    if row is not None and "scratch_needs" in row:
-        if row["scratch_needs"] is None:
-            beyond = results["budgets"][-1] - row["budget"]
-            text += f"; with {row['budget']:,} labels it saves more than {beyond:,} labels"
-        elif row["labels_saved"] > 0:
-            text += f"; with {row['budget']:,} labels it saves about {row['labels_saved']:,.0f} labels"
-    return text + "."
 
 
 _RETRIEVAL_NOTE = ("Recall@K on the pre-training run's validation pairs: the share of images whose own caption "
@@ -439,6 +375,12 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f}"
 
 
+def _delta_cell(delta: dict | None) -> str:
+    if not delta:
+        return "—"
+    return _pct_ci(delta, signed=True) + ("" if delta["significant"] else " (n.s.)")
+
+
 def _pct_ci(stat: dict | None, signed: bool = False) -> str:
     if not stat:
         return "—"
@@ -456,14 +398,6 @@ def _count(value: Any) -> str:
 
 def _escape(value: Any) -> str:
     return html.escape(str(value), quote=True)
-
-
-def _arms(results: dict) -> dict[str, dict[str, list[float]]]:
-    """Arms with budget keys as strings; pretrained, scratch, baseline first, then the rest as given."""
-    order = ["pretrained", "scratch", "baseline"]
-    arms = results["arms"]
-    names = [a for a in order if a in arms] + [a for a in arms if a not in order]
-    return {arm: {str(budget): list(values) for budget, values in arms[arm].items()} for arm in names}
 
 
 def _check(results: dict) -> None:
