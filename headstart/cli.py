@@ -12,7 +12,7 @@ from .errors import HeadstartError
 
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
-    for noisy in ("torch", "tensorboard", "PIL"):
+    for noisy in ("torch", "tensorboard", "PIL", "gensim", "smart_open"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -21,6 +21,7 @@ from .models.presets import PRESETS, preset_fields
 from .models.resnet import ResNetConfig
 from .models.vision_presets import VISION_PRESETS, VIT_PRESETS, VisionConfig, vision_config
 from .models.vit import ViTConfig
+from .models.word_vectors import WordVectorsConfig
 
 
 class Strict(BaseModel):
@@ -33,7 +34,9 @@ class DataConfig(Strict):
                                                                    "default: model context")
 
 
-TEXT_OBJECTIVES = ("causal_lm", "masked_lm", "electra")
+TEXT_OBJECTIVES = ("causal_lm", "masked_lm", "electra", "skipgram", "cbow")
+# Word vectors: a bag-of-embeddings model (models/word_vectors.py), not a transformer.
+WORD_VECTOR_OBJECTIVES = ("skipgram", "cbow")
 IMAGE_OBJECTIVES = ("simclr", "mae", "supervised")
 AUDIO_OBJECTIVES = ("best_rq",)
 PAIR_OBJECTIVES = ("clip", "siglip")
@@ -46,6 +49,10 @@ OBJECTIVE_KNOBS: dict[str, dict[str, Any]] = {
     "causal_lm": {"mask_prob": 0.15},
     # The official ELECTRA code's defaults (configure_pretraining.py).
     "electra": {"mask_prob": 0.15, "generator_size": 0.25, "disc_weight": 50.0},
+    # word2vec's window and negatives; sample 1e-4 rather than gensim's 1e-3: a corpus of millions of
+    # words has more frequent words to thin out (measured on IMDb in BENCHMARKS.md).
+    "skipgram": {"window": 5, "negative": 5, "sample": 1e-4},
+    "cbow": {"window": 5, "negative": 5, "sample": 1e-4},
     "simclr": {"temperature": 0.5, "projection_dim": 128, "projection_hidden_dim": 512,
                "crop_scale": (0.08, 1.0), "flip_p": 0.5, "blur_p": 0.5, "jitter_strength": 0.5},
     "mae": {"mask_ratio": 0.75, "decoder_dim": 128, "decoder_layers": 2, "decoder_heads": 4, "norm_pix_loss": True},
@@ -69,7 +76,7 @@ DEFAULT_PRESETS = {"causal_lm": "gpt-nano", "masked_lm": "gpt-nano", "simclr": "
 class ObjectiveConfig(Strict):
     """The pre-training objective and its knobs; knobs left out take the defaults in OBJECTIVE_KNOBS."""
 
-    name: Literal["causal_lm", "masked_lm", "electra", "simclr", "mae", "supervised", "best_rq", "clip",
+    name: Literal["causal_lm", "masked_lm", "electra", "skipgram", "cbow", "simclr", "mae", "supervised", "best_rq", "clip",
                   "siglip"] = "causal_lm"
     mask_prob: Optional[float] = Field(default=None, gt=0, lt=1, description="masked_lm, electra: fraction of "
                                        "tokens chosen; best_rq: chance that a frame starts a masked span")
@@ -79,6 +86,13 @@ class ObjectiveConfig(Strict):
                                             "least one), at the same depth")
     disc_weight: Optional[float] = Field(default=None, gt=0, description="electra: weight of the discriminator's "
                                          "loss beside the generator's masked-LM loss")
+    # skipgram, cbow
+    window: Optional[int] = Field(default=None, gt=0, description="skipgram/cbow: words on each side that count "
+                                  "as context (word2vec's window; each pass draws a shorter one per word)")
+    negative: Optional[int] = Field(default=None, gt=0, description="skipgram/cbow: noise words per pair "
+                                    "(negative sampling)")
+    sample: Optional[float] = Field(default=None, ge=0, lt=1, description="skipgram/cbow: frequent words are "
+                                    "thinned out above this frequency (word2vec's sample; 0 = off)")
     # simclr
     temperature: Optional[float] = Field(default=None, gt=0, description="simclr: NT-Xent temperature")
     projection_dim: Optional[int] = Field(default=None, gt=0, description="simclr: width the loss sees")
@@ -212,6 +226,8 @@ class PretrainConfig(Strict):
             return self._check_audio()
         if self.modality == "pairs":
             return self._check_pairs()
+        if self.objective.name in WORD_VECTOR_OBJECTIVES:
+            return self._check_word_vectors()
         if self.init is not None:
             if self.model is not None:
                 raise ValueError("give model or init, not both: a run continued from init keeps its architecture")
@@ -226,6 +242,21 @@ class PretrainConfig(Strict):
         if self.data.seq_len and self.data.seq_len > arch.context_length:
             raise ValueError(f"data.seq_len ({self.data.seq_len}) exceeds the model's context_length "
                              f"({arch.context_length})")
+        return self
+
+    def _check_word_vectors(self) -> "PretrainConfig":
+        if self.init is not None:
+            raise ValueError(f"init: {self.objective.name} trains word vectors from the start; continuing a run "
+                             f"is not supported")
+        if self.data.seq_len is not None:
+            raise ValueError(f"data.seq_len: {self.objective.name} reads whole documents (window: objective.window)")
+        self.model = dict(self.model or {})
+        if "vocab_size" in self.model:
+            raise ValueError("model.vocab_size: set by the prepared data's word tokenizer; remove it")
+        try:
+            WordVectorsConfig(**{**self.model, "vocab_size": 1})
+        except ValidationError as e:
+            raise ValueError(format_validation_error(e, WordVectorsConfig, prefix="model.")) from None
         return self
 
     def _check_images(self) -> "PretrainConfig":

@@ -12,8 +12,8 @@ import yaml
 from torch import nn
 
 from .audio.arrays import MANIFEST_FORMAT as AUDIO_FORMAT
-from .config import (AUDIO_OBJECTIVES, IMAGE_OBJECTIVES, PAIR_OBJECTIVES, TEXT_OBJECTIVES, PretrainConfig,
-                     load_pretrain_config)
+from .config import (AUDIO_OBJECTIVES, IMAGE_OBJECTIVES, PAIR_OBJECTIVES, TEXT_OBJECTIVES, WORD_VECTOR_OBJECTIVES,
+                     PretrainConfig, load_pretrain_config)
 from .engine import Checkpointer, Trainer, TrainResult
 from .engine.data import BatchSource
 from .engine.distributed import barrier, init_from_env
@@ -87,6 +87,8 @@ def pretrain(config: Union[PretrainConfig, str, Path], overrides: list[str] = ()
     ``resume=PATH`` from that checkpoint.  ``on_eval(step, val_metrics) -> stop?`` is the engine's hook
     after each evaluation (``Trainer``)."""
     cfg = config if isinstance(config, PretrainConfig) else load_pretrain_config(config, overrides)
+    if cfg.objective.name in WORD_VECTOR_OBJECTIVES:
+        return _pretrain_word_vectors(cfg, resume)
     here = init_from_env()  # under torchrun: join the process group; otherwise one process
     seed_everything(cfg.train.seed)  # before building the model: initial weights depend on the seed
     setup = build_setup(cfg)
@@ -114,3 +116,21 @@ def pretrain(config: Union[PretrainConfig, str, Path], overrides: list[str] = ()
     global_batch = f" x {here.world_size} processes" if here.distributed else ""
     log.info("model: %s; objective %s; %s per step%s", setup.summary, cfg.objective.name, setup.per_step, global_batch)
     return trainer.fit()
+
+
+def _pretrain_word_vectors(cfg: PretrainConfig, resume) -> TrainResult:
+    """Skip-gram / CBOW: gensim trains them (see ``text/word_vectors.py`` for why), in one process."""
+    from .text.word_vectors import train_word_vectors
+    if prepared_modality(cfg.data.path) not in (None, "text"):
+        raise HeadstartError(f"objective.name: {cfg.objective.name} trains on text, but data.path {cfg.data.path} "
+                             f"holds {prepared_modality(cfg.data.path)}")
+    if init_from_env().distributed:
+        raise HeadstartError(f"{cfg.objective.name} runs in one process (gensim uses every core of it); "
+                             f"start it without torchrun")
+    if resume:
+        raise HeadstartError(f"--resume: {cfg.objective.name} runs do not resume; start a new run_dir (each pass "
+                             f"left a checkpoint you can fine-tune)")
+    if Checkpointer(cfg.run_dir / "checkpoints").latest() is not None:
+        raise HeadstartError(f"{cfg.run_dir} already holds checkpoints; set run_dir to a new directory")
+    seed_everything(cfg.train.seed)
+    return train_word_vectors(cfg, {**cfg.record(), "task": "pretrain_text"})

@@ -44,8 +44,8 @@ def test_set_overrides_nested_keys_with_yaml_values(tmp_path):
     ("model.preset=gpt-huge", "unknown preset 'gpt-huge'"),
     ("data.seq_len=512", "data.seq_len (512) exceeds the model's context_length (64)"),
     ("train.min_lr=1", "min_lr (1.0) must not exceed lr (0.001)"),
-    ("objective.name=diffusion", "objective.name: input should be 'causal_lm', 'masked_lm', 'electra', 'simclr', "
-                                 "'mae', 'supervised', 'best_rq', 'clip' or 'siglip'"),
+    ("objective.name=diffusion", "objective.name: input should be 'causal_lm', 'masked_lm', 'electra', 'skipgram', "
+                                 "'cbow', 'simclr', 'mae', 'supervised', 'best_rq', 'clip' or 'siglip'"),
 ])
 def test_bad_values_give_one_line_naming_the_key(tmp_path, override, message):
     with pytest.raises(HeadstartError) as e:

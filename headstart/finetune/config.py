@@ -37,15 +37,22 @@ class DataRef(Strict):
 
 class TaskConfig(Strict):
     train: DataRef
-    val: Optional[DataRef] = Field(default=None, description="default: val_fraction of train, stratified")
+    val: Optional[DataRef] = Field(default=None, description="default: val_fraction of the budget's labels, "
+                                   "stratified; a file given here is used whole, on top of the budget")
     test: Optional[DataRef] = None
     format: Literal["auto", "tsv", "csv", "jsonl", "label-first"] = "auto"
     text_field: str = "text"
     label_field: str = "label"
     encoding: str = "utf-8"
-    budget: Optional[int] = Field(default=None, gt=0, description="labeled training examples used; null = all")
-    val_fraction: float = Field(default=0.1, gt=0, lt=1)
+    budget: Optional[int] = Field(default=None, gt=0, description="labels used in all, validation included "
+                                  "(unless task.val is given); null = every example of task.train")
+    # A fifth, not a tenth: with 100 labels a tenth is 10 examples, too few to tell two checkpoints apart.
+    val_fraction: float = Field(default=0.2, gt=0, lt=1, description="share of the budget held out for "
+                                "validation (early stopping, the learning-rate search), at least one per class")
     max_length: Optional[int] = Field(default=None, gt=0, description="text: tokens per text; default: model context")
+    refit: bool = Field(default=False, description="after validation chose the learning rate and step, train again "
+                        "on all the budget's labels (validation ones too) for as many epochs, and score that "
+                        "model: no label is spent on validation alone (only when validation comes out of the budget)")
     augment: bool = Field(default=False, description="images: random crops (scale 0.7-1, no flip) while training; "
                           "audio: SpecAugment (2 frequency and 2 time masks)")
 
@@ -58,11 +65,14 @@ class FinetuneConfig(Strict):
     tokenizer: Optional[Path] = Field(default=None, description="text: tokenizer.json when init is null")
     task: TaskConfig
     strategy: StrategyConfig = StrategyConfig()
-    pooling: Literal["auto", "first", "mean", "last"] = Field(
+    pooling: Literal["auto", "first", "mean", "last", "max", "mean_max"] = Field(
         default="auto", description="text: auto = mean for encoders, last token for decoders; an image "
                                      "model pools as its config says")
     dropout: Optional[float] = Field(default=None, ge=0, lt=1,
                                      description="backbone dropout while fine-tuning; null: the checkpoint's")
+    epochs: Optional[float] = Field(default=None, gt=0, description="passes over the training labels; sets "
+                                    "train.steps (and evaluates once a pass), so few labels get as many passes "
+                                    "as many labels do; null: train.steps")
     train: TrainConfig
 
     @model_validator(mode="before")
@@ -71,6 +81,17 @@ class FinetuneConfig(Strict):
         if isinstance(data, dict):
             data = {**data, "train": {**TRAIN_DEFAULTS, **(data.get("train") or {})}}
         return data
+
+    def schedule(self, n_train: int) -> TrainConfig:
+        """``train`` with ``epochs`` turned into steps for ``n_train`` training examples: an evaluation per
+        pass (at most ``train.eval_every`` steps apart) and warm-up over at most a tenth of the steps."""
+        if self.epochs is None:
+            return self.train
+        per_epoch = max(1, -(-n_train // self.train.batch_size))
+        steps = max(1, round(self.epochs * per_epoch))
+        every = min(per_epoch, self.train.eval_every)
+        return self.train.model_copy(update={"steps": steps, "eval_every": every, "log_every": every,
+                                             "warmup_steps": min(self.train.warmup_steps, steps // 10)})
 
     @model_validator(mode="after")
     def _source_of_weights(self) -> "FinetuneConfig":

@@ -21,7 +21,7 @@ from ..errors import HeadstartError
 from .config import FinetuneConfig
 from .evaluate import evaluate_classifier
 from .strategies import apply_strategy
-from .task import split_task, task_modality
+from .task import budget_labels, split_task, task_modality
 
 log = logging.getLogger("headstart")
 
@@ -42,41 +42,84 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=Non
     seed_everything(cfg.train.seed)
     modality = task_modality(cfg.task)
     train, val, test = split_task(cfg, modality)
-    backbone = modality.backbone(cfg)
+    device = resolve_device(cfg.train.device)
     num_classes = len(train.label_names)
+    backbone, objective, val_src, result = _train(cfg, modality, train, val, cfg.run_dir, on_eval, num_classes,
+                                                  device, early_stopping=True)
+    best = result.best_checkpoint or result.last_checkpoint
+    load_objective_weights(objective, best)  # the best step's backbone and head
+    summary = {"init": backbone.source, "strategy": cfg.strategy.name, "lr": cfg.train.lr, "labels": len(train),
+               "validation_labels": len(val), "validation_counted": cfg.task.val is None,
+               "label_names": train.label_names, "best_step": result.best_eval and result.best_eval["step"],
+               "val": evaluate_classifier(objective, val_src.in_order(), device, num_classes),
+               "steps": result.step, "seconds": result.seconds, "cost": result.cost,
+               "best_checkpoint": str(best), "interrupted": result.interrupted}
+    if cfg.task.refit and cfg.task.val is None and not result.interrupted:
+        objective, refit = _refit(cfg, modality, train, val, summary["best_step"] or result.step, num_classes, device)
+        summary.update(refit=refit, seconds=result.seconds + refit["seconds"], best_checkpoint=refit["checkpoint"])
+        summary["cost"] = _added_costs(result.cost, refit.pop("cost"))
+    test_src = backbone.batches(test, cfg.train.batch_size) if test is not None else None
+    summary["test"] = evaluate_classifier(objective, test_src.in_order(), device, num_classes) if test_src else None
+    write_json_atomic(cfg.run_dir / "results.json", summary)
+    return summary
+
+
+def _train(cfg: FinetuneConfig, modality, train, val, run_dir: Path, on_eval, num_classes: int, device,
+           early_stopping: bool, steps: int | None = None):
+    """Build a backbone as ``cfg`` says and train it on ``train``, validating on ``val``; returns
+    (backbone, objective, val batches, the engine's result)."""
+    backbone = modality.backbone(cfg)
     objective = backbone.objective(num_classes)
     try:
         plan = apply_strategy(backbone.model, cfg.strategy)
     except ValueError as e:
         raise HeadstartError(str(e)) from None
-
-    train_src = backbone.batches(train, cfg.train.batch_size, cfg.train.seed)
-    val_src = backbone.batches(val, cfg.train.batch_size)
-    test_src = backbone.batches(test, cfg.train.batch_size) if test is not None else None
-    device = resolve_device(cfg.train.device)
+    train_cfg = cfg.schedule(len(train))
+    if steps is not None:  # a refit: a fixed number of steps, judged once at the end
+        train_cfg = train_cfg.model_copy(update={"steps": steps, "eval_every": steps, "patience": None,
+                                                 "warmup_steps": min(train_cfg.warmup_steps, steps // 10)})
+    elif not early_stopping:
+        train_cfg = train_cfg.model_copy(update={"patience": None})
+    train_src = backbone.batches(train, train_cfg.batch_size, train_cfg.seed)
+    val_src = backbone.batches(val, train_cfg.batch_size)
     run_config = {**cfg.model_dump(mode="json"), "kind": f"finetune_{modality.name}"}
-    trainer = Trainer(objective, train_src, None, cfg.train, cfg.run_dir, run_config=run_config,
+    trainer = Trainer(objective, train_src, None, train_cfg, run_dir, run_config=run_config,
                       eval_metric="accuracy", higher_is_better=True,
                       evaluate=lambda obj: evaluate_classifier(obj, val_src.in_order(), device, num_classes),
                       lr_scales=plan.lr_scales, on_step=plan.on_step, on_eval=on_eval,
-                      extra_files=backbone.checkpoint_files(cfg.run_dir))
+                      extra_files=backbone.checkpoint_files(run_dir))
     how = backbone.describe()
-    log.info("fine-tuning %s on %d labeled examples (%d classes), %s strategy%s; val %d%s",
-             backbone.source, len(train), num_classes, cfg.strategy.name, f", {how}" if how else "", len(val),
-             f", test {len(test)}" if test is not None else "")
-    cfg.run_dir.mkdir(parents=True, exist_ok=True)
-    (cfg.run_dir / "config.yaml").write_text(yaml.safe_dump(run_config, sort_keys=False))
-    result = trainer.fit()
+    log.info("fine-tuning %s on %d labeled examples (%d classes), %s strategy%s; %d steps; val %d",
+             backbone.source, len(train), num_classes, cfg.strategy.name, f", {how}" if how else "",
+             train_cfg.steps, len(val))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(run_config, sort_keys=False))
+    return backbone, objective, val_src, trainer.fit()
 
-    best = result.best_checkpoint or result.last_checkpoint
-    load_objective_weights(objective, best)  # the best step's backbone and head
-    summary = {"init": backbone.source, "strategy": cfg.strategy.name, "lr": cfg.train.lr, "labels": len(train),
-               "label_names": train.label_names, "best_step": result.best_eval and result.best_eval["step"],
-               "val": evaluate_classifier(objective, val_src.in_order(), device, num_classes),
-               "test": (evaluate_classifier(objective, test_src.in_order(), device, num_classes)
-                        if test_src is not None else None),
-               "steps": result.step, "seconds": result.seconds, "cost": result.cost,
-               "best_checkpoint": str(best),
-               "interrupted": result.interrupted}
-    write_json_atomic(cfg.run_dir / "results.json", summary)
-    return summary
+
+def _refit(cfg: FinetuneConfig, modality, train, val, best_step: int, num_classes: int, device):
+    """Train again on every label of the budget for the epochs validation chose (scikit-learn's refit):
+    validation labels then teach the model too instead of only choosing it."""
+    labels = budget_labels(train, val)
+    steps = max(1, round(best_step * len(labels) / len(train)))
+    log.info("refit: %d steps on all %d labels (validation chose step %d of %d training examples)", steps,
+             len(labels), best_step, len(train))
+    seed_everything(cfg.train.seed)
+    _, objective, _, result = _train(cfg, modality, labels, val, cfg.run_dir / "refit", None, num_classes, device,
+                                     early_stopping=False, steps=steps)
+    load_objective_weights(objective, result.last_checkpoint)
+    return objective, {"steps": steps, "labels": len(labels), "seconds": result.seconds, "cost": result.cost,
+                       "checkpoint": str(result.last_checkpoint)}
+
+
+def _added_costs(first: dict, second: dict) -> dict:
+    """One cost record for two runs on the same machine: energy, CO2e, time and parts summed."""
+    if not first or not second:
+        return first or second
+    parts = {}
+    for part in first.get("parts", []) + second.get("parts", []):
+        key = (part["part"], part["source"])
+        parts[key] = parts.get(key, 0.0) + float(part["kwh"])
+    return {**first, "energy_kwh": first["energy_kwh"] + second["energy_kwh"], "co2_kg": first["co2_kg"] + second["co2_kg"],
+            "wall_s": first.get("wall_s", 0.0) + second.get("wall_s", 0.0),
+            "parts": [{"part": name, "source": source, "kwh": kwh} for (name, source), kwh in parts.items()]}

@@ -15,7 +15,7 @@ from ..models import TextTransformer
 from ..objectives import Classification
 from ..transfer.probes import tfidf_logreg
 from .labeled import LabeledTexts, align_labels, read_labeled
-from .pretrained import load_text_model
+from .pretrained import load_text_model, load_word_vectors, text_model_kind
 from .task_batches import TextClassificationBatches, encode_texts
 from .tokenizer import load_tokenizer, special_token_ids
 
@@ -66,7 +66,7 @@ class TextTask(TaskModality):
     def align(self, train: LabeledTexts, other: LabeledTexts) -> LabeledTexts:
         return align_labels(train, other)
 
-    def backbone(self, cfg: FinetuneConfig) -> TextBackbone:
+    def backbone(self, cfg: FinetuneConfig) -> TaskBackbone:
         if cfg.init is not None:
             backbone = self.load(cfg.init, cfg)
             return backbone.with_fresh_weights() if cfg.scratch else backbone
@@ -79,7 +79,11 @@ class TextTask(TaskModality):
             raise HeadstartError(str(e)) from None
         return TextBackbone(TextTransformer(arch), tokenizer, "random init", cfg)
 
-    def load(self, checkpoint: Path, cfg: FinetuneConfig) -> TextBackbone:
+    def load(self, checkpoint: Path, cfg: FinetuneConfig) -> TaskBackbone:
+        if text_model_kind(checkpoint) == "word_vectors":
+            from .word_vector_task import WordVectorBackbone
+            model, tokenizer, found, _ = load_word_vectors(checkpoint)
+            return WordVectorBackbone(model, tokenizer, str(found), cfg)
         model, tokenizer, found, _ = load_text_model(checkpoint)
         return TextBackbone(model, tokenizer, str(found), cfg)
 

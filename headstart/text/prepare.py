@@ -37,7 +37,7 @@ from headstart.text.shards import (
     MANIFEST_FORMAT, MANIFEST_VERSION, ShardWriter, dtype_name, token_dtype,
 )
 from headstart.text.tokenizer import (
-    build_char_tokenizer, load_tokenizer, special_token_ids, tokenizer_sha256, train_bpe,
+    build_char_tokenizer, load_tokenizer, special_token_ids, tokenizer_sha256, train_bpe, train_word_level,
 )
 from headstart.text.workers import CHUNK_CHARS, CHUNK_DOCUMENTS, chunk_runner
 
@@ -79,8 +79,8 @@ class PrepareOptions:
         need(self.doc_unit in DOC_UNITS, f"--doc-unit {self.doc_unit}: expected one of {', '.join(DOC_UNITS)}")
         need(self.on_bad_file in ("error", "skip"), f"--on-bad-file {self.on_bad_file}: expected error or skip")
         need(0 <= self.val_fraction < 1, f"--val-fraction {self.val_fraction}: expected 0 <= value < 1")
-        need(not self.lowercase or self.tokenizer == "bpe",
-             f"--lowercase: only for a BPE tokenizer trained here, not --tokenizer {self.tokenizer}")
+        need(not self.lowercase or self.tokenizer in ("bpe", "word"),
+             f"--lowercase: only for a BPE or word tokenizer trained here, not --tokenizer {self.tokenizer}")
         need(self.vocab_size > 0, f"--vocab-size {self.vocab_size}: expected a positive number")
         need(self.min_chars >= 0, f"--min-chars {self.min_chars}: expected 0 or more")
         need(self.workers >= 0, f"--workers {self.workers}: expected 0 (in-process) or more")
@@ -217,17 +217,17 @@ def _progress_bar(files: list[InputFile], description: str, show: bool) -> tqdm:
 
 
 def _make_tokenizer(files: list[InputFile], options: PrepareOptions, show_progress: bool) -> tuple[Tokenizer, str]:
-    """Pass 1: build the tokenizer. Returns (tokenizer, kind) with kind "bpe", "char" or "file"."""
+    """Pass 1: build the tokenizer. Returns (tokenizer, kind) with kind "bpe", "word", "char" or "file"."""
     cleaning = dict(fold_whitespace=options.fold_whitespace, min_chars=options.min_chars)
-    if options.tokenizer not in ("bpe", "char"):
+    if options.tokenizer not in ("bpe", "word", "char"):
         path = Path(options.tokenizer)
         if not path.exists():
-            raise HeadstartError(f"--tokenizer {options.tokenizer}: expected bpe, char or the path of a "
+            raise HeadstartError(f"--tokenizer {options.tokenizer}: expected bpe, word, char or the path of a "
                                  f"tokenizer.json, and no such file exists")
         return load_tokenizer(path), "file"
 
     with _progress_bar(files, f"{options.tokenizer} tokenizer", show_progress) as bar, \
-            chunk_runner(options.workers, mode="clean" if options.tokenizer == "bpe" else "charset",
+            chunk_runner(options.workers, mode="charset" if options.tokenizer == "char" else "clean",
                          **cleaning) as run:
         results = (result for _, result in run(_document_chunks(files, options, bar)))
         if options.tokenizer == "char":
@@ -237,6 +237,9 @@ def _make_tokenizer(files: list[InputFile], options: PrepareOptions, show_progre
             log.info("char tokenizer: %d distinct characters", len(characters))
             return build_char_tokenizer(characters), "char"
         budget = int(options.tokenizer_train_mb * 1e6)
+        if options.tokenizer == "word":
+            log.info("counting words (vocab %d) in up to %s MB of text", options.vocab_size, options.tokenizer_train_mb)
+            return train_word_level(_deduplicated_texts(results, budget), options.vocab_size, options.lowercase), "word"
         log.info("training byte-level BPE (vocab %d) on up to %s MB of text", options.vocab_size,
                  options.tokenizer_train_mb)
         return train_bpe(_deduplicated_texts(results, budget), options.vocab_size, options.lowercase), "bpe"

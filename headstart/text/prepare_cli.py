@@ -23,12 +23,12 @@ _DEFAULTS = PrepareOptions()
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write shards, tokenizer.json and manifest.json into.")
 @click.option("--tokenizer", default=_DEFAULTS.tokenizer, show_default=True,
-              help="'bpe' (train byte-level BPE), 'char' (one id per character) or the path of an "
-                   "existing tokenizer.json.")
+              help="'bpe' (train byte-level BPE), 'word' (the --vocab-size most frequent words, for word "
+                   "vectors), 'char' (one id per character) or the path of an existing tokenizer.json.")
 @click.option("--vocab-size", type=click.IntRange(min=1), default=_DEFAULTS.vocab_size, show_default=True,
-              help="BPE vocabulary size, special tokens included.")
+              help="BPE or word vocabulary size, special tokens included.")
 @click.option("--lowercase", is_flag=True,
-              help="Fold case in the trained BPE tokenizer (like BERT uncased); saved in tokenizer.json.")
+              help="Fold case in the trained BPE or word tokenizer (like BERT uncased); saved in tokenizer.json.")
 @click.option("--format", "fmt", type=click.Choice(["auto", "text", "jsonl", "parquet"]),
               default=_DEFAULTS.fmt, show_default=True,
               help="Input format. 'auto' goes by suffix: .txt/.text/.md text, .jsonl/.json JSON Lines, "

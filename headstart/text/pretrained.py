@@ -8,7 +8,39 @@ from pydantic import ValidationError
 from ..engine.checkpoint import load_model_weights, read_state, resolve_checkpoint
 from ..errors import HeadstartError
 from ..models import TextTransformer, TransformerConfig
+from ..models.word_vectors import WordVectorModel, WordVectorsConfig
 from .tokenizer import load_tokenizer
+
+
+def text_model_kind(path, prefer: str = "best") -> str:
+    """"transformer" or "word_vectors": which text model a run or checkpoint holds."""
+    state = read_state(resolve_checkpoint(path, prefer))
+    kind = (state.get("config", {}).get("model") or {}).get("kind")
+    return "word_vectors" if kind == "word_vectors" else "transformer"
+
+
+def load_word_vectors(path, prefer: str = "best"):
+    """Return ``(model, tokenizer, checkpoint_dir, state)`` of a skip-gram / CBOW run or checkpoint."""
+    checkpoint = resolve_checkpoint(path, prefer)
+    state = read_state(checkpoint)
+    try:
+        arch = WordVectorsConfig(**state["config"]["model"])
+    except (KeyError, TypeError, ValidationError) as e:
+        raise HeadstartError(f"{checkpoint}/state.json: no valid word-vector config ({str(e).splitlines()[0]})") from None
+    model = WordVectorModel(arch)
+    load_model_weights(model, checkpoint)
+    return model.eval(), _tokenizer_of(checkpoint, arch.vocab_size), checkpoint, state
+
+
+def _tokenizer_of(checkpoint: Path, vocab_size: int):
+    tokenizer_file = Path(checkpoint) / "tokenizer.json"
+    if not tokenizer_file.exists():
+        raise HeadstartError(f"{checkpoint}: no tokenizer.json beside the weights")
+    tokenizer = load_tokenizer(tokenizer_file)
+    if tokenizer.get_vocab_size() != vocab_size:
+        raise HeadstartError(f"{checkpoint}: tokenizer has {tokenizer.get_vocab_size()} tokens but the model "
+                             f"expects {vocab_size}")
+    return tokenizer
 
 
 def load_text_model(path, prefer: str = "best"):
@@ -16,6 +48,9 @@ def load_text_model(path, prefer: str = "best"):
     checkpoint = resolve_checkpoint(path, prefer)
     state = read_state(checkpoint)
     kind = (state.get("config", {}).get("model") or {}).get("kind")
+    if kind == "word_vectors":
+        raise HeadstartError(f"{checkpoint}: word vectors, not a transformer (fine-tune, compare and rank take "
+                             f"it as it is; a transformer starts from it with model.embeddings_from)")
     if kind is not None:
         raise HeadstartError(f"{checkpoint}: not a text model (its state.json names a {kind} model; "
                              f"for an image model use load_image_model, or a prepared image folder as the task)")
@@ -25,12 +60,6 @@ def load_text_model(path, prefer: str = "best"):
         raise HeadstartError(f"{checkpoint}/state.json: no valid model config ({str(e).splitlines()[0]})") from None
     model = TextTransformer(arch)
     load_model_weights(model, checkpoint)
-    tokenizer_file = Path(checkpoint) / "tokenizer.json"
-    if not tokenizer_file.exists():
-        raise HeadstartError(f"{checkpoint}: no tokenizer.json beside the weights")
-    tokenizer = load_tokenizer(tokenizer_file)
-    if tokenizer.get_vocab_size() != arch.vocab_size:
-        raise HeadstartError(f"{checkpoint}: tokenizer has {tokenizer.get_vocab_size()} tokens but the model "
-                             f"expects {arch.vocab_size}")
+    tokenizer = _tokenizer_of(checkpoint, arch.vocab_size)
     model.eval()
     return model, tokenizer, checkpoint, state

@@ -57,6 +57,34 @@ def train_bpe(texts: Iterable[str], vocab_size: int, lowercase: bool = False) ->
     return tokenizer
 
 
+# A word: letters/digits with inner apostrophes ("don't" stays one word); any other character alone.
+WORD_PATTERN = r"\w+(?:['’]\w+)*|[^\w\s]"
+
+
+def train_word_level(texts: Iterable[str], vocab_size: int, lowercase: bool = False) -> Tokenizer:
+    """A word-level tokenizer: the ``vocab_size`` most frequent words (special tokens included), the rest
+    ``<unk>``.  Word vectors (skip-gram, CBOW) learn one vector per word of it.
+
+    Words are runs of letters and digits (with inner apostrophes), and each punctuation character is a
+    word of its own, split by the tokenizer's own pre-tokenizer so fine-tuning splits text exactly as
+    pre-training did; a word-vector model reads that pre-tokenizer back to give unseen words
+    subword vectors (``headstart.text.word_bags``).
+    """
+    if vocab_size <= len(SPECIAL_TOKENS):
+        raise HeadstartError(f"--vocab-size {vocab_size}: a word tokenizer needs more than the "
+                             f"{len(SPECIAL_TOKENS)} special tokens")
+    tokenizer = Tokenizer(models.WordLevel(unk_token=SPECIAL_TOKENS["unk"]))
+    if lowercase:
+        tokenizer.normalizer = normalizers.Lowercase()
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex(WORD_PATTERN), behavior="isolated")])
+    trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS.values()),
+                                        show_progress=False)
+    tokenizer.train_from_iterator(_batched(texts, 1024), trainer=trainer)
+    tokenizer.add_special_tokens(list(SPECIAL_TOKENS.values()))  # never split, never lower-cased away
+    return tokenizer
+
+
 def build_char_tokenizer(characters: Iterable[str]) -> Tokenizer:
     """A character-level tokenizer: one id per character, in sorted order, then the special tokens.
 
