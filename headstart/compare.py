@@ -22,7 +22,7 @@ from typing import Literal, Optional, Union
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .config import apply_overrides, read_yaml, validate
 from .engine.checkpoint import read_state, resolve_checkpoint
@@ -44,6 +44,21 @@ log = logging.getLogger("headstart")
 ARMS = ("pretrained", "scratch")
 
 
+class ArmRecipe(BaseModel):
+    """How one arm fine-tunes when it should differ from the shared settings: a practitioner fits a linear
+    probe on pre-trained word vectors, but trains randomly initialised ones in full.  Given keys replace
+    the shared ones (``train`` is merged key by key)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: Optional[StrategyConfig] = None
+    train: dict = Field(default_factory=dict)
+    lr_search: Optional[list[float]] = None
+    epochs: Optional[float] = Field(default=None, gt=0)
+    pooling: Optional[Literal["first", "mean", "last", "max", "mean_max", "cnn"]] = None
+    refit: Optional[bool] = None
+
+
 class CompareConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -53,13 +68,18 @@ class CompareConfig(BaseModel):
     budgets: list[Union[int, Literal["all"]]] = Field(default=[50, 100, 500, "all"], min_length=1)
     seeds: list[int] = Field(default=[0, 1, 2], min_length=1)
     strategy: StrategyConfig = StrategyConfig()
-    pooling: Literal["auto", "first", "mean", "last", "max", "mean_max"] = "auto"
+    pooling: Literal["auto", "first", "mean", "last", "max", "mean_max", "cnn"] = "auto"
     dropout: Optional[float] = Field(default=None, ge=0, lt=1,
                                      description="backbone dropout while fine-tuning; null: the checkpoint's")
     train: dict = Field(default_factory=dict, description="fine-tuning settings, shared by both arms")
     lr_search: list[float] = Field(
         default_factory=list, description="learning rates tried for every arm, budget and seed; the one with "
                                           "the best validation accuracy counts (empty: train.lr only)")
+    epochs: Optional[float] = Field(default=None, gt=0, description="passes over each budget's training labels "
+                                    "(sets train.steps per budget); null: train.steps")
+    recipes: dict[str, ArmRecipe] = Field(
+        default_factory=dict, description="{arm: settings} for an arm that fine-tunes differently from the shared "
+                                          "settings, e.g. scratch: {strategy: {name: full}, lr_search: [...]}")
     baseline: bool = True
     target_accuracy: Optional[float] = Field(default=None, gt=0, le=1,
                                              description="for steps-to-target; default 90% of the best arm")
@@ -98,28 +118,46 @@ class CompareConfig(BaseModel):
             raise ValueError(f"arm name {taken[0]!r} is reserved; name the checkpoint something else")
         return also
 
+    @model_validator(mode="after")
+    def _recipes_name_arms(self) -> "CompareConfig":
+        unknown = [arm for arm in self.recipes if arm not in self.arms()]
+        if unknown:
+            raise ValueError(f"recipes.{unknown[0]}: not an arm of this comparison ({', '.join(self.arms())})")
+        return self
+
     def arms(self) -> tuple[str, ...]:
         return (*ARMS, *self.also)
+
+    def lr_candidates(self, arm: str) -> list[Optional[float]]:
+        recipe = self.recipes.get(arm)
+        searched = recipe.lr_search if recipe is not None and recipe.lr_search is not None else self.lr_search
+        return list(searched) or [None]
 
 
 def load_compare_config(path, overrides=()) -> CompareConfig:
     cfg = validate(CompareConfig, apply_overrides(read_yaml(path), list(overrides)), str(path))
-    # Check the train section now, so that an error names this file, not a fine-tuning run an hour in.
-    _run_config(cfg, ARMS[0], None, cfg.seeds[0], cfg.run_dir, source=str(path))
+    # Check every arm's settings now, so that an error names this file, not a fine-tuning run an hour in.
+    for arm in cfg.arms():
+        _run_config(cfg, arm, None, cfg.seeds[0], cfg.run_dir, source=str(path))
     return cfg
 
 
 def _run_config(cfg: CompareConfig, arm: str, budget: Optional[int], seed: int, run_dir: Path,
                 lr: Optional[float] = None, source: str = "compare config") -> FinetuneConfig:
-    train = {**cfg.train, "seed": seed, "progress": False}
+    recipe = cfg.recipes.get(arm) or ArmRecipe()
+    train = {**cfg.train, **recipe.train, "seed": seed, "progress": False}
     if lr is not None:  # min_lr keeps its ratio to lr so the schedule's shape is the same for every lr
         ratio = train.get("min_lr", TRAIN_DEFAULTS["min_lr"]) / train.get("lr", TRAIN_DEFAULTS["lr"])
         train.update(lr=lr, min_lr=lr * ratio)
+    task = {**cfg.task.model_dump(), "budget": budget}
+    if recipe.refit is not None:
+        task["refit"] = recipe.refit
     # The compare config's train section is checked here, where it becomes a fine-tuning config.
     return validate(FinetuneConfig, {
         "run_dir": run_dir, "init": cfg.also.get(arm, cfg.pretrained), "scratch": arm == "scratch",
-        "task": {**cfg.task.model_dump(), "budget": budget}, "strategy": cfg.strategy.model_dump(),
-        "pooling": cfg.pooling, "dropout": cfg.dropout, "train": train}, source)
+        "task": task, "strategy": (recipe.strategy or cfg.strategy).model_dump(),
+        "pooling": recipe.pooling or cfg.pooling, "dropout": cfg.dropout, "epochs": recipe.epochs or cfg.epochs,
+        "train": train}, source)
 
 
 def run_dir_of(compare_dir: Path, arm: str, budget: int, seed: int, lr: Optional[float] = None) -> Path:
@@ -132,7 +170,7 @@ def _best_run(cfg: CompareConfig, arm: str, budget: int, seed: int) -> tuple[dic
     """Fine-tune once per learning rate searched: (results, run folder) of the best on validation, the
     seconds all the candidates took and their cost records (None: a run from before cost records)."""
     best, seconds, costs = None, 0.0, []
-    for lr in cfg.lr_search or [None]:
+    for lr in cfg.lr_candidates(arm):
         run_dir = run_dir_of(cfg.run_dir, arm, budget, seed, lr)
         result = _finetune_once(_run_config(cfg, arm, budget, seed, run_dir, lr))
         seconds += result["seconds"]
@@ -183,6 +221,19 @@ def _budgets(cfg: CompareConfig, modality: TaskModality) -> tuple[list[int], int
     for size in sizes:  # a budget too small to train and validate on is an error now, not an hour in
         split_task(_run_config(cfg, "pretrained", size, cfg.seeds[0], cfg.run_dir), modality)
     return sizes, available, len(test)
+
+
+def recipe_note(cfg: CompareConfig, arm: str) -> str:
+    """How ``arm`` fine-tuned, where its recipe differs from the shared one (for the report)."""
+    run = _run_config(cfg, arm, None, cfg.seeds[0], cfg.run_dir)
+    strategy = run.strategy.name + (f" ({run.strategy.solver})" if run.strategy.solver != "engine" else "")
+    rates = [lr for lr in cfg.lr_candidates(arm) if lr is not None]
+    parts = [f"strategy {strategy}", f"pooling {run.pooling}"]
+    if run.strategy.solver == "engine":
+        parts += [f"learning rate {'searched over ' + ', '.join(f'{lr:g}' for lr in rates) if rates else f'{run.train.lr:g}'}",
+                  f"{run.epochs:g} epochs" if run.epochs else f"{run.train.steps} steps"]
+    parts.append("refitted on every label of the budget" if run.task.refit else "")
+    return "its own recipe: " + ", ".join(p for p in parts if p)
 
 
 def label_accounting(cfg: CompareConfig, modality: TaskModality, budgets: list[int]) -> dict:
@@ -372,10 +423,13 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
         "title": f"Head start of {cfg.pretrained} on {task_name}",
         "command": command,
         "configs": {"compare": json.loads(cfg.model_dump_json()),
-                    **({"learning rate chosen on validation, per budget and seed": chosen} if cfg.lr_search else {})},
+                    **({"learning rate chosen on validation, per budget and seed": chosen}
+                       if any(cfg.lr_candidates(arm) != [None] for arm in fine_tuned) else {})},
         "arm_notes": {**({"baseline": f"{modality.baseline_name}: {PROBE_PROTOCOL[modality.baseline_protocol]}"}
                          if cfg.baseline else {}),
-                      **{arm: f"fine-tuned from {path}, exactly as pretrained" for arm, path in cfg.also.items()}},
+                      **{arm: f"fine-tuned from {path}, exactly as pretrained" for arm, path in cfg.also.items()
+                         if arm not in cfg.recipes},
+                      **{arm: recipe_note(cfg, arm) for arm in cfg.recipes}},
         "task": {"name": task_name, "label_names": label_names, "n_train": n_train, "n_test": n_eval},
         "budgets": budgets,
         "label_accounting": label_accounting(cfg, modality, budgets),

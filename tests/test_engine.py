@@ -127,3 +127,34 @@ def test_learning_rate_warms_up_then_decays_to_min_lr():
     assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
     assert lrs[100] == pytest.approx(1e-4)
+
+
+def test_a_time_budget_plans_the_steps_that_fit_and_stops_in_time(tmp_path, monkeypatch):
+    """A run given 20 steps' worth of time plans about that many steps, with its schedule over them."""
+    import time
+    from types import SimpleNamespace
+
+    import headstart.engine.trainer as trainer_module
+    clock = {"now": 0.0}  # the trainer's clock only: the peak-FLOP/s probe keeps the real one
+    monkeypatch.setattr(trainer_module, "time", SimpleNamespace(perf_counter=lambda: clock["now"], time=time.time,
+                                                                monotonic=time.monotonic, sleep=time.sleep))
+    trainer = make_trainer(tmp_path / "run", steps=1000, time_budget="2m", eval_every=1000, eval_batches=1)
+    step = trainer._train_step
+
+    def one_second_step():  # every optimizer step takes one (fake) second
+        clock["now"] += 1.0
+        return step()
+    monkeypatch.setattr(trainer, "_train_step", one_second_step)
+    result = trainer.fit()
+    assert trainer.cfg.time_budget == 120
+    assert 110 <= result.step <= 120  # 120 s at 1 s a step, less the estimated evaluation time
+    assert trainer.cfg.steps == result.step  # the plan is what ran: the cosine schedule ended at min_lr
+    assert lr_at(result.step - 1, trainer.cfg) < 1e-3 * trainer.cfg.lr  # min_lr is 0 here
+
+
+def test_a_time_budget_takes_durations_and_refuses_nonsense():
+    base = dict(steps=10, batch_size=1, lr=1e-3)
+    assert TrainConfig(**base, time_budget="1.5h").time_budget == 5400
+    assert TrainConfig(**base, time_budget=30).time_budget == 30
+    with pytest.raises(ValueError, match="a duration such as 20m"):
+        TrainConfig(**base, time_budget="soon")

@@ -136,3 +136,11 @@ def test_pretraining_word_vectors_on_characters_is_a_one_line_error(tmp_path):
     assert code == 2 and "needs words: prepare it with --tokenizer word" in out
     code, out = run_cli("pretrain", write_pretrain(tmp_path, model="{dim: 16, vocab_size: 9}", run="other"))
     assert code == 2 and "model.vocab_size: set by the prepared data's word tokenizer" in out
+
+
+def test_a_time_budget_spent_after_the_first_pass_stops_there(word_data):
+    config = write_pretrain(word_data, run="budget")
+    code, out = run_cli("pretrain", config, "--set", "train.time_budget=0.001")
+    assert code == 0, out
+    _, _, checkpoint, state = load_word_vectors(word_data / "budget")
+    assert checkpoint.name == "step_000001" and state["step"] == 1  # 4 passes asked, one fitted the budget

@@ -237,6 +237,19 @@ class Checkpointer:
         shutil.rmtree(trash, ignore_errors=True)
 
 
+def save_fitted(checkpointer: Checkpointer, step: int, objective: nn.Module, state: dict,
+                extra_files: dict[str, Path] = (), best_metric: Optional[tuple[str, float]] = None) -> Path:
+    """A checkpoint of weights fitted outside the engine's loop (gensim's word vectors, a probe's closed-form
+    head): the same layout and atomicity as a training checkpoint, with an empty optimizer state."""
+    from .rng import capture
+    rng_json, rng_tensors = capture()
+    no_state = torch.optim.SGD(objective.parameters(), lr=0.0)  # nothing to resume an optimizer from
+    return checkpointer.save(step, model=objective.model, objective=objective, optimizer=no_state,
+                             rng_tensors=rng_tensors, state={"nonfinite_steps": 0, "world_size": 1, "rng": rng_json,
+                                                             "torch_version": torch.__version__, **state, "step": step},
+                             extra_files=extra_files, best_metric=best_metric)
+
+
 # ---- loading (no pickle: safetensors + JSON only) ----------------------------------------------
 def read_state(path: Path) -> dict:
     try:

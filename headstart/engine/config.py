@@ -3,13 +3,17 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    steps: int = Field(gt=0, description="optimizer steps")
+    steps: int = Field(gt=0, description="optimizer steps (at most, with time_budget)")
+    time_budget: Optional[float] = Field(
+        default=None, gt=0, description="wall-clock seconds (or '20m', '1.5h') training may take: the run measures "
+                                        "its speed early and plans as many steps as fit (at most steps), with the "
+                                        "learning-rate schedule over those; evaluations count too")
     batch_size: int = Field(gt=0, description="sequences (or samples) per micro-batch")
     grad_accum: int = Field(default=1, gt=0, description="micro-batches per optimizer step")
     lr: float = Field(gt=0)
@@ -51,6 +55,19 @@ class TrainConfig(BaseModel):
     device_tdp_watts: Optional[float] = Field(
         default=None, gt=0, description="TDP of the training device (the CPU package, or the GPU board), W, for "
                                         "the energy estimate where no counter can be read")
+
+    @field_validator("time_budget", mode="before")
+    @classmethod
+    def _duration(cls, value):
+        """"90s", "20m", "1.5h" or a number of seconds."""
+        if isinstance(value, str):
+            units = {"s": 1, "m": 60, "h": 3600}
+            text = value.strip().lower()
+            try:
+                return float(text[:-1]) * units[text[-1]] if text[-1:] in units else float(text)
+            except ValueError:
+                raise ValueError(f"expected seconds or a duration such as 20m or 1.5h, got {value!r}") from None
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> "TrainConfig":

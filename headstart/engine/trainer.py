@@ -168,6 +168,8 @@ class Trainer:
                 load_tensors(checkpoint / "optimizer.safetensors"), opt_meta))
         rng.restore(state["rng"], load_tensors(checkpoint / "rng.safetensors"))
         self.step = state["step"]
+        if self.cfg.time_budget is not None and state.get("planned_steps"):  # the plan made before the stop
+            self.cfg = self.cfg.model_copy(update={"steps": min(self.cfg.steps, state["planned_steps"])})
         self.resumed = True
         self.nonfinite_steps = state["nonfinite_steps"]
         self.best = state.get("best")
@@ -264,6 +266,7 @@ class Trainer:
         rng_json, rng_tensors = rng.capture()
         state = {"step": self.step, "nonfinite_steps": self.nonfinite_steps, "best": self.best,
                  "data": {"next_batch_index": self.step * self.cfg.grad_accum}, "world_size": self.world.world_size,
+                 "planned_steps": self.cfg.steps,
                  "elapsed_seconds": elapsed, "eval_seconds": self.eval_seconds, "rng": rng_json, "config": self.run_config,
                  "cost": self._cost(elapsed), "torch_version": torch.__version__}
         best_metric = (self.eval_metric, self.best["value"]) if best else None
@@ -310,6 +313,9 @@ class Trainer:
                 while self.step < cfg.steps:
                     out = self._train_step()
                     self.step += 1
+                    if cfg.time_budget is not None:  # every process plans from the same (mean) clock
+                        clock = all_reduce_mean(torch.tensor([elapsed()], device=self.device)).item()
+                        cfg = self._plan_for_budget(clock, bar)
                     window.add(out)
                     if not out["finite"]:
                         self._on_nonfinite(out)
@@ -317,7 +323,7 @@ class Trainer:
                         self._log_train(out, window.totals(), peak, elapsed(), metrics, bar)
                         window = _ThroughputWindow()  # after logging, whose time is not training
                     bar.update(1)
-                    is_last = self.step == cfg.steps
+                    is_last = self.step >= cfg.steps
                     improved = early_stop = False
                     if self.step % cfg.eval_every == 0 or is_last:
                         final_eval, improved, early_stop = self._evaluate_and_decide(metrics, is_last)
@@ -342,6 +348,25 @@ class Trainer:
             write_json_atomic(self.run_dir / "cost.json", cost)
         return TrainResult(self.run_dir, self.step, interrupted, seconds, last_saved or self.checkpointer.latest(),
                            self.checkpointer.best(), final_eval, self.best, cost)
+
+    PLAN_AFTER_STEPS = 20  # steps timed before planning: the first ones pay for warm-up and compilation
+
+    def _plan_for_budget(self, elapsed: float, bar: tqdm) -> TrainConfig:
+        """With ``train.time_budget``: after the first steps, plan as many steps as fit the budget (evaluations
+        included, estimated at a third of a step per batch); past the budget, stop at this step."""
+        cfg = self.cfg
+        if elapsed >= cfg.time_budget:
+            planned = self.step
+        elif self.step == self.PLAN_AFTER_STEPS and not self.resumed:
+            per_step = elapsed / self.step * (1 + cfg.eval_batches / (3 * cfg.eval_every))
+            planned = min(cfg.steps, self.step + int((cfg.time_budget - elapsed) / per_step))
+            log.info("time budget %.0f s: %.2f s per step measured, so %d steps of %d", cfg.time_budget,
+                     per_step, planned, cfg.steps)
+        else:
+            return cfg
+        self.cfg = cfg.model_copy(update={"steps": max(planned, self.step), "warmup_steps": min(cfg.warmup_steps, planned)})
+        bar.total = self.cfg.steps
+        return self.cfg
 
     def _log_train(self, out: dict, window: tuple[int, float, float], peak: float, elapsed: float,
                    metrics, bar: tqdm) -> None:

@@ -65,7 +65,7 @@ class FinetuneConfig(Strict):
     tokenizer: Optional[Path] = Field(default=None, description="text: tokenizer.json when init is null")
     task: TaskConfig
     strategy: StrategyConfig = StrategyConfig()
-    pooling: Literal["auto", "first", "mean", "last", "max", "mean_max"] = Field(
+    pooling: Literal["auto", "first", "mean", "last", "max", "mean_max", "cnn"] = Field(
         default="auto", description="text: auto = mean for encoders, last token for decoders; an image "
                                      "model pools as its config says")
     dropout: Optional[float] = Field(default=None, ge=0, lt=1,
@@ -99,6 +99,9 @@ class FinetuneConfig(Strict):
             raise ValueError("give init (a pre-trained checkpoint), or model (and for text, tokenizer) to train "
                              "from scratch")
         check_preset_name(self.model)
+        if self.strategy.solver == "lbfgs" and self.pooling == "cnn":
+            raise ValueError("pooling cnn trains its filters by gradient; strategy.solver lbfgs solves a head on "
+                             "fixed features (use mean, max or mean_max pooling, or solver: engine)")
         # Fine-tuning from init keeps init's architecture and tokenizer: a model or tokenizer given as
         # well would be silently ignored, so a run would not be what its config says.
         for key in ("model", "tokenizer"):

@@ -20,6 +20,7 @@ from ..engine.rng import seed_everything
 from ..errors import HeadstartError
 from .config import FinetuneConfig
 from .evaluate import evaluate_classifier
+from .probe_fit import fit_probe_run
 from .strategies import apply_strategy
 from .task import budget_labels, split_task, task_modality
 
@@ -44,6 +45,8 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=Non
     train, val, test = split_task(cfg, modality)
     device = resolve_device(cfg.train.device)
     num_classes = len(train.label_names)
+    if cfg.strategy.name == "linear_probe" and cfg.strategy.solver == "lbfgs":
+        return _solved_probe(cfg, modality, train, val, test, num_classes, device)
     backbone, objective, val_src, result = _train(cfg, modality, train, val, cfg.run_dir, on_eval, num_classes,
                                                   device, early_stopping=True)
     best = result.best_checkpoint or result.last_checkpoint
@@ -60,6 +63,32 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=Non
         summary["cost"] = _added_costs(result.cost, refit.pop("cost"))
     test_src = backbone.batches(test, cfg.train.batch_size) if test is not None else None
     summary["test"] = evaluate_classifier(objective, test_src.in_order(), device, num_classes) if test_src else None
+    write_json_atomic(cfg.run_dir / "results.json", summary)
+    return summary
+
+
+def _solved_probe(cfg: FinetuneConfig, modality, train, val, test, num_classes: int, device) -> dict:
+    """The head as logistic regression on frozen features (``probe_fit``): cross-validated on every label
+    of the budget, so validation labels are not spent on early stopping; an explicit task.val is scored."""
+    backbone = modality.backbone(cfg)
+    objective = backbone.objective(num_classes)
+    apply_strategy(backbone.model, cfg.strategy)
+    labeled = budget_labels(train, val) if cfg.task.val is None else train
+    run_config = {**cfg.model_dump(mode="json"), "kind": f"finetune_{modality.name}"}
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    (cfg.run_dir / "config.yaml").write_text(yaml.safe_dump(run_config, sort_keys=False))
+    log.info("linear probe of %s on %d labels (%d classes)%s", backbone.source, len(labeled), num_classes,
+             f", {backbone.describe()}" if backbone.describe() else "")
+    checkpoint, fit, seconds, cost = fit_probe_run(cfg, backbone, objective, labeled, cfg.run_dir, run_config)
+    score = lambda data: evaluate_classifier(objective, backbone.batches(data, cfg.train.batch_size).in_order(),  # noqa: E731
+                                             device, num_classes)
+    summary = {"init": backbone.source, "strategy": "linear_probe (lbfgs)", "lr": None, "labels": len(labeled),
+               "validation_labels": 0 if cfg.task.val is None else len(val), "validation_counted": cfg.task.val is None,
+               "label_names": train.label_names, "best_step": 1, "probe": fit,
+               "val": ({"accuracy": fit["cv_accuracy"], "protocol": f"{fit['folds']}-fold cross-validation"}
+                       if cfg.task.val is None else score(val)),
+               "steps": 1, "seconds": seconds, "cost": cost, "best_checkpoint": str(checkpoint), "interrupted": False,
+               "test": score(test) if test is not None else None}
     write_json_atomic(cfg.run_dir / "results.json", summary)
     return summary
 

@@ -5,7 +5,8 @@ always trains.  The backbone must expose ``layers()``: bottom-to-top groups (emb
 norm), which headstart's transformers do.
 
     full              everything trains (with a lower lr than pre-training: the config's train.lr)
-    linear_probe      backbone frozen; only the head trains
+    linear_probe      backbone frozen; only the head trains (``solver: lbfgs``: solved as logistic
+                      regression, its L2 strength cross-validated inside the budget: finetune/probe_fit.py)
     freeze_bottom     embeddings and the bottom ``freeze_layers`` blocks frozen
     llrd              layer-wise lr decay: layer i from the top trains at lr * lr_decay**i
     gradual_unfreeze  start with the head only; unfreeze one more layer from the top every
@@ -17,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from .lora import add_lora
@@ -32,6 +33,16 @@ class StrategyConfig(BaseModel):
     unfreeze_every: int = Field(default=50, gt=0, description="gradual_unfreeze: steps between unfreezings")
     lora_rank: int = Field(default=8, gt=0)
     lora_alpha: float = Field(default=16.0, gt=0)
+    solver: Literal["engine", "lbfgs"] = Field(
+        default="engine", description="linear_probe: train the head with the engine (engine), or solve it as "
+                                      "logistic regression with C cross-validated inside the budget (lbfgs)")
+
+    @model_validator(mode="after")
+    def _solver_of_a_probe(self) -> "StrategyConfig":
+        if self.solver != "engine" and self.name != "linear_probe":
+            raise ValueError(f"strategy.solver: {self.solver} solves a linear probe's head; strategy {self.name} "
+                             f"trains the backbone too (use solver: engine)")
+        return self
 
 
 @dataclass

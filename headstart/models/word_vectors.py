@@ -25,6 +25,9 @@ class WordVectorsConfig(BaseModel):
     min_n: int = Field(default=3, gt=0, description="shortest character n-gram (with the < > word marks)")
     max_n: int = Field(default=6, gt=0, description="longest character n-gram")
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0, description="on token vectors, while fine-tuning")
+    sif_a: Optional[float] = Field(default=1e-3, gt=0, description="weigh each word a / (a + p(word)), p its "
+                                   "frequency in the pre-training corpus (Arora et al. 2017's smooth inverse "
+                                   "frequency); null: every word alike")
     # A bag of embeddings has no context limit; Classification and the text batches read these two.
     context_length: int = 1_000_000
     causal: bool = False
@@ -41,7 +44,8 @@ class WordVectorsConfig(BaseModel):
 
 
 class WordVectorModel(nn.Module):
-    """``hidden_states(inputs, padding_mask, subwords) -> (B, T, dim)``: each token's vector.
+    """``hidden_states(inputs, padding_mask, subwords) -> (B, T, dim)``: each token's vector;
+    ``token_weights(inputs)``: how much each counts in a mean (pre-training's word frequencies).
 
     ``subwords`` (optional) gives words outside the vocabulary their n-gram vectors:
     ``{"positions": (K,) flat indices into B*T, "buckets": (K, S) n-gram ids padded with -1}``; such a
@@ -54,6 +58,9 @@ class WordVectorModel(nn.Module):
         self.words = nn.Embedding(cfg.vocab_size, cfg.dim)
         self.subwords = nn.Embedding(cfg.subword_buckets, cfg.dim) if cfg.subword_buckets else None
         self.dropout = nn.Dropout(cfg.dropout)
+        # Per-word weights from pre-training's word frequencies (all 1 until a corpus sets them: a model
+        # from scratch knows no frequencies).  Saved with the weights, not trained.
+        self.register_buffer("word_weights", torch.ones(cfg.vocab_size))
         # word2vec's initialisation: uniform in +-0.5/dim, so a from-scratch model starts from small,
         # distinct vectors (and the same scale as a pre-trained one before its training).
         for table in (self.words, self.subwords):
@@ -71,6 +78,9 @@ class WordVectorModel(nn.Module):
             vectors = flat.view_as(vectors)
         return self.dropout(vectors)
 
+    def token_weights(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.word_weights[inputs]
+
     def layers(self) -> list[nn.Module]:
         """Bottom-to-top groups for fine-tuning strategies: the tables are the whole model."""
         tables = nn.ModuleList([t for t in (self.words, self.subwords) if t is not None])
@@ -78,3 +88,11 @@ class WordVectorModel(nn.Module):
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def sif_weights(counts, a: Optional[float]):
+    """a / (a + p(word)) from corpus counts (a float tensor, one per vocabulary id); all 1 when a is None."""
+    counts = torch.as_tensor(counts, dtype=torch.float64)
+    if a is None or counts.sum() == 0:
+        return torch.ones(len(counts))
+    return (a / (a + counts / counts.sum())).float()

@@ -14,30 +14,58 @@ from torch import nn
 from ..kernels import Linear
 from .base import ObjectiveOutput
 
-POOLINGS = ("first", "mean", "last", "max", "mean_max")
+POOLINGS = ("first", "mean", "last", "max", "mean_max", "cnn")
+CNN_WIDTHS, CNN_FILTERS = (2, 3, 4), 100  # Kim (2014)'s sentence CNN, with bigram filters for short questions
 
 
 def pooled_width(d_model: int, how: str) -> int:
+    if how == "cnn":
+        return CNN_FILTERS * len(CNN_WIDTHS)
     return 2 * d_model if how == "mean_max" else d_model
 
 
-def pool(hidden: torch.Tensor, padding_mask: Optional[torch.Tensor], how: str) -> torch.Tensor:
+class ConvPooling(nn.Module):
+    """Kim (2014)'s sentence CNN as a pooling: filters over 2, 3 and 4 consecutive tokens, ReLU, the max over
+    positions.  It sees word order, which averaging does not ("how many" vs "many how"), and trains from
+    scratch in every arm, so a comparison still isolates what the token vectors bring."""
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv1d(d_model, CNN_FILTERS, width, padding=width - 1) for width in CNN_WIDTHS)
+
+    def forward(self, hidden: torch.Tensor, padding_mask: Optional[torch.Tensor]) -> torch.Tensor:
+        x, length = hidden.transpose(1, 2), hidden.shape[1]
+        pooled = []
+        for conv in self.convs:
+            h = F.relu(conv(x))[:, :, :length]  # position t: the window ending at token t
+            if padding_mask is not None:
+                h = h.masked_fill(~padding_mask.unsqueeze(1), 0.0)  # ReLU outputs are >= 0: 0 never wins
+            pooled.append(h.amax(2))
+        return torch.cat(pooled, dim=1)
+
+
+def pool(hidden: torch.Tensor, padding_mask: Optional[torch.Tensor], how: str,
+         weights: Optional[torch.Tensor] = None) -> torch.Tensor:
     """(B, T, D) -> (B, D), or (B, 2D) for ``mean_max`` (the mean and the per-dimension max, concatenated,
     as bag-of-embeddings classifiers pool).  ``last`` takes the last real position (a decoder has seen
-    everything there)."""
+    everything there).  ``weights`` (B, T) make the mean a weighted one (a word-vector model's word weights)."""
     if how == "first":
         return hidden[:, 0]
     if how == "mean_max":
-        return torch.cat([pool(hidden, padding_mask, "mean"), pool(hidden, padding_mask, "max")], dim=-1)
+        return torch.cat([pool(hidden, padding_mask, "mean", weights), pool(hidden, padding_mask, "max")], dim=-1)
     if how == "max":
         if padding_mask is not None:
             hidden = hidden.masked_fill(~padding_mask.unsqueeze(-1), float("-inf"))
         return hidden.amax(1)
+    if how == "mean" and (padding_mask is not None or weights is not None):
+        if weights is None:
+            weights = padding_mask.to(hidden.dtype)
+        elif padding_mask is not None:
+            weights = weights * padding_mask.to(weights.dtype)
+        weights = weights.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-6)
     if padding_mask is None:
         return hidden.mean(1) if how == "mean" else hidden[:, -1]
-    if how == "mean":
-        weights = padding_mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
     last = padding_mask.long().sum(1).clamp(min=1) - 1
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
 
@@ -52,6 +80,7 @@ class Classification(nn.Module):
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         self.model, self.pooling = model, pooling
         width = pooled_width(model.cfg.d_model, pooling)
+        self.conv = ConvPooling(model.cfg.d_model) if pooling == "cnn" else None
         # A transformer's pooled states come out of its final norm; a bag of word vectors has none, and
         # its averages are small (word2vec's vectors, averaged over hundreds of words): normalised, one
         # learning rate suits the head of both.
@@ -63,7 +92,11 @@ class Classification(nn.Module):
 
     def features(self, batch: dict) -> torch.Tensor:
         mask = batch.get("padding_mask")
-        return pool(self.model.hidden_states(batch["inputs"], mask, **self._extra_inputs(batch)), mask, self.pooling)
+        hidden = self.model.hidden_states(batch["inputs"], mask, **self._extra_inputs(batch))
+        if self.conv is not None:
+            return self.conv(hidden, mask)
+        weights = self.model.token_weights(batch["inputs"]) if hasattr(self.model, "token_weights") else None
+        return pool(hidden, mask, self.pooling, weights)
 
     @staticmethod
     def _extra_inputs(batch: dict) -> dict:

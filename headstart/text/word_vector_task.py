@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import torch
 from torch import nn
 
 from ..finetune.config import FinetuneConfig
@@ -28,8 +30,15 @@ class WordVectorBackbone(TaskBackbone):
         self.tokenizer.save(str(path))
         return {"tokenizer.json": path}
 
-    def objective(self, num_classes: int) -> nn.Module:
-        return Classification(self.model, num_classes, self.pooling, feature_norm=True)
+    def objective(self, num_classes: int, pooling: str | None = None) -> nn.Module:
+        return Classification(self.model, num_classes, pooling or self.pooling, feature_norm=True)
+
+    @torch.no_grad()
+    def features(self, data: LabeledTexts, num_classes: int) -> np.ndarray:
+        """Frozen features for probes and LogME: a CNN's filters are untrained here, so its runs are
+        probed on the mean of the word vectors instead."""
+        objective = self.objective(num_classes, "mean" if self.pooling == "cnn" else None).eval()
+        return np.concatenate([objective.features(b).float().numpy() for b in self.batches(data, 64).in_order()])
 
     def batches(self, data: LabeledTexts, batch_size: int, seed: int = 0) -> WordBagBatches:
         special = special_token_ids(self.tokenizer)

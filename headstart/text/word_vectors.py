@@ -27,13 +27,13 @@ import torch
 import yaml
 from torch import nn
 
-from ..engine import TrainResult, rng
-from ..engine.checkpoint import Checkpointer, write_json_atomic
+from ..engine import TrainResult
+from ..engine.checkpoint import Checkpointer, save_fitted, write_json_atomic
 from ..engine.energy import EnergyMeter
 from ..engine.metrics import MetricsLogger
 from ..engine.signals import StopRequest
 from ..errors import HeadstartError
-from ..models.word_vectors import WordVectorModel, WordVectorsConfig
+from ..models.word_vectors import WordVectorModel, WordVectorsConfig, sif_weights
 from .shards import TokenShards
 from .tokenizer import load_tokenizer
 
@@ -150,7 +150,8 @@ def validation_loss(model, words: np.ndarray, val: TokenShards, skip: np.ndarray
     return float(-(log_sigmoid(positive) + log_sigmoid(-negatives).sum(1)).mean())
 
 
-def _to_model(gensim_model, words: np.ndarray, skip: np.ndarray, arch: WordVectorsConfig) -> WordVectorObjective:
+def _to_model(gensim_model, words: np.ndarray, skip: np.ndarray, arch: WordVectorsConfig,
+              counts: np.ndarray) -> WordVectorObjective:
     """The gensim vectors as rows of the word tokenizer's ids (ids gensim never saw keep zeros)."""
     objective = WordVectorObjective(WordVectorModel(arch))
     vectors = np.zeros((arch.vocab_size, arch.dim), dtype=np.float32)
@@ -162,6 +163,7 @@ def _to_model(gensim_model, words: np.ndarray, skip: np.ndarray, arch: WordVecto
     with torch.no_grad():
         objective.model.words.weight.copy_(torch.from_numpy(vectors))
         objective.context.weight.copy_(torch.from_numpy(context))
+        objective.model.word_weights.copy_(sif_weights(np.where(skip, 0, counts), arch.sif_a))
         if arch.subword_buckets:
             objective.model.subwords.weight.copy_(torch.from_numpy(np.asarray(gensim_model.wv.vectors_ngrams)))
     return objective
@@ -195,19 +197,22 @@ def train_word_vectors(cfg, run_config: dict) -> TrainResult:
              len(frequencies), int(counts[~skip].sum()), documents, train_cfg.steps, workers)
     meter.start()
     started, best, final_eval, last, interrupted, step = time.perf_counter(), None, {}, None, False, 0
+    planned, words_per_pass = train_cfg.steps, int(counts[~skip].sum())
     try:
         with StopRequest() as stop:
-            for step in range(1, train_cfg.steps + 1):
-                begin, end = (train_cfg.lr - (train_cfg.lr - train_cfg.min_lr) * f / train_cfg.steps
-                              for f in (step - 1, step))
+            while step < planned:
+                step += 1
+                begin, end = (train_cfg.lr - (train_cfg.lr - train_cfg.min_lr) * f / planned for f in (step - 1, step))
                 t0 = time.perf_counter()
                 model.train(corpus, total_examples=documents, epochs=1, start_alpha=begin, end_alpha=end)
                 seconds = time.perf_counter() - t0
                 elapsed = time.perf_counter() - started
-                metrics.log(step, "train", {"lr": begin, "words_per_s": counts[~skip].sum() / seconds,
+                metrics.log(step, "train", {"lr": begin, "words_per_s": words_per_pass / seconds,
                                             "elapsed_s": elapsed, "train_s": elapsed})
-                log.info("pass %d/%d: %.0f words/s", step, train_cfg.steps, counts[~skip].sum() / seconds)
-                if step % train_cfg.eval_every and step != train_cfg.steps and not stop.requested:
+                log.info("pass %d/%d: %.0f words/s", step, planned, words_per_pass / seconds)
+                if train_cfg.time_budget is not None:
+                    planned = _passes_in_budget(train_cfg, step, elapsed, planned)
+                if step % train_cfg.eval_every and step < planned and not stop.requested:
                     continue
                 final_eval = {"loss": validation_loss(model, words, val, skip, knobs["window"], knobs["negative"],
                                                       train_cfg.seed)}
@@ -216,12 +221,12 @@ def train_word_vectors(cfg, run_config: dict) -> TrainResult:
                 improved = best is None or final_eval["loss"] < best["value"]
                 if improved:
                     best = {"metric": "loss", "value": final_eval["loss"], "step": step}
-                last = _save(checkpointer, step, _to_model(model, words, skip, arch), run_config, best, elapsed,
+                last = _save(checkpointer, step, _to_model(model, words, skip, arch, counts), run_config, best, elapsed,
                              meter.record(elapsed), shards.tokenizer_path, improved)
-                if stop.requested and step < train_cfg.steps:
+                if stop.requested and step < planned:
                     interrupted = True
                     log.warning("stopped after pass %d of %d; checkpoint %s (gensim runs do not resume: start "
-                                "again, or fine-tune this checkpoint)", step, train_cfg.steps, last)
+                                "again, or fine-tune this checkpoint)", step, planned, last)
                     break
     finally:
         metrics.close()
@@ -232,13 +237,21 @@ def train_word_vectors(cfg, run_config: dict) -> TrainResult:
     return TrainResult(cfg.run_dir, step, interrupted, seconds, last, checkpointer.best(), final_eval, best, cost)
 
 
+def _passes_in_budget(train_cfg, step: int, elapsed: float, planned: int) -> int:
+    """``train.time_budget``: after the first pass, as many passes as its speed lets fit (at most
+    ``train.steps``); the learning rate then decays over those.  Past the budget, none more."""
+    if elapsed >= train_cfg.time_budget:
+        return step
+    if step == 1:
+        fits = max(1, min(train_cfg.steps, int(train_cfg.time_budget / elapsed)))
+        log.info("time budget %.0f s: a pass takes %.0f s, so %d passes of %d", train_cfg.time_budget, elapsed,
+                 fits, train_cfg.steps)
+        return fits
+    return planned
+
+
 def _save(checkpointer: Checkpointer, step: int, objective: WordVectorObjective, run_config: dict, best,
           elapsed: float, cost: dict, tokenizer_path: Path, improved: bool) -> Path:
-    rng_json, rng_tensors = rng.capture()
-    state = {"step": step, "nonfinite_steps": 0, "best": best, "world_size": 1, "elapsed_seconds": elapsed,
-             "rng": rng_json, "config": run_config, "cost": cost, "torch_version": torch.__version__,
-             "trained_by": "gensim"}
-    no_state = torch.optim.SGD(objective.parameters(), lr=0.0)  # gensim keeps no optimizer state
-    return checkpointer.save(step, model=objective.model, objective=objective, optimizer=no_state,
-                             rng_tensors=rng_tensors, state=state, extra_files={"tokenizer.json": tokenizer_path},
-                             best_metric=("loss", best["value"]) if improved else None)
+    state = {"best": best, "elapsed_seconds": elapsed, "config": run_config, "cost": cost, "trained_by": "gensim"}
+    return save_fitted(checkpointer, step, objective, state, extra_files={"tokenizer.json": tokenizer_path},
+                       best_metric=("loss", best["value"]) if improved else None)
