@@ -232,21 +232,26 @@ def import_command(source: Path, out: Path) -> None:
 
 @cli.command()
 @click.option("--out", default=None, type=click.Path(file_okay=False, path_type=Path),
-              help="Where the demo writes its data and runs  [default: headstart-demo, headstart-demo-images "
+              help="Where the demo writes its data and runs  [default: headstart-demo, headstart-demo-gpt, headstart-demo-images "
                    "or headstart-demo-audio]")
 @click.option("--steps", default=None, type=click.IntRange(min=1), help="Pre-training steps (default: the demo's).")
 @click.option("--images", is_flag=True, help="The image demo: SimCLR on scikit-learn's bundled digits.")
 @click.option("--audio", is_flag=True, help="The audio demo: BEST-RQ on synthetic spoken words.")
-def demo(out: Path | None, steps: int | None, images: bool, audio: bool) -> None:
+@click.option("--gpt", is_flag=True, help="The text demo with a small GPT instead of word vectors.")
+def demo(out: Path | None, steps: int | None, images: bool, audio: bool, gpt: bool) -> None:
     """The whole flow on built-in data: prepare, pre-train, evaluate, prove the head start.
 
-    Text (default): Python's own documentation, a small GPT.  --images: scikit-learn's digits, SimCLR
-    on a small ResNet.  --audio: synthetic spoken words, BEST-RQ on a small speech encoder.  Needs no
-    network and no downloads; a few minutes on a 2-core laptop.
+    Text (default): Python's own documentation, skip-gram word vectors and a linear probe on them.
+    --gpt: the same text with a small GPT.  --images: scikit-learn's digits, SimCLR on a small ResNet.
+    --audio: synthetic spoken words, BEST-RQ on a small speech encoder.  Needs no network and no
+    downloads; a few minutes on a 2-core laptop.
     """
-    if images and audio:
-        raise HeadstartError("give --images or --audio, not both")
-    if audio:
+    if images + audio + gpt > 1:
+        raise HeadstartError("give one of --images, --audio or --gpt")
+    if gpt:
+        from .demo import run_gpt_demo
+        run_gpt_demo(out or Path("headstart-demo-gpt"), steps=steps)
+    elif audio:
         from .audio.demo import run_audio_demo
         run_audio_demo(out or Path("headstart-demo-audio"), steps=steps)
     elif images:

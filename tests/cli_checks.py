@@ -86,10 +86,10 @@ def finetune_config(folder: Path, init, train, test=None, **settings) -> Path:
     return path
 
 
-def compare_config(folder: Path, pretrained, task_train, **settings) -> Path:
+def compare_config(folder: Path, pretrained, task_train, task_test, **settings) -> Path:
     path = folder / "compare.yaml"
     path.write_text(yaml.safe_dump({"run_dir": str(folder / "cmp"), "pretrained": str(pretrained),
-                                    "task": {"train": str(task_train)}, **settings}))
+                                    "task": {"train": str(task_train), "test": str(task_test)}, **settings}))
     return path
 
 

@@ -111,7 +111,8 @@ def test_finetune_an_audio_checkpoint_and_a_scratch_model(tmp_path, words, best_
     code, out = run_cli("finetune", write_finetune(tmp_path, words, f"init: {best_rq_run}"))
     assert code == 0, out
     results = json.loads((tmp_path / "ft" / "results.json").read_text())
-    assert results["labels"] == 24 and results["label_names"] == ["0", "1", "2", "3"]
+    assert results["labels"] + results["validation_labels"] == 24 and results["validation_counted"]
+    assert results["label_names"] == ["0", "1", "2", "3"]
     assert results["init"] == str(best_rq_run / "checkpoints" / "step_000006")
     assert 0 <= results["test"]["accuracy"] <= 1 and "test: accuracy" in out
 

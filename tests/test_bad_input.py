@@ -210,7 +210,7 @@ def configs_of(project, folder: Path) -> dict[str, dict]:
     """A valid config of each command that takes one."""
     return {"pretrain": yaml.safe_load(project.config.read_text()),
             "finetune": yaml.safe_load(finetune_config(folder, project.run, project.train).read_text()),
-            "compare": yaml.safe_load(compare_config(folder, project.run, project.train).read_text())}
+            "compare": yaml.safe_load(compare_config(folder, project.run, project.train, project.test).read_text())}
 
 
 CONFIG_MISTAKES = [  # (command, key, value, what the line says)

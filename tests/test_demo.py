@@ -5,13 +5,29 @@ import json
 
 import pytest
 
-from headstart.demo import run_demo
+from headstart.demo import run_demo, run_gpt_demo
 from headstart.errors import HeadstartError
 
 
 @pytest.mark.slow
-def test_demo_prepares_pretrains_and_samples_on_builtin_data(tmp_path, capsys):
-    out = run_demo(tmp_path / "demo", steps=30, finetune_steps=4, seeds=[0])
+def test_demo_trains_word_vectors_and_compares_them_with_scratch_and_tfidf(tmp_path, capsys):
+    out = run_demo(tmp_path / "demo", steps=4, seeds=[0])
+    manifest = json.loads((out["data"] / "manifest.json").read_text())
+    assert manifest["tokenizer"]["kind"] == "word" and manifest["stats"]["kept"] > 500
+    result = out["result"]
+    assert result.step == 4 and (result.last_checkpoint / "model.safetensors").exists()
+    near = out["neighbours"]["socket"]  # 4 passes are too few to expect sensible neighbours; the demo runs 20
+    assert len(near) == 5 and "socket" not in dict(near) and all(-1 <= cos <= 1 for _, cos in near)
+    study = out["study"]
+    assert set(study["arms"]) == {"pretrained", "scratch", "baseline"} and study["budgets"][0] == 50
+    assert study["label_accounting"][50] == {"train": 40, "validation": 10, "counted": True}
+    printed = capsys.readouterr().out
+    assert "verdict:" in printed and "nearest words:" in printed and out["report"]["html"].exists()
+
+
+@pytest.mark.slow
+def test_gpt_demo_prepares_pretrains_and_samples_on_builtin_data(tmp_path, capsys):
+    out = run_gpt_demo(tmp_path / "demo", steps=30, finetune_steps=4, seeds=[0])
     manifest = json.loads((out["data"] / "manifest.json").read_text())
     assert manifest["stats"]["kept"] > 500 and manifest["splits"]["val"]["tokens"] > 0
     result = out["result"]

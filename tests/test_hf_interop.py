@@ -242,7 +242,8 @@ train: {{steps: 4, batch_size: 8, lr: 1.0e-3, warmup_steps: 1, eval_every: 2, lo
     assert report["arm_notes"]["imported-bert"].startswith(f"fine-tuned from {tmp_path / 'imported'}")
     html = (tmp_path / "compare" / "report" / "report.html").read_text()
     assert "imported-bert" in html
-    assert (tmp_path / "compare" / "runs" / "imported-bert-72-s0" / "results.json").exists()
+    labels = report["budgets"][0]  # "all": every row of train.tsv, validation carved out of them
+    assert (tmp_path / "compare" / "runs" / f"imported-bert-{labels}-s0" / "results.json").exists()
 
 
 def test_the_real_all_minilm_l6_v2_imports_with_transformers_hidden_states(tmp_path):

@@ -147,7 +147,7 @@ def test_lowercase_bpe_folds_case_when_it_encodes_later_text_too(corpus, tmp_pat
     tokenizer = load_tokenizer(tmp_path / "out" / "tokenizer.json")  # as fine-tuning loads it
     assert tokenizer.encode("The Lazy DOG").ids == tokenizer.encode("the lazy dog").ids
     assert all(doc == doc.lower() for doc in documents_in(tmp_path / "out", "train"))
-    with pytest.raises(HeadstartError, match="--lowercase: only for a BPE tokenizer"):
+    with pytest.raises(HeadstartError, match="--lowercase: only for a BPE or word tokenizer"):
         prepare(corpus, tmp_path / "char", tokenizer="char", lowercase=True)
 
 

@@ -119,3 +119,10 @@ def test_tfidf_baseline_chooses_its_regularisation_by_cross_validation(monkeypat
     assert tfidf_logreg(texts[:50], labels[:50], texts[50:], labels[50:]) > 0.6
     assert chosen and chosen[0]["C"] > 1.0  # the noise words call for weaker regularisation
     assert tfidf_logreg(["good film", "bad film"], [1, 0], ["good", "bad"], [1, 0]) == 1.0  # too few to fold
+
+
+def test_a_tie_in_the_c_search_goes_to_the_weakest_regularisation():
+    from headstart.transfer.probes import weakest_of_the_best
+    # Few labels per class: every strong C scores the fold's majority class; the largest of the tie wins.
+    assert weakest_of_the_best({"mean_test_score": np.array([0.34, 0.34, 0.34, 0.5, 0.5, 0.45])}) == 4
+    assert weakest_of_the_best({"mean_test_score": np.array([0.9, 0.8])}) == 0

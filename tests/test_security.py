@@ -114,7 +114,7 @@ def test_weights_replaced_by_a_pickle_are_refused_on_every_load_path(headstart, 
         line = one_line_error(headstart(*argv), "model.safetensors")
         assert "unreadable" in line, line
         assert not marker.exists(), f"{name} executed a pickle"
-    one_line_error(headstart("compare", compare_config(tmp_path, run, project.train, budgets=["all"], seeds=[0],
+    one_line_error(headstart("compare", compare_config(tmp_path, run, project.train, project.test, budgets=["all"], seeds=[0],
                                                          train={"steps": 1, "warmup_steps": 0})), "model.safetensors")
     assert not marker.exists()
 

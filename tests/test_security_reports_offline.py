@@ -166,7 +166,8 @@ def offline_run(tmp_path_factory):
     finetune = finetune_config(root, run, train)
     compare = root / "compare.yaml"
     compare.write_text(yaml.safe_dump({"run_dir": str(report_dir), "pretrained": str(run),
-                                       "task": {"train": str(train)}, "budgets": ["all"], "seeds": [0],
+                                       "task": {"train": str(train), "test": str(train)},
+                                           "budgets": ["all"], "seeds": [0],
                                        "probe_examples": 20,
                                        "train": {"steps": 2, "batch_size": 8, "eval_every": 2, "warmup_steps": 1}}))
     commands = [["prepare", "text", str(root / "corpus.txt"), "--out", str(root / "data"), "--tokenizer", "char",

@@ -39,7 +39,8 @@ def test_finetune_an_image_checkpoint_on_100_labels(tmp_path, digits, simclr_run
     code, out = run_cli("finetune", write_finetune(tmp_path, digits, simclr_run, augment="true"))
     assert code == 0, out
     results = json.loads((tmp_path / "ft" / "results.json").read_text())
-    assert results["labels"] == 100 and results["label_names"] == [str(d) for d in range(10)]
+    assert results["labels"] + results["validation_labels"] == 100 and results["validation_counted"]
+    assert results["label_names"] == [str(d) for d in range(10)]
     assert "run-simclr" in results["init"] and results["strategy"] == "full"
     # 40 steps on 100 digits from a 6-step SimCLR backbone: learning, and above the 10% of chance.
     val_losses = [row["loss"] for row in read_metrics(tmp_path / "ft", "val")]

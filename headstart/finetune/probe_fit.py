@@ -19,6 +19,7 @@ import torch
 from ..engine.checkpoint import Checkpointer, save_fitted, write_json_atomic
 from ..engine.energy import EnergyMeter
 from ..engine.metrics import MetricsLogger
+from ..transfer.probes import weakest_of_the_best
 from .task import TaskData
 
 log = logging.getLogger("headstart")
@@ -52,9 +53,11 @@ def fit_probe(objective, backbone, labeled: TaskData, batch_size: int, seed: int
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         if folds >= 2:
-            search = GridSearchCV(model, {"C": C_GRID.tolist()}, scoring="accuracy",
+            search = GridSearchCV(model, {"C": C_GRID.tolist()}, scoring="accuracy", refit=weakest_of_the_best,
                                   cv=StratifiedKFold(folds, shuffle=True, random_state=seed)).fit(standardised, y)
-            model, C, accuracy = search.best_estimator_, float(search.best_params_["C"]), float(search.best_score_)
+            best = search.best_index_
+            model, C = search.best_estimator_, float(search.cv_results_["params"][best]["C"])
+            accuracy = float(search.cv_results_["mean_test_score"][best])
         else:  # a class with a single label: nothing to cross-validate on
             model, C, accuracy = model.fit(standardised, y), 1.0, float("nan")
     _set_head(objective.head, model.coef_ / std, model.intercept_ - (model.coef_ * mean / std).sum(1),

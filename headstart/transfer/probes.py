@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 
 KNN_TEMPERATURE = 0.07
 _MAX_ITER = 5000  # lbfgs on standardised features converges well within this; we warn if it does not
-TFIDF_CS = (0.1, 1.0, 10.0, 100.0)
+# Up to 1e4: with tens of labels TF-IDF wants little regularisation (the demo's 50 labels: C=0.1 predicts the
+# majority class, 28%; C=1e4 61%), and a baseline stopped short of its best C would flatter deep models.
+TFIDF_CS = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
 _CHUNK = 1024  # test rows per similarity block, so kNN memory stays at chunk x N_train
 
 PROBE_PROTOCOL = {
@@ -28,7 +30,7 @@ PROBE_PROTOCOL = {
     "knn": f"L2-normalise; cosine similarity; k=20 nearest training examples; each votes for its "
            f"class with weight exp(similarity / {KNN_TEMPERATURE}) (solo-learn's WeightedKNNClassifier, "
            "after Wu et al. 2018); highest total wins",
-    "tfidf_logreg": "TfidfVectorizer word 1-2-grams, sublinear tf, min_df=1; LogisticRegression with C "
+    "tfidf_logreg": "TfidfVectorizer word 1-2-grams, sublinear tf, min_df=1; LogisticRegression (saga) with C "
                     f"chosen from {list(TFIDF_CS)} by stratified 5-fold cross-validation on the training labels",
     "raw_features_logreg": "the linear probe on the flattened raw inputs",
     "pooled_logmel_logreg": "the linear probe on each clip's per-bin mean and standard deviation of its "
@@ -135,15 +137,27 @@ def tfidf_logreg(train_texts: list[str], train_y: np.ndarray, test_texts: list[s
         return _constant_accuracy(train_y, test_y)
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
     train_features = vectorizer.fit_transform(train_texts)
-    classifier = LogisticRegression(C=1.0, max_iter=_MAX_ITER, random_state=seed)
+    # saga, not lbfgs: the same L2 logistic regression, solved 3-5x faster on sparse n-grams with several
+    # classes (the demo's 7 packages: 9.5 s against 48.6 s for the C search; same test accuracy).
+    classifier = LogisticRegression(C=1.0, max_iter=_MAX_ITER, random_state=seed, solver="saga")
     folds = min(5, int(np.bincount(np.unique(train_y, return_inverse=True)[1]).min()))
     if folds >= 2:  # every class needs an example in every fold; otherwise keep C=1
         # The vectorizer is fitted on all training texts once; refitting it per fold changes C's choice
         # little and costs a lot.
-        classifier = GridSearchCV(classifier, {"C": list(TFIDF_CS)},
+        classifier = GridSearchCV(classifier, {"C": list(TFIDF_CS)}, refit=weakest_of_the_best,
                                   cv=StratifiedKFold(folds, shuffle=True, random_state=seed))
     _fit_noting_convergence(classifier, train_features, train_y, "tfidf_logreg")
     return _accuracy(classifier.predict(vectorizer.transform(test_texts)), test_y)
+
+
+def weakest_of_the_best(cv_results: dict) -> int:
+    """GridSearchCV's ``refit``: among the C values tied for the best cross-validated accuracy, the largest.
+
+    With a handful of labels per class every strong regularisation scores the same (each fold's majority
+    class), and scikit-learn's default takes the first of a tie, the smallest C: a classifier that predicts
+    one class.  The grid must list C in increasing order."""
+    scores = np.asarray(cv_results["mean_test_score"])
+    return int(np.flatnonzero(scores >= scores.max() - 1e-12)[-1])
 
 
 def raw_features_logreg(train_X: np.ndarray, train_y: np.ndarray, test_X: np.ndarray, test_y: np.ndarray,
