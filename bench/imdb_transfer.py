@@ -18,12 +18,11 @@ stopping, the probe's cross-validated C, the baseline's C) comes out of the same
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from imdb_vectors import IMDB, need_shared, pretrain_vectors, print_study, run_compare, split_test  # noqa: E402
+from imdb_vectors import IMDB, need_shared, pretrain_vectors, print_study, quiet_logs, run_compare, split_test  # noqa: E402
 
 COMPARE = {
     "strategy": {"name": "linear_probe", "solver": "lbfgs"},
@@ -40,7 +39,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = ap.parse_args()
     need_shared()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    quiet_logs()
     _, scored = split_test(args.work)
     pre = pretrain_vectors(args.work)
     print(f"\npre-training: skip-gram on IMDb unsup, {pre['seconds'] / 60:.1f} min wall (preparation excluded); "

@@ -7,6 +7,7 @@ Not a bench itself: ``imdb_transfer.py`` and ``text_transfer.py`` import it.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import sys
 import time
@@ -26,6 +27,13 @@ VECTORS = {
 }
 
 
+def quiet_logs() -> None:
+    """headstart's progress lines, without gensim's per-second ones."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for noisy in ("gensim", "smart_open"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def need_shared() -> None:
     if not (IMDB / "unsup.jsonl").exists():
         sys.exit(f"needs ../shared/data/imdb (the Large Movie Review Dataset); not found at {IMDB}")
@@ -37,7 +45,8 @@ def split_test(work: Path) -> tuple[Path, Path]:
     tuning, scored = work / "imdb-test-tuning.jsonl", work / "imdb-test-scored.jsonl"
     if not scored.exists():
         work.mkdir(parents=True, exist_ok=True)
-        lines = (IMDB / "test.jsonl").read_text(encoding="utf-8").splitlines()
+        # split("\n"), not splitlines(): reviews hold \x1c-\x1e and \u2028, which splitlines() breaks on
+        lines = [line for line in (IMDB / "test.jsonl").read_text(encoding="utf-8").split("\n") if line.strip()]
         order = list(range(len(lines)))
         random.Random(0).shuffle(order)
         tuning.write_text("".join(lines[i] + "\n" for i in sorted(order[:TUNING_REVIEWS])), encoding="utf-8")
@@ -105,3 +114,29 @@ def print_study(title: str, results: dict) -> None:
             deltas.append(f"{100 * d['mean']:+6.1f} [{100 * d['low']:+5.1f}, {100 * d['high']:+5.1f}]"
                           f"{'' if d['significant'] else ' n.s.'}".rjust(26))
         print(f"{budget:>7} {means}   " + "   ".join(deltas))
+
+
+def probe(run_dir: Path, checkpoint: str, task: dict, budget: int, seed: int) -> float:
+    """Test accuracy of logistic regression on the frozen, mean-pooled features of ``checkpoint``, C
+    cross-validated inside ``budget`` labels (``linear_probe`` with ``solver: lbfgs``); resumes."""
+    from headstart.finetune.config import FinetuneConfig
+    from headstart.finetune.run import finetune
+
+    if (run_dir / "results.json").exists():
+        return json.loads((run_dir / "results.json").read_text())["test"]["accuracy"]
+    config = {"run_dir": str(run_dir), "init": checkpoint, "task": {**task, "budget": budget},
+              "strategy": {"name": "linear_probe", "solver": "lbfgs"}, "pooling": "mean",
+              "train": {"steps": 1, "batch_size": 32, "seed": seed, "progress": False}}
+    return finetune(FinetuneConfig.model_validate(config))["test"]["accuracy"]
+
+
+def tfidf(task: dict, budget: int, seed: int) -> float:
+    """TF-IDF + LR on exactly the labels ``probe`` sees for the same budget and seed."""
+    from headstart.finetune.config import FinetuneConfig
+    from headstart.finetune.task import budget_labels, split_task, task_modality
+
+    cfg = FinetuneConfig.model_validate({"run_dir": "unused", "task": {**task, "budget": budget},
+                                         "model": {}, "train": {"steps": 1, "seed": seed}})
+    modality = task_modality(cfg.task)
+    pool, val, test = split_task(cfg, modality)
+    return modality.baseline(budget_labels(pool, val), test, seed)

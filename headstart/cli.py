@@ -262,6 +262,24 @@ def demo(out: Path | None, steps: int | None, images: bool, audio: bool, gpt: bo
         run_demo(out or Path("headstart-demo"), steps=steps)
 
 
+@cli.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--time-budget", required=True, metavar="DURATION",
+              help="Wall time you can give pre-training: 20m, 1.5h, or seconds.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=Path("pretrain.yaml"),
+              show_default=True, help="Where to write the pre-training config.")
+def recipe(data: Path, time_budget: str, device: str, out: Path) -> None:
+    """Write the pre-training config that transfers best for DATA (a `prepare text` folder) in the time you
+    have, chosen from headstart's equal-wall-time measurements; prints why."""
+    import yaml
+
+    from .text.recipes import text_recipe
+    config, reasons = text_recipe(data, time_budget, device)
+    out.write_text("".join(f"# {line}\n" for line in reasons) + yaml.safe_dump(config, sort_keys=False))
+    click.echo("\n".join(reasons) + f"\nwrote {out}; run it with: headstart pretrain {out}")
+
+
 def _register_audit_command() -> None:
     from .audit.cli import audit_command
     cli.add_command(audit_command, name="audit")

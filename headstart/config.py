@@ -40,6 +40,11 @@ WORD_VECTOR_OBJECTIVES = ("skipgram", "cbow")
 IMAGE_OBJECTIVES = ("simclr", "mae", "supervised")
 AUDIO_OBJECTIVES = ("best_rq",)
 PAIR_OBJECTIVES = ("clip", "siglip")
+# model.embeddings_from: a skip-gram / CBOW run whose vectors start a new text transformer's token embeddings
+# (text/embeddings_from.py).  In the model section, as it says how that model starts, but no architecture
+# field: TransformerConfig, which checkpoints are rebuilt from, stays the architecture alone.
+TRANSFORMER_TEXT_OBJECTIVES = ("causal_lm", "masked_lm", "electra")
+EMBEDDINGS_FROM = "embeddings_from"
 
 # Each objective's knobs and their defaults.  A knob of another objective is an error, so a mistyped
 # objective name never silently drops its settings.  causal_lm accepts mask_prob (unused) as it
@@ -204,7 +209,8 @@ class PretrainConfig(Strict):
                                   "pre-training): its architecture and weights, a fresh optimizer and schedule")
     model: Optional[dict[str, Any]] = Field(
         default=None, description="preset name plus any field of its config (TransformerConfig, ViTConfig, "
-                                  "ResNetConfig); default by objective: gpt-nano, resnet-tiny, mae: vit-nano")
+                                  "ResNetConfig); default by objective: gpt-nano, resnet-tiny, mae: vit-nano; "
+                                  "text transformers: embeddings_from, a skipgram/cbow run to seed the tokens")
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
     monitor: Optional[MonitorConfig] = Field(default=None, description="images only; default: the kNN probe on")
     train: TrainConfig
@@ -214,10 +220,19 @@ class PretrainConfig(Strict):
         """"text" or "images": what the objective trains on."""
         return self.objective.modality
 
+    @property
+    def embeddings_from(self) -> Optional[Path]:  # the word-vector run that seeds the token embeddings
+        return None if (self.model or {}).get(EMBEDDINGS_FROM) is None else Path(self.model[EMBEDDINGS_FROM])
+
+    @property
+    def architecture(self) -> dict[str, Any]:  # the model section less embeddings_from: preset and fields
+        return {k: v for k, v in (self.model or {}).items() if k != EMBEDDINGS_FROM}
+
     @model_validator(mode="after")
     def _check(self) -> "PretrainConfig":
         self.objective.fill_knobs()
         check_preset_name(self.model, "model.")
+        self._check_embeddings_from()
         if self.modality == "images":
             return self._check_images()
         if self.monitor is not None:
@@ -232,17 +247,31 @@ class PretrainConfig(Strict):
             if self.model is not None:
                 raise ValueError("give model or init, not both: a run continued from init keeps its architecture")
             return self
-        if self.model is None:
-            self.model = {"preset": DEFAULT_PRESETS[self.objective.name]}
+        if not self.architecture:  # no model section, or embeddings_from alone: the objective's default size
+            self.model = {"preset": DEFAULT_PRESETS[self.objective.name], **(self.model or {})}
         if self.model.get("preset") in VISION_PRESETS:
             raise ValueError(f"model.preset: {self.model['preset']} is an image model; objective "
                              f"{self.objective.name} trains a text model ({', '.join(sorted(PRESETS))})")
-        arch = resolve_model(self.model, vocab_size=self.model.get("vocab_size", 1),
+        arch = resolve_model(self.architecture, vocab_size=self.model.get("vocab_size", 1),
                              causal=self.objective.name == "causal_lm")
         if self.data.seq_len and self.data.seq_len > arch.context_length:
             raise ValueError(f"data.seq_len ({self.data.seq_len}) exceeds the model's context_length "
                              f"({arch.context_length})")
         return self
+
+    def _check_embeddings_from(self) -> None:
+        if EMBEDDINGS_FROM not in (self.model or {}):
+            return
+        name, source = self.objective.name, self.model[EMBEDDINGS_FROM]
+        if name not in TRANSFORMER_TEXT_OBJECTIVES:
+            trains = ("word vectors, from scratch" if name in WORD_VECTOR_OBJECTIVES else
+                      {"images": "an image model", "audio": "an audio model"}.get(self.modality, "an image-text model"))
+            raise ValueError(f"model.embeddings_from: word vectors start a text transformer's token embeddings "
+                             f"({', '.join(TRANSFORMER_TEXT_OBJECTIVES)}); objective {name} trains {trains}")
+        if self.init is not None:
+            raise ValueError("model.embeddings_from: init already holds the token embeddings; give one of the two")
+        if not isinstance(source, (str, Path)) or not str(source).strip():
+            raise ValueError(f"model.embeddings_from: expected the path of a skipgram or cbow run, got {source!r}")
 
     def _check_word_vectors(self) -> "PretrainConfig":
         if self.init is not None:

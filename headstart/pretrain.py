@@ -48,6 +48,9 @@ class PretrainSetup:
     monitor: Optional[Callable[[nn.Module, dict], dict]] = None  # more validation metrics
     summary: str = ""  # for the log: the model's size
     per_step: str = ""  # for the log: what one optimizer step trains on, e.g. "1536 tokens"
+    # What a new run (not a resumed one, whose checkpoint holds the weights) does to the model before the
+    # first step, e.g. seed token embeddings from word vectors; returns a line for the log.
+    fresh_start: Optional[Callable[[], str]] = None
 
 
 def prepared_modality(path: Path) -> Optional[str]:
@@ -102,6 +105,8 @@ def pretrain(config: Union[PretrainConfig, str, Path], overrides: list[str] = ()
     elif checkpointer.latest() is not None:
         raise HeadstartError(f"{cfg.run_dir} already holds checkpoints; pass --resume to continue that run "
                              f"or set run_dir to a new directory")
+    if start_from is None and setup.fresh_start is not None:
+        log.info("%s", setup.fresh_start())  # before the trainer wraps the model and builds its optimizer
     barrier()  # every rank has looked before rank 0 writes anything
 
     trainer = Trainer(setup.objective, setup.train_data, setup.val_data, cfg.train, cfg.run_dir,

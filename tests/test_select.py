@@ -231,3 +231,14 @@ def test_the_command_writes_the_selection_and_prints_a_summary(headstart, pool, 
     succeeded(headstart("select", *pool, "--target", target, "--out", out, "--tokens", "3k", "--overwrite"))
     help_text = " ".join(succeeded(headstart("select", "--help")).out.split())  # unwrapped
     assert "A token here is a lowercased word or a run of punctuation" in help_text
+
+
+def test_the_random_sample_is_written_as_the_control_when_asked(pool, target, tmp_path):
+    manifest = select(pool, tmp_path / "sel", target, write_random_sample=True)
+    control = [json.loads(line) for line in (tmp_path / "sel" / "random_sample.jsonl").read_text().splitlines()]
+    assert len(control) == manifest["random_sample"]["documents"] and manifest["random_sample_file"]
+    counts = [len(TOKEN.findall(record["text"].lower())) for record in control]
+    assert sum(counts) == manifest["random_sample"]["tokens"] >= TOKENS
+    cooking = sum(count for record, count in zip(control, counts) if record["source"] == str(pool[0]))
+    assert cooking / sum(counts) == pytest.approx(share(manifest, pool[0], "random_sample_share"), abs=1e-5)
+    assert not (tmp_path / "plain").exists() and select(pool, tmp_path / "plain", target)["random_sample_file"] is None

@@ -32,7 +32,9 @@ MAX_ITER = 5000
 def head_inputs(objective, batches) -> np.ndarray:
     """What the classifier's head reads (pooled, normalised features) for every example, in order."""
     objective.eval()
-    return np.concatenate([getattr(objective, 'norm', torch.nn.Identity())(objective.features(batch)).float().numpy() for batch in batches.in_order()])
+    norm = getattr(objective, "norm", torch.nn.Identity())
+    with torch.no_grad():
+        return np.concatenate([norm(objective.features(batch)).float().numpy() for batch in batches.in_order()])
 
 
 def fit_probe(objective, backbone, labeled: TaskData, batch_size: int, seed: int) -> dict:

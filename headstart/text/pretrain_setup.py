@@ -36,6 +36,15 @@ def text_setup(cfg: PretrainConfig) -> PretrainSetup:
     run_config["model"] = model.cfg.model_dump(mode="json")
     run_config["data"]["tokenizer_sha256"] = train_shards.manifest["tokenizer"]["sha256"]
     run_config["task"] = "pretrain_text"
+    fresh_start = None
+    if cfg.embeddings_from is not None:
+        # Recorded as given, beside the architecture (run_config["model"] stays a TransformerConfig, which
+        # checkpoints are rebuilt from); a resume must name the same source, so the record stays true.
+        run_config["embeddings_from"] = str(cfg.embeddings_from)
+
+        def fresh_start() -> str:
+            from .embeddings_from import seed_token_embeddings
+            return seed_token_embeddings(model, cfg.embeddings_from, train_shards.tokenizer_path)
     arch = model.cfg
     summary = (f"{arch.n_layer} layers, {arch.n_head} heads, d_model {arch.d_model}, "
                f"{model.num_params() / 1e6:.2f} M parameters")
@@ -48,7 +57,7 @@ def text_setup(cfg: PretrainConfig) -> PretrainSetup:
     return PretrainSetup(
         objective, train_src, val_src, run_config, flops_per_unit=flops,
         extra_files={"tokenizer.json": train_shards.tokenizer_path}, summary=summary,
-        per_step=f"{cfg.train.batch_size * cfg.train.grad_accum * seq_len} tokens")
+        per_step=f"{cfg.train.batch_size * cfg.train.grad_accum * seq_len} tokens", fresh_start=fresh_start)
 
 
 def build_text_objective(cfg: PretrainConfig, vocab_size: int, special: dict, tokenizer_path=None):
@@ -57,12 +66,12 @@ def build_text_objective(cfg: PretrainConfig, vocab_size: int, special: dict, to
     if cfg.init is not None:
         model = _continued_model(cfg, tokenizer_path, causal)
     else:
-        given = cfg.model.get("vocab_size")
+        given = cfg.architecture.get("vocab_size")
         if given is not None and given != vocab_size:
             raise HeadstartError(f"model.vocab_size is {given} but the tokenizer of {cfg.data.path} has "
                                  f"{vocab_size} tokens; remove model.vocab_size to take it from the data")
         try:
-            arch = resolve_model(cfg.model, vocab_size=vocab_size, causal=causal)
+            arch = resolve_model(cfg.architecture, vocab_size=vocab_size, causal=causal)
         except ValueError as e:
             raise HeadstartError(str(e)) from None
         model = TextTransformer(arch)

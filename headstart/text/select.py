@@ -20,6 +20,7 @@ from __future__ import annotations
 import heapq
 import json
 import logging
+import os
 import sys
 import time
 from collections import Counter
@@ -45,6 +46,7 @@ log = logging.getLogger("headstart.text")
 
 MANIFEST_FORMAT, MANIFEST_VERSION = "headstart.text_selection", 1
 SELECTED_FILE = "selected.jsonl"
+RANDOM_SAMPLE_FILE = "random_sample.jsonl"  # --write-random-sample: the control a selection must beat
 # DSIR's min_example_length.  A document's log-weight is a sum over its n-grams, so for ordinary pool text
 # (a little less likely under the target than under the pool, per n-gram) it falls with length: without a
 # floor, fragments near weight 0 (headings, one-line sentences) outrank every long ordinary document and
@@ -136,11 +138,13 @@ def select_text(pool: list, out, *, target, tokens: int, seed: int = 0, fmt: str
                 doc_unit: str = "paragraph", min_tokens: int = MIN_TOKENS, buckets: int = 10_000,
                 encoding: str = "utf-8", target_format: str = "auto", target_field: str = "text",
                 target_encoding: str | None = None, on_bad_file: str = "error", overwrite: bool = False,
-                progress: bool = True, command: str | None = None) -> dict:
+                progress: bool = True, command: str | None = None, write_random_sample: bool = False) -> dict:
     """Select about ``tokens`` tokens of ``pool`` most like ``target``; write OUT/selected.jsonl and
     OUT/manifest.json, and return the manifest.  Tokens are ``TOKENS_ARE``; the selection holds at least
     ``tokens`` and fewer than one document more.  A pool smaller than ``tokens`` is an error.  Documents
-    shorter than ``min_tokens`` are left out, as if they were not in the pool."""
+    shorter than ``min_tokens`` are left out, as if they were not in the pool.  ``write_random_sample``
+    also writes OUT/random_sample.jsonl: the random sample of the same size that the KL divergence compares
+    against, to pre-train on as the control."""
     started = time.perf_counter()
     for name, value, least in (("--tokens", tokens, 1), ("--buckets", buckets, 1), ("--min-tokens", min_tokens, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
@@ -202,17 +206,20 @@ def select_text(pool: list, out, *, target, tokens: int, seed: int = 0, fmt: str
     selected_ngrams, sampled_ngrams = np.zeros(buckets, np.int64), np.zeros(buckets, np.int64)
     with staged_output(out, overwrite=overwrite) as staging:
         with open(staging / SELECTED_FILE, "w", encoding="utf-8") as written, \
-                _progress_bar(files, "writing", show) as bar:
+                open(staging / RANDOM_SAMPLE_FILE if write_random_sample else os.devnull, "w",
+                     encoding="utf-8") as control, _progress_bar(files, "writing", show) as bar:
             for chunk in _chunks(files, options, bar, wanted=wanted):
                 locations = list(zip(chunk.files.tolist(), chunk.positions.tolist()))
                 selected = np.array([location in in_selection for location in locations])
                 features = hasher(chunk.texts)
+                sampled = np.array([location in in_sample for location in locations])
                 selected_ngrams += hasher.counts(features, selected)
-                sampled_ngrams += hasher.counts(features, np.array([location in in_sample for location in locations]))
-                for i in np.flatnonzero(selected).tolist():
-                    file = files[chunk.files[i]]
-                    written.write(json.dumps({"text": chunk.texts[i], "source": sources[source_of[chunk.files[i]]],
-                                              "file": str(file.path)}, ensure_ascii=False) + "\n")
+                sampled_ngrams += hasher.counts(features, sampled)
+                for mask, stream in ((selected, written), (sampled if write_random_sample else None, control)):
+                    for i in (np.flatnonzero(mask).tolist() if mask is not None else ()):
+                        stream.write(json.dumps({"text": chunk.texts[i], "source": sources[source_of[chunk.files[i]]],
+                                                 "file": str(files[chunk.files[i]].path)},
+                                                ensure_ascii=False) + "\n")
         kl = {"target_to_selected": kl_divergence(target_ngrams, selected_ngrams),
               "target_to_random_sample": kl_divergence(target_ngrams, sampled_ngrams),
               "target_to_pool": kl_divergence(target_ngrams, pool_ngrams)}
@@ -220,6 +227,7 @@ def select_text(pool: list, out, *, target, tokens: int, seed: int = 0, fmt: str
         seconds, pool_bytes = time.perf_counter() - started, sum(file.size for file in files)
         manifest = {
             "format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "file": SELECTED_FILE,
+            "random_sample_file": RANDOM_SAMPLE_FILE if write_random_sample else None,
             "tokens_are": TOKENS_ARE, "tokens_requested": tokens, "seed": seed,
             "selected": _totals(chosen), "random_sample": _totals(baseline),
             "pool": {"documents": int(documents.sum()), "tokens": int(pool_tokens.sum()),

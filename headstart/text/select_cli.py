@@ -63,6 +63,9 @@ def parse_tokens(value: str) -> int:
 @click.option("--on-bad-file", type=click.Choice(["error", "skip"]), default="error", show_default=True,
               help="An unreadable pool file stops the run, or is skipped whole (every file checked up front).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it already holds a headstart folder.")
+@click.option("--write-random-sample", is_flag=True,
+              help="Also write OUT/random_sample.jsonl: a uniform random sample of the pool, as many tokens, to "
+                   "pre-train on as the control the selection must beat.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show progress bars (only on a terminal).")
 def select_command(pool: tuple[Path, ...], target: Path, out: Path, tokens: str, **options) -> None:
@@ -99,4 +102,6 @@ def summary(manifest: dict, out: Path) -> str:
         f"{pool['bytes'] / 1e6:,.1f} MB of pool at {manifest['pool_mb_per_s']:.1f} MB/s",
         f"wrote {out / manifest['file']} (headstart prepare text {out / manifest['file']} --field text)",
     ]
+    if manifest.get("random_sample_file"):
+        lines.append(f"wrote {out / manifest['random_sample_file']} (the random sample, as many tokens: the control)")
     return "\n".join(lines)
