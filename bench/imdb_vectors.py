@@ -126,7 +126,7 @@ def probe(run_dir: Path, checkpoint: str, task: dict, budget: int, seed: int) ->
         return json.loads((run_dir / "results.json").read_text())["test"]["accuracy"]
     config = {"run_dir": str(run_dir), "init": checkpoint, "task": {**task, "budget": budget},
               "strategy": {"name": "linear_probe", "solver": "lbfgs"}, "pooling": "mean",
-              "train": {"steps": 1, "batch_size": 32, "seed": seed, "progress": False}}
+              "train": {"steps": 1, "warmup_steps": 0, "batch_size": 32, "seed": seed, "progress": False}}
     return finetune(FinetuneConfig.model_validate(config))["test"]["accuracy"]
 
 
@@ -136,7 +136,7 @@ def tfidf(task: dict, budget: int, seed: int) -> float:
     from headstart.finetune.task import budget_labels, split_task, task_modality
 
     cfg = FinetuneConfig.model_validate({"run_dir": "unused", "task": {**task, "budget": budget},
-                                         "model": {}, "train": {"steps": 1, "seed": seed}})
+                                         "model": {}, "train": {"steps": 1, "warmup_steps": 0, "seed": seed}})
     modality = task_modality(cfg.task)
     pool, val, test = split_task(cfg, modality)
     return modality.baseline(budget_labels(pool, val), test, seed)

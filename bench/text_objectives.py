@@ -12,7 +12,9 @@ be fine-tuned: BENCHMARKS.md quotes their fully fine-tuned figures from text_tra
                    the time;
 - masked_lm        bert-micro (4 layers, 256 wide, rotary, QK-norm), context 256, 16 x 256 tokens a step,
                    byte-level BPE of 16,384 ids, lowercased, mask 20%;
-- electra          the same discriminator and data, a generator a quarter as wide, mask 15%.
+- electra          the same discriminator and data, a generator a quarter as wide, mask 15%;
+- skipgram+masked_lm  half the time skip-gram, half masked LM on the same words (100,000 ids), the
+                   transformer's token embeddings seeded from the vectors (``model.embeddings_from``).
 
     python bench/text_objectives.py [--work /tmp/headstart-imdb] [--minutes 6] [--seeds 0 1 2]
 """
@@ -41,6 +43,11 @@ OBJECTIVES = {
                           "train": TRANSFORMER_TRAIN}),
     "electra": ("bpe", {"objective": {"name": "electra", "mask_prob": 0.15}, "model": TRANSFORMER,
                         "train": TRANSFORMER_TRAIN}),
+    # Half the time on skip-gram, half on masked LM over the same words, its token embeddings seeded from
+    # the vectors (model.embeddings_from): the transformer starts from what the cheap objective learned.
+    "skipgram+masked_lm": ("words", {"objective": {"name": "masked_lm", "mask_prob": 0.2},
+                                     "model": {**TRANSFORMER, "embeddings_from": "half:skipgram"},
+                                     "train": TRANSFORMER_TRAIN}),
 }
 
 
@@ -54,23 +61,29 @@ def prepare_bpe(work: Path) -> Path:
     return data
 
 
-def pretrain_for(work: Path, name: str, minutes: float) -> dict:
+def pretrain_for(work: Path, name: str, minutes: float, base: str | None = None) -> dict:
+    """Pre-train ``name`` (or a run of objective ``base`` called ``name``) for ``minutes``; resumes."""
     from headstart.config import PretrainConfig
     from headstart.pretrain import pretrain
 
-    kind, settings = OBJECTIVES[name]
+    kind, settings = OBJECTIVES[base or name]
     run_dir = work / "objectives" / name
     done = run_dir / "bench.json"
     if done.exists():
         return json.loads(done.read_text())
     data = prepare_words(work) if kind == "words" else prepare_bpe(work)
     config = json.loads(json.dumps(settings))
+    seeded_by, spent = config["model"].get("embeddings_from", ""), 0.0
+    if seeded_by.startswith("half:"):  # the first half of the time trains the vectors that seed the rest
+        vectors = pretrain_for(work, f"{seeded_by[5:]}-half", minutes / 2, base=seeded_by[5:])
+        config["model"]["embeddings_from"] = vectors["run"]
+        minutes, spent = minutes / 2, vectors["seconds"]
     config["train"].update(time_budget=f"{minutes}m", eval_every=config["train"]["steps"])
     config.update(run_dir=str(run_dir), data={"path": str(data)})
     t0 = time.perf_counter()
     result = pretrain(PretrainConfig.model_validate(config))
     summary = {"run": str(run_dir), "checkpoint": str(result.last_checkpoint), "steps": result.step,
-               "seconds": time.perf_counter() - t0, "final_eval": result.final_eval}
+               "seconds": spent + time.perf_counter() - t0, "final_eval": result.final_eval}
     done.write_text(json.dumps(summary, indent=1))
     return summary
 

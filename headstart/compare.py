@@ -186,7 +186,22 @@ def _finetune_once(run_cfg: FinetuneConfig) -> dict:
         _check_same_run(run_cfg)
         return json.loads(done.read_text())
     shutil.rmtree(run_cfg.run_dir, ignore_errors=True)  # an unfinished run starts over
-    return finetune(run_cfg)
+    result = finetune(run_cfg)
+    _keep_only_the_scored_checkpoint(run_cfg.run_dir, Path(result["best_checkpoint"]))
+    return result
+
+
+def _keep_only_the_scored_checkpoint(run_dir: Path, scored: Path) -> None:
+    """A finished comparison run is never resumed: only the checkpoint its test score came from is kept.
+    With word vectors every checkpoint holds the whole table and its Adam moments (360 MB for 100,000 words
+    x 300), and a 3-budget, 3-seed comparison kept 20 GB of checkpoints nobody reads."""
+    for checkpoints in (run_dir / "checkpoints", run_dir / "refit" / "checkpoints"):
+        for step in checkpoints.glob("step_*") if checkpoints.is_dir() else ():
+            if step.resolve() != scored.resolve():
+                shutil.rmtree(step, ignore_errors=True)
+        best = checkpoints / "best.json"
+        if best.exists() and not (checkpoints / json.loads(best.read_text()).get("checkpoint", "")).exists():
+            best.unlink()  # it named a step just removed; the kept one is found as the latest
 
 
 def _check_same_run(run_cfg: FinetuneConfig) -> None:

@@ -44,6 +44,12 @@ def test_compare_runs_both_arms_and_the_baseline_then_writes_the_report(tmp_path
     runs = sorted((tmp_path / "compare" / "runs").iterdir())
     stamps = {p.name: (p / "results.json").stat().st_mtime_ns for p in runs}
     assert len(runs) == 2 * 2 * 2
+    # Each finished run keeps only the checkpoint its test score came from (a comparison is never resumed
+    # mid-run), so a sweep of word-vector tables does not fill the disk.
+    for run in runs:
+        kept = list(run.glob("**/step_*"))
+        scored = json.loads((run / "results.json").read_text())["best_checkpoint"]
+        assert [str(k) for k in kept] == [scored], run
     assert run_cli("compare", config)[0] == 0
     assert stamps == {p.name: (p / "results.json").stat().st_mtime_ns for p in runs}
 
