@@ -41,7 +41,12 @@ def need_shared() -> None:
 
 def split_test(work: Path) -> tuple[Path, Path]:
     """(tuning reviews, scored reviews): IMDb's 25,000 test reviews, the 5,000 the recipes were tuned on
-    (``random.Random(0)``'s shuffle) set apart so that no figure this bench prints comes from them."""
+    (``random.Random(0)``'s shuffle) set apart so that no figure this bench prints comes from them.  Test
+    reviews that also occur in the unlabeled reviews (IMDb's ``unsup`` repeats some; headstart's
+    contamination check finds them) are dropped from the scored ones, so pre-training never saw a review
+    it is scored on."""
+    from headstart.audit.contamination import contamination
+
     tuning, scored = work / "imdb-test-tuning.jsonl", work / "imdb-test-scored.jsonl"
     if not scored.exists():
         work.mkdir(parents=True, exist_ok=True)
@@ -49,18 +54,23 @@ def split_test(work: Path) -> tuple[Path, Path]:
         lines = [line for line in (IMDB / "test.jsonl").read_text(encoding="utf-8").split("\n") if line.strip()]
         order = list(range(len(lines)))
         random.Random(0).shuffle(order)
+        kept = sorted(order[TUNING_REVIEWS:])
+        seen = contamination(IMDB / "unsup.jsonl", [json.loads(lines[i])["text"] for i in kept], fmt="jsonl")
+        dropped = {kept[hit["index"]] for hit in seen}
+        print(f"scored test reviews: {len(kept) - len(dropped):,} ({len(dropped)} dropped: they occur in unsup)")
         tuning.write_text("".join(lines[i] + "\n" for i in sorted(order[:TUNING_REVIEWS])), encoding="utf-8")
-        scored.write_text("".join(lines[i] + "\n" for i in sorted(order[TUNING_REVIEWS:])), encoding="utf-8")
+        scored.write_text("".join(lines[i] + "\n" for i in kept if i not in dropped), encoding="utf-8")
     return tuning, scored
 
 
-def prepare_words(work: Path) -> Path:
-    """``headstart prepare text unsup.jsonl --tokenizer word --vocab-size 100000 --lowercase``."""
+def prepare_unsup(work: Path, tokenizer: str = "word", vocab_size: int = 100_000) -> Path:
+    """``headstart prepare text unsup.jsonl --tokenizer word --vocab-size 100000 --lowercase`` (or another
+    tokenizer), into ``work/imdb-words`` (``imdb-bpe``, ...); skipped when already there."""
     from headstart.text.prepare import prepare_text
 
-    data = work / "imdb-words"
+    data = work / ("imdb-words" if tokenizer == "word" else f"imdb-{tokenizer}")
     if not (data / "manifest.json").exists():
-        prepare_text([IMDB / "unsup.jsonl"], data, tokenizer="word", vocab_size=100_000, lowercase=True,
+        prepare_text([IMDB / "unsup.jsonl"], data, tokenizer=tokenizer, vocab_size=vocab_size, lowercase=True,
                      fmt="jsonl", val_fraction=0.02, progress=False)
     return data
 
@@ -70,7 +80,7 @@ def pretrain_vectors(work: Path) -> dict:
     from headstart.config import PretrainConfig
     from headstart.pretrain import pretrain
 
-    data = prepare_words(work)
+    data = prepare_unsup(work)
     run_dir = work / "imdb-skipgram"
     done = run_dir / "bench.json"
     if done.exists():

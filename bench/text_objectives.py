@@ -28,7 +28,7 @@ from pathlib import Path
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from imdb_vectors import IMDB, SHARED, need_shared, prepare_words, probe, quiet_logs, split_test, tfidf  # noqa: E402
+from imdb_vectors import IMDB, SHARED, need_shared, prepare_unsup, probe, quiet_logs, split_test, tfidf  # noqa: E402
 
 TRANSFORMER = {"preset": "bert-micro", "positions": "rope", "qk_norm": True, "context_length": 256}
 TRANSFORMER_TRAIN = {"steps": 100_000, "batch_size": 16, "lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 100,
@@ -51,16 +51,6 @@ OBJECTIVES = {
 }
 
 
-def prepare_bpe(work: Path) -> Path:
-    from headstart.text.prepare import prepare_text
-
-    data = work / "imdb-bpe"
-    if not (data / "manifest.json").exists():
-        prepare_text([IMDB / "unsup.jsonl"], data, tokenizer="bpe", vocab_size=16384, lowercase=True,
-                     fmt="jsonl", val_fraction=0.02, progress=False)
-    return data
-
-
 def pretrain_for(work: Path, name: str, minutes: float, base: str | None = None) -> dict:
     """Pre-train ``name`` (or a run of objective ``base`` called ``name``) for ``minutes``; resumes."""
     from headstart.config import PretrainConfig
@@ -71,7 +61,7 @@ def pretrain_for(work: Path, name: str, minutes: float, base: str | None = None)
     done = run_dir / "bench.json"
     if done.exists():
         return json.loads(done.read_text())
-    data = prepare_words(work) if kind == "words" else prepare_bpe(work)
+    data = prepare_unsup(work) if kind == "words" else prepare_unsup(work, "bpe", 16384)
     config = json.loads(json.dumps(settings))
     seeded_by, spent = config["model"].get("embeddings_from", ""), 0.0
     if seeded_by.startswith("half:"):  # the first half of the time trains the vectors that seed the rest

@@ -126,3 +126,4 @@ def test_a_tie_in_the_c_search_goes_to_the_weakest_regularisation():
     # Few labels per class: every strong C scores the fold's majority class; the largest of the tie wins.
     assert weakest_of_the_best({"mean_test_score": np.array([0.34, 0.34, 0.34, 0.5, 0.5, 0.45])}) == 4
     assert weakest_of_the_best({"mean_test_score": np.array([0.9, 0.8])}) == 0
+    assert weakest_of_the_best({"loss": np.array([-0.5, np.nan, -0.6])}, "loss") == 0  # failed folds never win

@@ -144,19 +144,21 @@ def tfidf_logreg(train_texts: list[str], train_y: np.ndarray, test_texts: list[s
     if folds >= 2:  # every class needs an example in every fold; otherwise keep C=1
         # The vectorizer is fitted on all training texts once; refitting it per fold changes C's choice
         # little and costs a lot.
-        classifier = GridSearchCV(classifier, {"C": list(TFIDF_CS)}, refit=weakest_of_the_best,
-                                  cv=StratifiedKFold(folds, shuffle=True, random_state=seed))
+        # Scored by log loss, as the word-vector probe is (finetune/probe_fit.py): on folds of 20 labels
+        # accuracy moves in steps of 5 points and picks C by noise.
+        classifier = GridSearchCV(classifier, {"C": list(TFIDF_CS)}, scoring="neg_log_loss",
+                                  refit=weakest_of_the_best, cv=StratifiedKFold(folds, shuffle=True, random_state=seed))
     _fit_noting_convergence(classifier, train_features, train_y, "tfidf_logreg")
     return _accuracy(classifier.predict(vectorizer.transform(test_texts)), test_y)
 
 
-def weakest_of_the_best(cv_results: dict) -> int:
-    """GridSearchCV's ``refit``: among the C values tied for the best cross-validated accuracy, the largest.
+def weakest_of_the_best(cv_results: dict, key: str = "mean_test_score") -> int:
+    """GridSearchCV's ``refit``: among the C values tied for the best cross-validated score, the largest.
 
     With a handful of labels per class every strong regularisation scores the same (each fold's majority
     class), and scikit-learn's default takes the first of a tie, the smallest C: a classifier that predicts
-    one class.  The grid must list C in increasing order."""
-    scores = np.asarray(cv_results["mean_test_score"])
+    one class.  A C whose folds failed (NaN) never wins.  The grid must list C in increasing order."""
+    scores = np.nan_to_num(np.asarray(cv_results[key], dtype=np.float64), nan=-np.inf)
     return int(np.flatnonzero(scores >= scores.max() - 1e-12)[-1])
 
 
