@@ -2,7 +2,9 @@
 SST-2's training text, against a uniform random sample of N tokens from the same pool, each pre-trained the
 same way and probed on SST-2 with 500 labels.
 
-Pool (three sources): the 17 Gutenberg books (a paragraph a document), IMDb's 50,000 unlabeled reviews,
+Pool (three sources): the 17 Gutenberg books (a line a document: these files hold a paragraph a line,
+with no blank lines between, so `--doc-unit paragraph` would make each book one document and a random
+sample would take whole books), IMDb's 50,000 unlabeled reviews,
 and Python's own documentation (docstrings and pydoc pages, as the demo builds it).  Target: SST-2's
 training sentences, labels ignored.  Both samples come from the same run of `headstart select
 --write-random-sample` (the random one is the Gumbel top-k with equal weights).  Each is prepared with a
@@ -41,7 +43,7 @@ def select_both(work: Path, tokens: str) -> dict:
         write_stdlib_corpus(docs)
     return select_text([SHARED / "gutenberg", IMDB / "unsup.jsonl", docs.parent], out,
                        target=SHARED / "sst2" / "stsa.binary.train", tokens=parse_tokens(tokens),
-                       write_random_sample=True, progress=False)
+                       doc_unit="line", write_random_sample=True, progress=False)
 
 
 def pretrain_on(work: Path, name: str, jsonl: Path) -> dict:

@@ -57,7 +57,7 @@ def pretrain_for(work: Path, name: str, minutes: float, base: str | None = None)
     from headstart.pretrain import pretrain
 
     kind, settings = OBJECTIVES[base or name]
-    run_dir = work / "objectives" / name
+    run_dir = work / "objectives" / f"{name}-{minutes:g}min"
     done = run_dir / "bench.json"
     if done.exists():
         return json.loads(done.read_text())
@@ -65,7 +65,7 @@ def pretrain_for(work: Path, name: str, minutes: float, base: str | None = None)
     config = json.loads(json.dumps(settings))
     seeded_by, spent = config["model"].get("embeddings_from", ""), 0.0
     if seeded_by.startswith("half:"):  # the first half of the time trains the vectors that seed the rest
-        vectors = pretrain_for(work, f"{seeded_by[5:]}-half", minutes / 2, base=seeded_by[5:])
+        vectors = pretrain_for(work, f"{seeded_by[5:]}-first-half", minutes / 2, base=seeded_by[5:])
         config["model"]["embeddings_from"] = vectors["run"]
         minutes, spent = minutes / 2, vectors["seconds"]
     config["train"].update(time_budget=f"{minutes}m", eval_every=config["train"]["steps"])
@@ -99,10 +99,10 @@ def main() -> None:
         pre = pretrain_for(args.work, name, args.minutes)
         runs = args.work / "objectives"
         rows[name] = {"minutes": pre["seconds"] / 60, "steps": pre["steps"],
-                      **{t: [probe(runs / f"probe-{t}-{name}-{args.budget}-s{s}", pre["checkpoint"], task, args.budget, s)
+                      **{t: [probe(runs / f"probe-{t}-{name}-{args.minutes:g}min-{args.budget}-s{s}", pre["checkpoint"], task, args.budget, s)
                              for s in args.seeds] for t, task in tasks.items()}}
     rows["TF-IDF + LR"] = {t: [tfidf(task, args.budget, s) for s in args.seeds] for t, task in tasks.items()}
-    (args.work / "objectives" / "summary.json").write_text(json.dumps(rows, indent=1))
+    (args.work / "objectives" / f"summary-{args.minutes:g}min.json").write_text(json.dumps(rows, indent=1))
 
     print(f"\n{args.minutes:g} min of pre-training each on IMDb unsup; linear probe, {args.budget} labels, "
           f"seeds {args.seeds}; mean accuracy % [95% interval]")
@@ -114,7 +114,7 @@ def main() -> None:
             cells.append(f"{100 * ci.mean:5.1f} [{100 * ci.low:5.1f}, {100 * ci.high:5.1f}]")
         timing = f"{row['minutes']:8.1f} {row['steps']:7d}" if "minutes" in row else f"{'':8} {'':7}"
         print(f"{name:12} {timing} {cells[0]:>26} {cells[1]:>22}")
-    print(f"\nsummary: {args.work / 'objectives' / 'summary.json'}")
+    print(f"\nsummary: {args.work / 'objectives' / f'summary-{args.minutes:g}min.json'}")
     print("reproduce: python bench/text_objectives.py " + " ".join(sys.argv[1:]))
 
 

@@ -17,7 +17,14 @@ def test_a_word_corpus_gets_skipgram_with_its_passes_fitted_to_the_budget(word_d
     assert "Text objectives at equal wall time" in out and f"headstart pretrain {tmp_path / 'pre.yaml'}" in out
     assert "beyond the longest budget measured" not in out
     # The reasons travel with the config, as comments.
-    assert (tmp_path / "pre.yaml").read_text().startswith("# skip-gram word vectors")
+    assert (tmp_path / "pre.yaml").read_text().startswith("# word vectors")
+
+
+def test_cbow_when_too_few_skipgram_passes_fit(word_data, tmp_path, monkeypatch):  # noqa: F811
+    from headstart.text import recipes
+    monkeypatch.setattr(recipes, "WORDS_PER_SECOND", 1)  # a corpus far larger than the budget allows
+    config, reasons = recipes.text_recipe(word_data / "data", "10m")
+    assert config["objective"]["name"] == "cbow" and reasons[1].startswith("CBOW: fewer than 3 skip-gram passes")
 
 
 def test_a_budget_or_device_beyond_the_measurements_is_flagged(word_data, tmp_path):  # noqa: F811
