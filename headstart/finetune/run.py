@@ -131,7 +131,8 @@ def _refit(cfg: FinetuneConfig, modality, train, val, best_step: int, num_classe
     validation labels then teach the model too instead of only choosing it."""
     labels = budget_labels(train, val)
     steps = max(1, round(best_step * len(labels) / len(train)))
-    log.info("refit: %d steps on all %d labels (validation chose step %d of %d training examples)", steps,
+    log.info("refit: %d steps on all %d labels (validation chose step %d of %d training examples); the refit "
+             "trains on the validation labels too, so its validation figures are not a score", steps,
              len(labels), best_step, len(train))
     seed_everything(cfg.train.seed)
     _, objective, _, result = _train(cfg, modality, labels, val, cfg.run_dir / "refit", None, num_classes, device,
