@@ -178,14 +178,16 @@ def test_the_heap_keeps_exactly_the_top_keys_that_reach_the_budget():
 
 def test_a_target_with_no_text_is_one_line(headstart, pool, tmp_path):  # noqa: F811
     empty = write(tmp_path / "empty.txt", "\n  \n\n")
-    one_line_error(headstart("select", *pool, "--target", empty, "--out", tmp_path / "o", "--tokens", 100),
-                   "empty.txt", "no text")
+    line = one_line_error(headstart("select", *pool, "--target", empty, "--out", tmp_path / "o", "--tokens", 100),
+                          "empty.txt", "no text")
+    assert line.startswith("error:") and not (tmp_path / "o").exists()
 
 
 def test_a_pool_with_no_usable_documents_is_one_line(headstart, target, tmp_path):  # noqa: F811
     blank = write(tmp_path / "blank" / "a.txt", "\n\n \t \n")
-    one_line_error(headstart("select", blank, "--target", target, "--out", tmp_path / "o", "--tokens", 100),
-                   "no usable documents", "blank")
+    line = one_line_error(headstart("select", blank, "--target", target, "--out", tmp_path / "o", "--tokens", 100),
+                          "no usable documents", "blank")
+    assert line.startswith("error:") and not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("tokens", ["0", "-5", "many", "1.5x"])

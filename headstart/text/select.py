@@ -17,10 +17,10 @@ The pool streams through three passes and is never held in memory:
 """
 from __future__ import annotations
 
+import contextlib
 import heapq
 import json
 import logging
-import os
 import sys
 import time
 from collections import Counter
@@ -205,21 +205,21 @@ def select_text(pool: list, out, *, target, tokens: int, seed: int = 0, fmt: str
         wanted.setdefault(file, set()).add(position)
     selected_ngrams, sampled_ngrams = np.zeros(buckets, np.int64), np.zeros(buckets, np.int64)
     with staged_output(out, overwrite=overwrite) as staging:
-        with open(staging / SELECTED_FILE, "w", encoding="utf-8") as written, \
-                open(staging / RANDOM_SAMPLE_FILE if write_random_sample else os.devnull, "w",
-                     encoding="utf-8") as control, _progress_bar(files, "writing", show) as bar:
+        with contextlib.ExitStack() as stack:
+            written = stack.enter_context(open(staging / SELECTED_FILE, "w", encoding="utf-8"))
+            control = (stack.enter_context(open(staging / RANDOM_SAMPLE_FILE, "w", encoding="utf-8"))
+                       if write_random_sample else None)
+            bar = stack.enter_context(_progress_bar(files, "writing", show))
             for chunk in _chunks(files, options, bar, wanted=wanted):
                 locations = list(zip(chunk.files.tolist(), chunk.positions.tolist()))
                 selected = np.array([location in in_selection for location in locations])
-                features = hasher(chunk.texts)
                 sampled = np.array([location in in_sample for location in locations])
+                features = hasher(chunk.texts)
                 selected_ngrams += hasher.counts(features, selected)
                 sampled_ngrams += hasher.counts(features, sampled)
-                for mask, stream in ((selected, written), (sampled if write_random_sample else None, control)):
-                    for i in (np.flatnonzero(mask).tolist() if mask is not None else ()):
-                        stream.write(json.dumps({"text": chunk.texts[i], "source": sources[source_of[chunk.files[i]]],
-                                                 "file": str(files[chunk.files[i]].path)},
-                                                ensure_ascii=False) + "\n")
+                _write_documents(written, chunk, selected, files, sources, source_of)
+                if control is not None:
+                    _write_documents(control, chunk, sampled, files, sources, source_of)
         kl = {"target_to_selected": kl_divergence(target_ngrams, selected_ngrams),
               "target_to_random_sample": kl_divergence(target_ngrams, sampled_ngrams),
               "target_to_pool": kl_divergence(target_ngrams, pool_ngrams)}
@@ -256,6 +256,13 @@ def select_text(pool: list, out, *, target, tokens: int, seed: int = 0, fmt: str
         }
         write_manifest(staging, manifest)
     return manifest
+
+
+def _write_documents(stream, chunk, mask: np.ndarray, files, sources, source_of) -> None:
+    """One ``{"text", "source", "file"}`` line for each document of ``chunk`` that ``mask`` marks."""
+    for i in np.flatnonzero(mask).tolist():
+        stream.write(json.dumps({"text": chunk.texts[i], "source": sources[source_of[chunk.files[i]]],
+                                 "file": str(files[chunk.files[i]].path)}, ensure_ascii=False) + "\n")
 
 
 def _pool_files(pool: list, options: PrepareOptions,
