@@ -63,6 +63,7 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=Non
         summary["cost"] = _added_costs(result.cost, refit.pop("cost"))
     test_src = backbone.batches(test, cfg.train.batch_size) if test is not None else None
     summary["test"] = evaluate_classifier(objective, test_src.in_order(), device, num_classes) if test_src else None
+    summary["classifier"] = str(_save_classifier(cfg, modality, backbone, objective, summary))
     write_json_atomic(cfg.run_dir / "results.json", summary)
     return summary
 
@@ -89,6 +90,7 @@ def _solved_probe(cfg: FinetuneConfig, modality, train, val, test, num_classes: 
                        if cfg.task.val is None else score(val)),
                "steps": 1, "seconds": seconds, "cost": cost, "best_checkpoint": str(checkpoint), "interrupted": False,
                "test": score(test) if test is not None else None}
+    summary["classifier"] = str(_save_classifier(cfg, modality, backbone, objective, summary))
     write_json_atomic(cfg.run_dir / "results.json", summary)
     return summary
 
@@ -140,6 +142,19 @@ def _refit(cfg: FinetuneConfig, modality, train, val, best_step: int, num_classe
     load_objective_weights(objective, result.last_checkpoint)
     return objective, {"steps": steps, "labels": len(labels), "seconds": result.seconds, "cost": result.cost,
                        "checkpoint": str(result.last_checkpoint)}
+
+
+def _save_classifier(cfg: FinetuneConfig, modality, backbone, objective, summary: dict) -> Path:
+    """The run as a classifier that loads on its own (``headstart predict``, ``load_classifier``): the scored
+    weights, labels, and the modality's record of its input pipeline."""
+    from ..classifier.io import classifier_io  # the classifier package builds on fine-tuning, not the reverse
+    from ..classifier.saved import CLASSIFIER_DIR, save_classifier
+    record, files = classifier_io(modality.name).record(backbone, cfg)
+    trained = {key: summary[key] for key in ("init", "strategy", "labels", "validation_labels", "best_step")}
+    return save_classifier(cfg.run_dir / CLASSIFIER_DIR, modality=modality.name, objective=objective,
+                           labels=summary["label_names"], record=record, files=files,
+                           provenance={"trained": {**trained, "strategy_config": cfg.strategy.model_dump(mode="json"),
+                                                   "refit": "refit" in summary, "test": summary["test"]}})
 
 
 def _added_costs(first: dict, second: dict) -> dict:
