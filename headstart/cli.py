@@ -290,10 +290,17 @@ def _register_select_command() -> None:
     cli.add_command(select_command, name="select")
 
 
+def _register_classifier_commands() -> None:
+    from .classifier.cli import evaluate, predict
+    cli.add_command(predict, name="predict")
+    cli.add_command(evaluate, name="evaluate")
+
+
 def main(argv=None) -> None:
     _register_prepare_commands()
     _register_audit_command()
     _register_select_command()
+    _register_classifier_commands()
     try:
         cli.main(args=argv, prog_name="headstart", standalone_mode=False)
     except click.exceptions.Abort:
