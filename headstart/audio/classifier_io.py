@@ -60,6 +60,9 @@ class IO(ClassifierIO):
                 item.label = path.relative_to(root).parts[0]
             yield item
 
+    def length(self, example: np.ndarray) -> int:
+        return len(example)
+
     def data(self, examples: list, labels: Sequence[int]):
         return _Clips(examples, np.asarray(labels, dtype=np.int64))
 

@@ -13,6 +13,7 @@ from .io import InputItem, classifier_io
 from .saved import find_classifier
 
 DEFAULT_BATCH = 64
+SORT_WINDOW = 16  # batches read ahead and sorted by length before predicting
 
 
 class Classifier:
@@ -38,39 +39,50 @@ class Classifier:
         bad = next((item for item in items if item.problem), None)
         if bad is not None:
             raise HeadstartError(f"{bad.name}: {bad.problem}")
-        if not items:
-            return np.empty((0, len(self.labels)), dtype=np.float32)
-        return np.concatenate([self.probabilities([i.example for i in items[s:s + batch_size]])
-                               for s in range(0, len(items), batch_size)])
+        return self.batched_probabilities([item.example for item in items], batch_size)
 
     def predict(self, inputs: Sequence, batch_size: int = DEFAULT_BATCH) -> list[str]:
         """The most probable label of each input."""
         return [self.labels[i] for i in self.predict_proba(inputs, batch_size).argmax(1)]
 
-    @torch.inference_mode()
-    def probabilities(self, examples: list, labels: Optional[Sequence[int]] = None) -> np.ndarray:
+    def batched_probabilities(self, examples: list, batch_size: int = DEFAULT_BATCH) -> np.ndarray:
+        """Probabilities of ``examples`` in their order, computed ``batch_size`` at a time over examples
+        sorted by length: batches of like lengths pad little (a text's padding costs as much as its tokens)."""
+        out = np.empty((len(examples), len(self.labels)), dtype=np.float32)
+        order = sorted(range(len(examples)), key=lambda i: self.io.length(examples[i]))
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            out[chunk] = self.probabilities([examples[i] for i in chunk])
+        return out
+
+    def probabilities(self, examples: list) -> np.ndarray:
         """Probabilities of ``examples`` (already read by the modality), as one batch."""
-        data = self.io.data(examples, labels if labels is not None else [0] * len(examples))
-        return np.concatenate([self.objective.logits(batch).softmax(-1).numpy()
+        return torch.from_numpy(self.logits(examples)).softmax(-1).numpy()
+
+    @torch.inference_mode()
+    def logits(self, examples: list) -> np.ndarray:
+        """Logits of ``examples`` (already read by the modality), as one padded batch."""
+        data = self.io.data(examples, [0] * len(examples))
+        return np.concatenate([self.objective.logits(batch).numpy()
                                for batch in self.backbone.batches(data, max(1, len(examples))).in_order()])
 
     def stream(self, items: Iterable[InputItem], batch_size: int = DEFAULT_BATCH
                ) -> Iterator[tuple[InputItem, Optional[np.ndarray]]]:
-        """(item, probabilities) in input order, ``batch_size`` readable items at a time; a skipped item
-        comes with None."""
+        """(item, probabilities) in input order; a skipped item comes with None.  Items are read
+        ``SORT_WINDOW`` batches ahead, so that batches can be formed of like lengths; memory stays bounded."""
         pending: list[InputItem] = []
         readable = 0
         for item in items:
             pending.append(item)
             readable += item.problem is None
-            if readable == batch_size:
-                yield from self._flush(pending)
+            if readable == batch_size * SORT_WINDOW:
+                yield from self._flush(pending, batch_size)
                 pending, readable = [], 0
-        yield from self._flush(pending)
+        yield from self._flush(pending, batch_size)
 
-    def _flush(self, pending: list[InputItem]):
-        good = [item for item in pending if item.problem is None]
-        probs = iter(self.probabilities([item.example for item in good]) if good else [])
+    def _flush(self, pending: list[InputItem], batch_size: int):
+        good = [item.example for item in pending if item.problem is None]
+        probs = iter(self.batched_probabilities(good, batch_size) if good else [])
         for item in pending:
             yield item, (None if item.problem else next(probs))
 

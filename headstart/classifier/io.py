@@ -50,6 +50,10 @@ class ClassifierIO(ABC):
     def data(self, examples: list, labels: Sequence[int]):
         """``examples`` as the task data its backbone batches (``TaskBackbone.batches``)."""
 
+    def length(self, example) -> int:
+        """What padding a batch to its longest example depends on (text: its length); 0 = all alike."""
+        return 0
+
     def check(self, meta: dict, data) -> None:
         """Raise when labeled task data (``headstart evaluate``) cannot go through this classifier."""
 

@@ -60,6 +60,9 @@ class IO(ClassifierIO):
             yield from read_texts(source, fmt, encoding, options.get("field", "text"),
                                   options.get("label_field", "label"), set(meta["labels"]))
 
+    def length(self, example: str) -> int:
+        return len(example)
+
     def data(self, examples: list, labels: Sequence[int]) -> LabeledTexts:
         return LabeledTexts(list(examples), list(labels), [], "inputs")
 
