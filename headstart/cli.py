@@ -202,16 +202,21 @@ def generate(checkpoint: Path, prompt: str, max_new_tokens: int, temperature: fl
 @cli.command()
 @click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="A new directory for the Hugging Face model.")
-def export(checkpoint: Path, out: Path) -> None:
-    """Export CHECKPOINT (a run directory or checkpoints/step_*) as a Hugging Face model directory.
+              help="A new directory for the exported model.")
+@click.option("--format", "fmt", type=click.Choice(["hf", "onnx"]), default="hf", show_default=True,
+              help="hf: a transformers directory; onnx: model.onnx with classifier.json (fine-tuned classifiers).")
+def export(checkpoint: Path, out: Path, fmt: str) -> None:
+    """Export CHECKPOINT (a pre-training run or checkpoints/step_*, or a fine-tuning run or its
+    classifier/ folder) as a Hugging Face model directory, or a classifier as ONNX.
 
     \b
     causal LM -> GPT2LMHeadModel, masked LM (bert-classic-* layout) -> BertForMaskedLM,
-    ViT -> ViTModel; load it with transformers' Auto classes.
+    ViT -> ViTModel; classifiers -> GPT2ForSequenceClassification (pooling: last),
+    BertForSequenceClassification (bert-classic-*, pooling: first), ViTForImageClassification
+    (pool: cls); load them with transformers' Auto classes.  --format onnx: any classifier.
     """
-    from .hf import export_checkpoint
-    click.echo(f"exported to {export_checkpoint(checkpoint, out)}")
+    from .hf.export import export as export_model
+    click.echo(f"exported to {export_model(checkpoint, out, fmt)}")
 
 
 @cli.command(name="import")

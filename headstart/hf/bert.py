@@ -42,6 +42,16 @@ def hf_config(cfg: TransformerConfig, special: dict[str, int]) -> dict:
 
 
 def to_hf(state: dict[str, torch.Tensor], cfg: TransformerConfig) -> dict[str, torch.Tensor]:
+    get, out = StateReader(state), encoder_to_hf(state, cfg)
+    out.update(renamed(get, HEAD))
+    out["cls.predictions.bias"] = get("lm_head.bias")
+    if not cfg.tie_embeddings:
+        out["cls.predictions.decoder.weight"] = get("lm_head.weight")
+    return out
+
+
+def encoder_to_hf(state: dict[str, torch.Tensor], cfg: TransformerConfig) -> dict[str, torch.Tensor]:
+    """The ``bert.*`` tensors: embeddings and layers, without the masked-LM head."""
     get, d = StateReader(state), cfg.d_model
     out = {"bert.embeddings.word_embeddings.weight": get("tok_emb.weight"),
            "bert.embeddings.position_embeddings.weight": get("pos_emb.weight"),
@@ -56,10 +66,6 @@ def to_hf(state: dict[str, torch.Tensor], cfg: TransformerConfig) -> dict[str, t
                             ("norm2", "output.LayerNorm", d)):
             out[theirs + b + ".weight"] = get(ours + a + ".weight")
             out[theirs + b + ".bias"] = get.bias(ours + a + ".bias", width)
-    out.update(renamed(get, HEAD))
-    out["cls.predictions.bias"] = get("lm_head.bias")
-    if not cfg.tie_embeddings:
-        out["cls.predictions.decoder.weight"] = get("lm_head.weight")
     return out
 
 
@@ -100,3 +106,31 @@ def from_hf(tensors: dict[str, torch.Tensor], cfg: TransformerConfig) -> dict[st
         if not cfg.tie_embeddings:
             out["lm_head.weight"] = get("cls.predictions.decoder.weight")
     return out
+
+
+def classifier_to_hf(state: dict[str, torch.Tensor], cfg: TransformerConfig, weight: torch.Tensor,
+                     bias: torch.Tensor, scale: float) -> dict[str, torch.Tensor]:
+    """``BertForSequenceClassification`` tensors of a classifier on the first token.
+
+    BERT sends the first token through its pooler (dense, tanh) before the classifier; headstart's
+    ``pooling: first`` goes straight to the head.  The pooler becomes a scaled identity, ``scale``·I, and
+    the classifier's weight W/scale: W/s·tanh(s·x) = W·x − W·s²x³/3 + ..., so a small enough ``scale``
+    (``pooler_scale``) leaves the logits within float32 rounding of headstart's.  (A trained BERT pooler
+    would be exact, but headstart's heads have none, and adding one would change what fine-tuning trains.)
+    Half precision cannot hold s·x and W/s this far apart: load the exported model in float32.
+    """
+    out, d = encoder_to_hf(state, cfg), cfg.d_model
+    out["bert.pooler.dense.weight"] = scale * torch.eye(d)
+    out["bert.pooler.dense.bias"] = torch.zeros(d)
+    out["classifier.weight"] = (weight.detach().double() / scale).float()
+    out["classifier.bias"] = bias.detach().contiguous()
+    return out
+
+
+def pooler_scale(weight: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, target: float) -> float:
+    """The scale s for which the pooler's error W/s·(tanh(s·x) − s·x) is at most ``target`` for every x the
+    last post-norm layer can output: x = γ⊙n + β with |n_i| ≤ √(D−1) (a normalised vector's largest
+    coordinate), and |tanh(u) − u| ≤ |u|³/3, so the error of logit c is at most s²/3 · Σ_i |W_ci| |x_i|³."""
+    bound = gamma.double().abs() * (len(gamma) - 1) ** 0.5 + beta.double().abs()
+    worst = float((weight.double().abs() @ bound ** 3).max())
+    return min(1.0, (3 * target / worst) ** 0.5) if worst > 0 else 1.0

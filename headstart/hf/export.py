@@ -1,10 +1,15 @@
 """Write a headstart checkpoint as a Hugging Face model directory.
 
-    config.json, model.safetensors            GPT2LMHeadModel / BertForMaskedLM / ViTModel
+    config.json, model.safetensors            GPT2LMHeadModel / BertForMaskedLM / ViTModel, or for a
+                                              fine-tuned classifier (classifier_export.py)
+                                              GPT2/BertForSequenceClassification / ViTForImageClassification
     tokenizer.json, tokenizer_config.json,    text models: load with AutoTokenizer
     special_tokens_map.json
     preprocessor_config.json                  ViTs: load with AutoImageProcessor
     README.md                                 where the weights came from
+
+``export`` is what ``headstart export`` calls: a fine-tuning run (or its classifier/ folder) exports its
+classifier, to Hugging Face or to ONNX; a pre-training run exports its checkpoint to Hugging Face.
 """
 from __future__ import annotations
 
@@ -13,23 +18,59 @@ from pathlib import Path
 
 from safetensors.torch import save_file
 
+from ..classifier.saved import CLASSIFIER_DIR
 from ..engine.checkpoint import read_state, resolve_checkpoint
 from ..errors import HeadstartError
 from ..text.tokenizer import special_token_ids
 from . import bert, gpt2, vit
+
+FORMATS = ("hf", "onnx")
+BERT_HINT = ("; BERT is post-norm: pre-train with a bert-classic-* preset "
+             "(norm_position: post, embedding_norm, mlm_transform)")
+
+
+def export(source, out, fmt: str = "hf") -> Path:
+    """Export ``source`` to the new directory ``out`` in format ``fmt`` (``hf`` or ``onnx``): a fine-tuning
+    run's classifier, else a pre-training checkpoint (Hugging Face only)."""
+    source, out = Path(source), Path(out)
+    if fmt not in FORMATS:
+        raise HeadstartError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    check_new_directory(out)
+    is_classifier = any((folder / "classifier.json").is_file() for folder in (source, source / CLASSIFIER_DIR))
+    if fmt == "onnx":
+        if not is_classifier:
+            raise HeadstartError(f"{source}: --format onnx exports fine-tuned classifiers and this is no fine-tuning "
+                                 f"run; fine-tune it first, or export the pre-trained model with --format hf")
+        from ..classifier.onnx_export import export_onnx
+        return export_onnx(source, out)
+    if is_classifier:
+        from .classifier_export import export_classifier
+        return export_classifier(source, out)
+    return export_checkpoint(source, out)
+
+
+def check_new_directory(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise HeadstartError(f"{out}: already exists and is not empty; choose a new --out directory")
 
 
 def export_checkpoint(source, out) -> Path:
     """Export the best (else latest) checkpoint of run ``source`` (or checkpoint ``source``) to ``out``."""
     checkpoint = resolve_checkpoint(source)
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise HeadstartError(f"{out}: already exists and is not empty; choose a new --out directory")
+    check_new_directory(out)
     record = (read_state(checkpoint).get("config", {}).get("model") or {})
     if record.get("kind") is None:
         files, architecture = _text_files(checkpoint)
     else:
         files, architecture = _image_files(checkpoint, record.get("kind"))
+    write_directory(out, files, f"# {architecture} exported by headstart\n\nFrom checkpoint `{checkpoint}`.\n"
+                                f"Load it with `transformers.Auto*.from_pretrained(\"{out}\")`.\n")
+    return out
+
+
+def write_directory(out: Path, files: dict, readme: str) -> None:
+    """``files`` (name -> tensors, a JSON-ready dict or text) and README.md into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
         if isinstance(content, dict) and name.endswith(".safetensors"):
@@ -39,12 +80,10 @@ def export_checkpoint(source, out) -> Path:
             (out / name).write_text(json.dumps(content, indent=2) + "\n")
         else:
             (out / name).write_text(content)
-    (out / "README.md").write_text(f"# {architecture} exported by headstart\n\nFrom checkpoint `{checkpoint}`.\n"
-                                   f"Load it with `transformers.Auto*.from_pretrained(\"{out}\")`.\n")
-    return out
+    (out / "README.md").write_text(readme)
 
 
-def _refuse(checkpoint, architecture: str, problems: list[str], hint: str = "") -> None:
+def refuse(checkpoint, architecture: str, problems: list[str], hint: str = "") -> None:
     if problems:
         raise HeadstartError(f"{checkpoint}: {', '.join(problems)} cannot be represented in transformers' "
                              f"{architecture}{hint}")
@@ -56,20 +95,24 @@ def _text_files(checkpoint) -> tuple[dict, str]:
     model, tokenizer, checkpoint, _ = load_text_model(checkpoint)
     cfg, special = model.cfg, special_token_ids(tokenizer)
     mapping, architecture = (gpt2, "GPT2LMHeadModel") if cfg.causal else (bert, "BertForMaskedLM")
-    hint = "" if cfg.causal else ("; BERT is post-norm: pre-train with a bert-classic-* preset "
-                                  "(norm_position: post, embedding_norm, mlm_transform) to export a masked LM")
-    _refuse(checkpoint, architecture, mapping.unsupported(cfg), hint)
-    state = model.state_dict()
-    tokens = {role: tokenizer.id_to_token(i) for role, i in special.items()}
-    tokenizer_config = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": cfg.context_length,
-                        "eos_token": tokens["eos"], "pad_token": tokens["pad"], "unk_token": tokens["unk"],
-                        "mask_token": tokens["mask"]}
+    hint = "" if cfg.causal else BERT_HINT + " to export a masked LM"
+    refuse(checkpoint, architecture, mapping.unsupported(cfg), hint)
+    return {"config.json": mapping.hf_config(cfg, special), "model.safetensors": mapping.to_hf(model.state_dict(), cfg),
+            **tokenizer_files(tokenizer, cfg, cfg.context_length)}, architecture
+
+
+def tokenizer_files(tokenizer, cfg, max_length: int) -> dict:
+    """tokenizer.json and the settings ``AutoTokenizer`` reads with it (texts are cut at ``max_length``
+    tokens, padded on the right as headstart pads them)."""
+    tokens = {role: tokenizer.id_to_token(i) for role, i in special_token_ids(tokenizer).items()}
+    tokenizer_config = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": max_length,
+                        "padding_side": "right", "eos_token": tokens["eos"], "pad_token": tokens["pad"],
+                        "unk_token": tokens["unk"], "mask_token": tokens["mask"]}
     if not cfg.causal and tokenizer.token_to_id("[CLS]") is not None:  # a BERT vocabulary (imported)
         tokenizer_config.update(cls_token="[CLS]", sep_token=tokens["eos"])
     special_map = {k: v for k, v in tokenizer_config.items() if k.endswith("_token")}
-    return {"config.json": mapping.hf_config(cfg, special), "model.safetensors": mapping.to_hf(state, cfg),
-            "tokenizer.json": tokenizer.to_str(), "tokenizer_config.json": tokenizer_config,
-            "special_tokens_map.json": special_map}, architecture
+    return {"tokenizer.json": tokenizer.to_str(), "tokenizer_config.json": tokenizer_config,
+            "special_tokens_map.json": special_map}
 
 
 def _image_files(checkpoint, kind) -> tuple[dict, str]:
@@ -85,7 +128,7 @@ def _image_files(checkpoint, kind) -> tuple[dict, str]:
     if not isinstance(model, VisionTransformer):
         raise HeadstartError(f"{checkpoint}: only ViT image models export to Hugging Face (this one is a "
                              f"{type(model).__name__}, which has no transformers equivalent)")
-    _refuse(checkpoint, "ViTModel", vit.unsupported(model.cfg))
+    refuse(checkpoint, "ViTModel", vit.unsupported(model.cfg))
     state = model.state_dict()
     return {"config.json": vit.hf_config(model.cfg), "model.safetensors": vit.to_hf(state, model.cfg),
             "preprocessor_config.json": vit.image_processor_config(model.cfg)}, "ViTModel"

@@ -74,3 +74,25 @@ def from_hf(tensors: dict[str, torch.Tensor], cfg: TransformerConfig) -> dict[st
     if not cfg.tie_embeddings:
         out["lm_head.weight"] = get("lm_head.weight")
     return out
+
+
+def classifier_to_hf(state: dict[str, torch.Tensor], cfg: TransformerConfig, weight: torch.Tensor,
+                     bias: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``GPT2ForSequenceClassification`` tensors of a classifier pooling the last token: the backbone, the
+    head's weight as ``score``, and the head's bias moved into ``ln_f`` (``score`` has no bias).
+
+    Exact because ``ln_f`` feeds nothing but ``score`` there: with W δ = b,
+    W (γ⊙n + β + δ) = W (γ⊙n + β) + b.  δ is the least-squares solution, exact when W has full row rank
+    (a trained head does); ``classifier_export`` checks the result and refuses where it is not.
+    """
+    out = to_hf(state, cfg)
+    out.pop("lm_head.weight", None)
+    out["transformer.ln_f.bias"] = out["transformer.ln_f.bias"] + bias_shift(weight, bias)
+    out["score.weight"] = weight.detach().contiguous()
+    return out
+
+
+def bias_shift(weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """δ with ``weight @ δ ≈ bias`` (least squares, in float64)."""
+    solution = torch.linalg.lstsq(weight.double(), bias.double().unsqueeze(1)).solution
+    return solution.squeeze(1).float()

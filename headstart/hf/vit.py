@@ -53,3 +53,12 @@ def to_hf(state: dict[str, torch.Tensor], cfg: ViTConfig) -> dict[str, torch.Ten
             out[theirs + b + ".bias"] = get.bias(ours + a + ".bias", width)
     out["layernorm.weight"], out["layernorm.bias"] = get("stack.norm.weight"), get.bias("stack.norm.bias", d)
     return out
+
+
+def classifier_to_hf(state: dict[str, torch.Tensor], cfg: ViTConfig, weight: torch.Tensor,
+                     bias: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``ViTForImageClassification`` tensors: the backbone under ``vit.``, the head as ``classifier`` (it
+    reads the CLS token after the final norm, as headstart's ``pool: cls`` does)."""
+    out = {f"vit.{k}": v for k, v in to_hf(state, cfg).items()}
+    out["classifier.weight"], out["classifier.bias"] = weight.detach().contiguous(), bias.detach().contiguous()
+    return out
