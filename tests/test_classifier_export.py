@@ -12,7 +12,7 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-import headstart
+from headstart.classifier import load_classifier
 from headstart.engine.checkpoint import model_tensors
 from headstart.models import TextTransformer, TransformerConfig
 from headstart.models.presets import preset_fields
@@ -105,7 +105,7 @@ def vit_run(tmp_path_factory, digits):  # noqa: F811
 
 
 def headstart_logits(run, inputs) -> torch.Tensor:
-    classifier = headstart.load_classifier(run)
+    classifier = load_classifier(run)
     data = classifier.io.data(list(inputs), [0] * len(inputs))
     batch = next(iter(classifier.backbone.batches(data, len(inputs)).in_order()))
     with torch.no_grad():
@@ -198,7 +198,7 @@ def assert_onnx_matches(run, tmp_path, inputs):
     code, out = run_cli("export", run, "--format", "onnx", "--out", tmp_path / "onnx")
     assert code == 0, out
     meta = json.loads((tmp_path / "onnx" / "classifier.json").read_text())
-    assert meta["labels"] == headstart.load_classifier(run).labels
+    assert meta["labels"] == load_classifier(run).labels
     ours, batch = headstart_logits(run, inputs)
     theirs = onnx_logits(tmp_path / "onnx", batch)
     assert np.abs(theirs - ours.numpy()).max() < TOLERANCE
