@@ -105,9 +105,17 @@ def finetune(config: Path, overrides: tuple[str, ...]) -> None:
     from .finetune import finetune as run_finetune
     summary = run_finetune(config, list(overrides))
     for split in ("val", "test"):
-        if summary[split]:
-            m = summary[split]
-            click.echo(f"{split}: accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}, loss {m['loss']:.4f}")
+        m = summary[split]
+        if m is None:  # only test is optional; val is of the model it chose, optimistic, never a test score
+            click.echo("test: none (no task.test), so no held-out score; val chose the model and overstates it")
+            continue
+        figures = ", ".join(f"{name} {m[key]:.4f}" for key, name in
+                            (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("loss", "loss")) if key in m)
+        if split == "val" and "protocol" in m:  # the lbfgs probe: cross-validated inside the budget
+            figures += f" ({m['protocol']}, which chose the probe's regularisation)"
+        elif split == "val" and "probe" not in summary:
+            figures += " (validation, which chose the checkpoint)"
+        click.echo(f"{split}: {figures}")
     click.echo(f"{summary['labels']} labels, {summary['strategy']} strategy, from {summary['init']}")
     click.echo(f"best checkpoint: {summary['best_checkpoint']}")
     from .engine.energy import format_cost

@@ -29,7 +29,7 @@ from .engine.checkpoint import read_state, resolve_checkpoint
 from .engine.metrics import read_metrics
 from .engine.rng import seed_everything
 from .errors import HeadstartError
-from .finetune.config import TRAIN_DEFAULTS, FinetuneConfig, TaskConfig
+from .finetune.config import TRAIN_DEFAULTS, DataRef, FinetuneConfig, TaskConfig
 from .finetune.run import finetune
 from .finetune.strategies import StrategyConfig
 from .finetune.task import TaskModality, budget_labels, split_task, task_modality
@@ -108,6 +108,13 @@ class CompareConfig(BaseModel):
         if task.test is None:
             raise ValueError("task.test: compare scores every arm on a held-out labeled set that no budget draws "
                              "from; give one (a labeled file, or {path: FOLDER, split: val} for a prepared folder)")
+        # Refused, not relabelled: the report's point is accuracy on examples nothing was chosen with, and the
+        # validation score of the best of several runs is optimistic by construction.
+        if task.val is not None and _same_data(task.val, task.test):
+            test = task.test
+            shown = test.path if test.split is None else f"{{path: {test.path}, split: {test.split}}}"
+            raise ValueError(f"task.test: {shown} is task.val too, which chose each run's checkpoint and learning "
+                             f"rate, so a score on it is not a test score; give a held-out set of its own")
         return task
 
     @field_validator("also")
@@ -132,6 +139,16 @@ class CompareConfig(BaseModel):
         recipe = self.recipes.get(arm)
         searched = recipe.lr_search if recipe is not None and recipe.lr_search is not None else self.lr_search
         return list(searched) or [None]
+
+
+def _same_data(a: DataRef, b: DataRef) -> bool:
+    """Whether two references share examples: one file, or one prepared folder with a split in common (no
+    split: every split of the folder)."""
+    try:
+        same_path = a.path.resolve() == b.path.resolve()
+    except OSError:
+        same_path = a.path == b.path
+    return same_path and (a.split is None or b.split is None or a.split == b.split)
 
 
 def load_compare_config(path, overrides=()) -> CompareConfig:
@@ -400,6 +417,7 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
     fine_tuned = cfg.arms()
     arms = {arm: {b: [] for b in budgets} for arm in fine_tuned + (("baseline",) if cfg.baseline else ())}
     chosen = {arm: {b: [] for b in budgets} for arm in fine_tuned}  # the learning rate each run ended up with
+    calibration = {arm: {b: [] for b in budgets} for arm in fine_tuned}  # test ECE; None: a run from before ECE
     run_dirs, seconds, costs = {}, {arm: 0.0 for arm in fine_tuned}, {arm: [] for arm in fine_tuned}
     label_names = None
     total, done = len(budgets) * len(cfg.seeds) * len(fine_tuned), 0
@@ -412,6 +430,7 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
                 seconds[arm] += spent
                 costs[arm] += spent_cost
                 arms[arm][budget].append(result[eval_key]["accuracy"])
+                calibration[arm][budget].append(result[eval_key].get("ece"))
                 chosen[arm][budget].append(result.get("lr"))
                 run_dirs[arm, budget, seed] = run_dir
                 label_names = result["label_names"]
@@ -449,6 +468,7 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
         "budgets": budgets,
         "label_accounting": label_accounting(cfg, modality, budgets),
         "arms": arms,
+        "calibration": calibration,
         "curves": curves,
         "steps_to_target": {**{arm: steps_to_target(c["steps"], c["accuracy"], target) for arm, c in curves.items()},
                             "target": target},

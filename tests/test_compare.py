@@ -39,6 +39,10 @@ def test_compare_runs_both_arms_and_the_baseline_then_writes_the_report(tmp_path
     assert len(report["projection"]["points"]) == 2  # the two test sentences
     assert "<img" in (tmp_path / "compare" / "report" / "report.html").read_text()
     assert "report:" in out and "pretrained" in out
+    # Each fine-tuned run's test ECE, per seed; the baseline keeps no probabilities and shows a dash.
+    assert set(report["calibration"]) == {"pretrained", "scratch"}
+    assert all(0 <= ece <= 1 for arm in report["calibration"].values() for seeds in arm.values() for ece in seeds)
+    assert "| baseline | — | — |" in (tmp_path / "compare" / "report" / "report.md").read_text()
 
     # A second invocation finds every run finished and redoes none of them.
     runs = sorted((tmp_path / "compare" / "runs").iterdir())

@@ -168,3 +168,25 @@ def test_the_headline_says_how_the_budget_was_spent(tmp_path):
                                    "1000": {"train": 1000, "validation": 872, "counted": False}}
     paths = write_report(tmp_path, results)
     assert "With 100 training + 872 validation labels" in paths["md"].read_text("utf-8")
+
+
+def test_calibration_is_a_row_per_arm_and_runs_without_it_show_a_dash(tmp_path):
+    results = noisy_results()
+    # Fine-tuned arms record test ECE per seed; a run finished before ECE was recorded has None, and the
+    # baseline keeps no probabilities, so it has no entry.
+    results["calibration"] = {"pretrained": {"100": [0.05, 0.07, 0.06], "1000": [0.02, None, 0.04]},
+                              "scratch": {"100": [None, None, None], "1000": [0.10, 0.12, 0.11]}}
+    paths = write_report(tmp_path, results)
+    markdown = paths["md"].read_text(encoding="utf-8")
+    assert "## Calibration: expected calibration error (%)" in markdown
+    assert "| arm | 100 labels | 1,000 labels |" in markdown
+    assert "| pretrained | 6.0 | 3.0 (2 of 3 seeds) |" in markdown
+    assert "| scratch | — | 11.0 |" in markdown and "| baseline | — | — |" in markdown
+    page = paths["html"].read_text(encoding="utf-8")
+    assert "Calibration: expected calibration error (%)" in page and "<td>3.0 (2 of 3 seeds)</td>" in page
+    summary = json.loads(paths["json"].read_text(encoding="utf-8"))["summary"]["calibration"]
+    assert summary["pretrained"]["100"] == pytest.approx(0.06) and summary["scratch"]["100"] is None
+
+    results["calibration"]["scratch"]["100"] = [float("nan"), 0.1, 0.1]
+    with pytest.raises(ValueError, match=r"results\['calibration'\]\['scratch'\]\['100'\] must be finite"):
+        write_report(tmp_path, results)

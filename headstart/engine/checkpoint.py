@@ -300,12 +300,36 @@ def load_model_weights(model: nn.Module, path: Path, strict: bool = True, prefix
 
 
 def load_objective_weights(objective: nn.Module, path: Path) -> None:
-    """The model's weights and the objective's own (task heads, projections) from checkpoint ``path``."""
+    """The model's weights and the objective's own (task heads, projections) from checkpoint ``path``.
+
+    The objective's own weights must match its state dict name for name: a head that silently kept its
+    random init would fine-tune (or be scored) from the wrong start with no sign of it."""
     objective = unwrap(objective)
     load_model_weights(objective.model, path)
     extra_file = Path(path) / "objective.safetensors"
-    if extra_file.exists():
-        objective.load_state_dict(load_tensors(extra_file), strict=False)
+    saved = strip_compile_prefix(load_tensors(extra_file)) if extra_file.exists() else {}
+    # The model's entries came from model.safetensors; a weight tied to another one is saved once (sharded
+    # runs save it under its first name only), so it need not be in the file.
+    aliases = _tied_aliases(objective)
+    own = [k for k in objective.state_dict() if not k.startswith("model.")]
+    missing = sorted(k for k in own if k not in saved and k not in aliases)
+    unexpected = sorted(k for k in saved if k not in own)
+    if missing or unexpected:
+        raise HeadstartError(f"{extra_file}: the objective's weights do not fit this {type(objective).__name__} "
+                             f"(missing {_some(missing)}; unexpected {_some(unexpected)})")
+    try:
+        objective.load_state_dict(saved, strict=False)  # not strict: the model's entries are not in this file
+    except RuntimeError as e:
+        reason = next((line.strip() for line in str(e).splitlines() if "size mismatch" in line), str(e).splitlines()[0])
+        raise HeadstartError(f"{extra_file}: the objective's weights do not fit this "
+                             f"{type(objective).__name__} ({reason})") from None
+
+
+def _some(keys: list[str], shown: int = 3) -> str:
+    """"2 (head.bias, head.weight)": a count and the first few names, for a one-line message."""
+    if not keys:
+        return "0"
+    return f"{len(keys)} ({', '.join(keys[:shown])}{', ...' if len(keys) > shown else ''})"
 
 
 def load_tensors(file: Path) -> dict[str, torch.Tensor]:

@@ -2,6 +2,7 @@
 TF-IDF + logistic regression as the classical baseline."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,18 @@ class TextTask(TaskModality):
     def align(self, train: LabeledTexts, other: LabeledTexts) -> LabeledTexts:
         return align_labels(train, other)
 
+    def check_overlap(self, task: TaskConfig) -> None:
+        """One labeled file in two splits: a test score on training (or validation) examples measures memory,
+        and validation on training examples cannot choose a checkpoint.  Compared as files, so ``./a.tsv``,
+        ``dir/../a.tsv`` and a link to it are one file."""
+        given = [(key, ref) for key, ref in (("task.train", task.train), ("task.val", task.val),
+                                             ("task.test", task.test)) if ref is not None]
+        for i, (key, ref) in enumerate(given):
+            for earlier, earlier_ref in given[:i]:
+                if _same_file(ref.path, earlier_ref.path):
+                    raise HeadstartError(f"{key}: {ref.path} is the file {earlier} reads; give {key} a file of "
+                                         f"its own (held-out examples)")
+
     def backbone(self, cfg: FinetuneConfig) -> TaskBackbone:
         if cfg.init is not None:
             backbone = self.load(cfg.init, cfg)
@@ -89,3 +102,10 @@ class TextTask(TaskModality):
 
     def baseline(self, train: LabeledTexts, test: LabeledTexts, seed: int) -> float:
         return tfidf_logreg(train.texts, np.asarray(train.labels), test.texts, np.asarray(test.labels), seed=seed)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)  # a symlink or hard link to the file is the file
+    except OSError:  # one is missing: reading it names it
+        return False

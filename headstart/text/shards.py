@@ -89,7 +89,7 @@ def load_manifest(prepared_dir: str | os.PathLike) -> dict[str, Any]:
         splits = manifest["splits"]
         for split, entry in splits.items():
             _check_split(directory, path, split, entry, dtype)
-        tokenizer_file = directory / manifest["tokenizer"]["file"]
+        tokenizer_file = inside_folder(directory, path, manifest["tokenizer"]["file"])
         int(manifest["vocab_size"])
         dict(manifest["tokenizer"]["special_tokens"])
     except (KeyError, TypeError, ValueError, AttributeError) as error:
@@ -99,10 +99,22 @@ def load_manifest(prepared_dir: str | os.PathLike) -> dict[str, Any]:
     return manifest
 
 
+def inside_folder(directory: Path, manifest_path: Path, entry: str) -> Path:
+    """``directory / entry`` when that is a file in the folder.  A manifest is data, perhaps copied from
+    elsewhere: an absolute path or ``..`` in it must not make a reader map or parse any file on the machine."""
+    if not isinstance(entry, str):
+        raise TypeError(f"file entry {entry!r} is not a string")
+    folder = directory.resolve()
+    resolved = (folder / entry).resolve()
+    if resolved == folder or not resolved.is_relative_to(folder):
+        raise HeadstartError(f"{manifest_path}: file entry {entry!r} is not inside the prepared folder {directory}")
+    return directory / entry
+
+
 def _check_split(directory: Path, manifest_path: Path, split: str, entry: dict, dtype: np.dtype) -> None:
     total = 0
     for shard in entry["shards"]:
-        shard_path = directory / shard["file"]
+        shard_path = inside_folder(directory, manifest_path, shard["file"])
         expected = int(shard["tokens"]) * dtype.itemsize
         if not shard_path.is_file():
             raise HeadstartError(f"{shard_path}: shard listed in {manifest_path} is missing")

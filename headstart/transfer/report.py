@@ -12,7 +12,10 @@ strings (JSON object keys are strings); accuracies are fractions in [0, 1].
     arm_notes        {arm: str}                       what an arm is, e.g. {"baseline": "TF-IDF + ..."}
     command          str                              the command line that produced the results
     configs          {name: any JSON}                 shown folded, verbatim
-    curves           {arm: {"steps": [int], "accuracy": [float], "budget": int?}}   learning curves
+    calibration      {arm: {budget: [ECE or None per seed]}}   expected calibration error of each run's test
+                     predictions (``finetune.evaluate``); None where a run did not record it (finished before
+                     it was), and an arm without an entry (the baseline) shows "—"
+    curves           {arm: {"steps": [int], "accuracy": [float], "budget": int?}}   validation learning curves
     label_accounting {budget: {"train": n, "validation": m, "counted": bool}}   how each budget's labels were
                      spent: counted = validation came out of the budget; else it was extra (task.val)
     labels_saved     {budget: float | None}           labels scratch needs to match pretrained's mean
@@ -76,6 +79,8 @@ def write_report(out_dir: Path, results: dict) -> dict[str, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = summarize(results)
+    if "calibration" in results:
+        summary["calibration"] = _calibration_means(results)
     paths = {"html": out_dir / "report.html", "md": out_dir / "report.md", "json": out_dir / "report.json"}
     paths["html"].write_text(render_html(results, summary), encoding="utf-8")
     paths["md"].write_text(render_markdown(results, summary), encoding="utf-8")
@@ -110,6 +115,9 @@ def render_html(results: dict, summary: dict) -> str:
               f"<p class='note'>{e(_TABLE_NOTE)}</p>",
               *[f"<p class='note'>{e(arm)}: {e(note)}</p>" for arm, note in (results.get("arm_notes") or {}).items()],
               _img(plots.label_efficiency_png(results["budgets"], _arms(results)), "label efficiency")]
+    if "calibration" in results:
+        parts += ["<h2>Calibration: expected calibration error (%)</h2>", _html_table(*_calibration_table(results)),
+                  f"<p class='note'>{e(_CALIBRATION_NOTE)}</p>"]
 
     if zero_shot := results.get("zero_shot"):
         parts += ["<h2>Zero-shot (no labels)</h2>", _html_table(*_zero_shot_table(results)),
@@ -123,7 +131,7 @@ def render_html(results: dict, summary: dict) -> str:
         at = f" ({_count(budgets.pop())} labels)" if len(budgets) == 1 else ""
         parts += [f"<h2>Learning curves{at}</h2>", _img(plots.learning_curves_png(curves, target), "learning curves")]
         if steps := _steps_rows(results):
-            parts.append(_html_table(["arm", f"first step at ≥ {100 * target:.1f}%"], steps))
+            parts.append(_html_table(["arm", f"first step at ≥ {100 * target:.1f}% validation accuracy"], steps))
     if pretraining := results.get("pretraining_curves"):
         target = pretraining["target_loss"]
         parts += [f"<h2>Pre-training curves ({e(pretraining['objective'])})</h2>",
@@ -197,6 +205,9 @@ def render_markdown(results: dict, summary: dict) -> str:
               m(_TABLE_NOTE) + " Plots are in report.html.", ""]
     for arm, note in (results.get("arm_notes") or {}).items():
         lines += [f"{m(arm)}: {m(note)}", ""]
+    if "calibration" in results:
+        lines += ["## Calibration: expected calibration error (%)", "", *_md_table(*_calibration_table(results)), "",
+                  m(_CALIBRATION_NOTE), ""]
     if zero_shot := results.get("zero_shot"):
         lines += ["## Zero-shot (no labels)", "", *_md_table(*_zero_shot_table(results)), "",
                   m(_zero_shot_note(zero_shot)), ""]
@@ -209,7 +220,8 @@ def render_markdown(results: dict, summary: dict) -> str:
                   "", m(_PRETRAINING_NOTE), ""]
     if steps := _steps_rows(results):
         target = results["steps_to_target"]["target"]
-        lines += ["## Steps to target", "", *_md_table(["arm", f"first step at ≥ {100 * target:.1f}%"], steps), ""]
+        lines += ["## Steps to target", "",
+                  *_md_table(["arm", f"first step at ≥ {100 * target:.1f}% validation accuracy"], steps), ""]
     if probes := results.get("probes"):
         kinds = list(dict.fromkeys(k for scores in probes.values() for k in scores))
         lines += ["## Frozen-feature probes", "",
@@ -299,6 +311,39 @@ def _summary_table(results: dict, summary: dict) -> tuple[list[str], list[list[s
                 cells += [f"≈ {row['scratch_needs']:,.0f}", f"{row['labels_saved']:+,.0f}"]
         rows.append(cells)
     return header, rows
+
+
+_CALIBRATION_NOTE = ("Expected calibration error (ECE) of each run's test predictions in %, mean over seeds: how far "
+                     "the model's confidence in its top class is from how often that class is right, over 15 "
+                     "equal-width confidence bins (Guo et al. 2017). Lower is better; accuracy does not show it. "
+                     "—: not recorded (the baseline's probabilities are not kept; runs finished before ECE was "
+                     "recorded).")
+
+
+def _calibration_means(results: dict) -> dict[str, dict[str, float | None]]:
+    """{arm: {budget: mean ECE over the seeds that recorded one, or None}}."""
+    means = {}
+    for arm, by_budget in results["calibration"].items():
+        means[arm] = {}
+        for budget, values in by_budget.items():
+            recorded = [v for v in values if v is not None]
+            means[arm][str(budget)] = sum(recorded) / len(recorded) if recorded else None
+    return means
+
+
+def _calibration_table(results: dict) -> tuple[list[str], list[list[str]]]:
+    """One row per arm, one column per budget: mean ECE in %, and how many seeds it is over when some
+    runs did not record one."""
+    means, rows = _calibration_means(results), []
+    for arm in _arms(results):
+        seeds = {str(b): v for b, v in (results["calibration"].get(arm) or {}).items()}
+        cells = [arm]
+        for budget in map(str, results["budgets"]):
+            mean, values = means.get(arm, {}).get(budget), seeds.get(budget, [])
+            recorded = sum(v is not None for v in values)
+            cells.append(_pct(mean) + (f" ({recorded} of {len(values)} seeds)" if 0 < recorded < len(values) else ""))
+        rows.append(cells)
+    return ["arm"] + [f"{b:,} labels" for b in results["budgets"]], rows
 
 
 _RETRIEVAL_NOTE = ("Recall@K on the pre-training run's validation pairs: the share of images whose own caption "
@@ -414,6 +459,13 @@ def _check(results: dict) -> None:
                 raise ValueError(f"results['arms'][{arm!r}] has budget {budget}, not in results['budgets']")
             if any(not isinstance(v, (int, float)) or not math.isfinite(v) for v in values):
                 raise ValueError(f"results['arms'][{arm!r}][{budget!r}] must be finite numbers, got {values}")
+    for arm, by_budget in (results.get("calibration") or {}).items():
+        for budget, values in by_budget.items():
+            if str(budget) not in known:
+                raise ValueError(f"results['calibration'][{arm!r}] has budget {budget}, not in results['budgets']")
+            if any(v is not None and (not isinstance(v, (int, float)) or not math.isfinite(v)) for v in values):
+                raise ValueError(f"results['calibration'][{arm!r}][{budget!r}] must be finite numbers or None, "
+                                 f"got {values}")
 
 
 def _json_safe(value: Any) -> Any:
