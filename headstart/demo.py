@@ -7,6 +7,7 @@ which at this compute gives no head start.
 """
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -112,6 +113,20 @@ def print_demo_summary(title: str, started: float, lines: dict[str, str], result
     if headline and (verdict := report_headline(summarize(study["results"]))):
         print(f"verdict:          {verdict}")
     print(f"report:           {study['report']['html']}")
+    classifier = best_classifier(Path(study["report"]["html"]).parent.parent, study["results"])
+    if classifier is not None:
+        print(f"use it:           headstart predict {classifier} FILE --out preds.jsonl   "
+              f"(or headstart.load_classifier(\"{classifier}\") in Python)")
+
+
+def best_classifier(compare_dir: Path, results: dict) -> Optional[Path]:
+    """The pre-trained arm's classifier at the largest budget, first seed, best validation (of the
+    learning rates tried): the one a user would keep."""
+    budget, seed = results["budgets"][-1], results["configs"]["compare"]["seeds"][0]
+    runs = sorted((compare_dir / "runs").glob(f"pretrained-{budget}-s{seed}*"))
+    scored = [(json.loads((r / "results.json").read_text())["val"]["accuracy"], r) for r in runs
+              if (r / "results.json").is_file() and (r / "classifier").is_dir()]
+    return max(scored)[1] if scored else None
 
 
 def accuracy_summary(results: dict) -> str:

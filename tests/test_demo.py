@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,9 @@ def test_demo_trains_word_vectors_and_compares_them_with_scratch_and_tfidf(tmp_p
     assert study["label_accounting"][50] == {"train": 40, "validation": 10, "counted": True}
     printed = capsys.readouterr().out
     assert "verdict:" in printed and "nearest words:" in printed and out["report"]["html"].exists()
+    # The demo ends by saying how to use the classifier it fine-tuned.
+    use = next(line for line in printed.splitlines() if line.startswith("use it:")).split()
+    assert use[2:4] == ["headstart", "predict"] and (Path(use[4]) / "classifier" / "classifier.json").exists()
 
 
 @pytest.mark.slow

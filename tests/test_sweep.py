@@ -75,22 +75,25 @@ def test_an_lr_sweep_finds_a_setting_at_least_as_good_as_the_default_and_best_ya
 
 @pytest.mark.slow
 def test_a_resumed_sweep_keeps_finished_trials_and_reruns_interrupted_ones(tmp_path, finetune_base, monkeypatch):
-    import headstart.finetune
+    import importlib
+
     from headstart.sweep import run_sweep
+    # The package, not headstart.finetune: that name is the function (the documented API).
+    finetune_package = importlib.import_module("headstart.finetune")
 
     sweep = write_sweep(tmp_path, finetune_base, trials=3, sampler="random", pruner="none",
                         fixed={"train.steps": 10})
-    real = headstart.finetune.finetune
+    real = finetune_package.finetune
 
     def interrupted_at_trial_1(cfg, **kwargs):
         if cfg.run_dir.name == "trial-001":
             raise KeyboardInterrupt
         return real(cfg, **kwargs)
 
-    monkeypatch.setattr(headstart.finetune, "finetune", interrupted_at_trial_1)
+    monkeypatch.setattr(finetune_package, "finetune", interrupted_at_trial_1)
     with pytest.raises(KeyboardInterrupt):
         run_sweep(sweep)
-    monkeypatch.setattr(headstart.finetune, "finetune", real)
+    monkeypatch.setattr(finetune_package, "finetune", real)
     first = tmp_path / "sweep" / "trials" / "trial-000" / "results.json"
     stamp = first.stat().st_mtime_ns
 
