@@ -25,7 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .config import apply_overrides, read_yaml, validate
-from .engine.checkpoint import read_state, resolve_checkpoint
+from .engine.checkpoint import read_state, resolve_checkpoint, write_json_atomic
 from .engine.metrics import read_metrics
 from .engine.rng import seed_everything
 from .errors import HeadstartError
@@ -204,21 +204,19 @@ def _finetune_once(run_cfg: FinetuneConfig) -> dict:
         return json.loads(done.read_text())
     shutil.rmtree(run_cfg.run_dir, ignore_errors=True)  # an unfinished run starts over
     result = finetune(run_cfg)
-    _keep_only_the_scored_checkpoint(run_cfg.run_dir, Path(result["best_checkpoint"]))
-    return result
+    return _keep_only_the_classifier(run_cfg.run_dir, result)
 
 
-def _keep_only_the_scored_checkpoint(run_dir: Path, scored: Path) -> None:
-    """A finished comparison run is never resumed: only the checkpoint its test score came from is kept.
-    With word vectors every checkpoint holds the whole table and its Adam moments (360 MB for 100,000 words
-    x 300), and a 3-budget, 3-seed comparison kept 20 GB of checkpoints nobody reads."""
+def _keep_only_the_classifier(run_dir: Path, result: dict) -> dict:
+    """A finished comparison run is never resumed: its checkpoints go, and the scored weights stay as the
+    run's classifier (``classifier/``, what ``headstart predict`` and ``export`` read), which results.json
+    then names.  With word vectors every checkpoint holds the whole table and its Adam moments (360 MB for
+    100,000 words x 300), and a 3-budget, 3-seed comparison kept 20 GB of checkpoints nobody reads."""
     for checkpoints in (run_dir / "checkpoints", run_dir / "refit" / "checkpoints"):
-        for step in checkpoints.glob("step_*") if checkpoints.is_dir() else ():
-            if step.resolve() != scored.resolve():
-                shutil.rmtree(step, ignore_errors=True)
-        best = checkpoints / "best.json"
-        if best.exists() and not (checkpoints / json.loads(best.read_text()).get("checkpoint", "")).exists():
-            best.unlink()  # it named a step just removed; the kept one is found as the latest
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    result = {**result, "best_checkpoint": result["classifier"]}
+    write_json_atomic(run_dir / "results.json", result)
+    return result
 
 
 def _check_same_run(run_cfg: FinetuneConfig) -> None:

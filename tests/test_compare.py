@@ -5,6 +5,8 @@ import json
 
 import pytest
 
+import headstart
+
 from test_finetune_cli import pretrained_run, write_task  # noqa: F401  (fixture)
 from test_pretrain_cli import prepared, run_cli  # noqa: F401  (fixture)
 
@@ -48,12 +50,12 @@ def test_compare_runs_both_arms_and_the_baseline_then_writes_the_report(tmp_path
     runs = sorted((tmp_path / "compare" / "runs").iterdir())
     stamps = {p.name: (p / "results.json").stat().st_mtime_ns for p in runs}
     assert len(runs) == 2 * 2 * 2
-    # Each finished run keeps only the checkpoint its test score came from (a comparison is never resumed
-    # mid-run), so a sweep of word-vector tables does not fill the disk.
+    # Each finished run keeps its scored weights as its classifier and no checkpoint (a comparison is never
+    # resumed mid-run), so a sweep of word-vector tables does not fill the disk.
     for run in runs:
-        kept = list(run.glob("**/step_*"))
+        assert not list(run.glob("**/step_*")), run
         scored = json.loads((run / "results.json").read_text())["best_checkpoint"]
-        assert [str(k) for k in kept] == [scored], run
+        assert scored == str(run / "classifier") and headstart.load_classifier(scored).labels == ["0", "1"]
     assert run_cli("compare", config)[0] == 0
     assert stamps == {p.name: (p / "results.json").stat().st_mtime_ns for p in runs}
 
