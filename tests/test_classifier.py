@@ -222,3 +222,17 @@ def test_word_vector_classifiers_predict_as_they_scored(skipgram_run, tmp_path, 
     assert code == 0, out
     rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert np.mean([row["label"] == row["true_label"] for row in rows]) == results["test"]["accuracy"]
+
+
+def test_a_corrupt_file_among_a_thousand_good_ones_is_counted_and_the_rest_predicted(image_run, digits, tmp_path):  # noqa: F811
+    from PIL import Image
+    from headstart.vision.arrays import ImageArrays
+    train = ImageArrays(digits, "train")
+    pixels, _ = train.read(np.arange(1000))
+    for i, image in enumerate(pixels):
+        Image.fromarray(image[..., 0]).save(tmp_path / f"{i:04d}.png")
+    (tmp_path / "0500-truncated.png").write_bytes((tmp_path / "0500.png").read_bytes()[:40])
+    code, out = predict_cli(image_run / "ft", tmp_path, "--out", tmp_path / "p.jsonl", "--batch-size", "32")
+    assert code == 0 and "predicted 1000 inputs, skipped 1 (" in out and "0500-truncated.png" in out, out
+    rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert len(rows) == 1001 and rows[500]["input"].endswith("0500-truncated.png") and "skipped" in rows[500]
