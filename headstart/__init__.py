@@ -14,7 +14,9 @@ In groups, as the data flows:
 - pre-train: ``pretrain``, ``load_pretrain_config``, ``PretrainConfig``, ``TrainConfig``, ``run_sweep``
 - fine-tune and compare: ``finetune``, ``load_finetune_config``, ``FinetuneConfig``, ``compare``,
   ``load_compare_config``, ``CompareConfig``, ``rank_checkpoints``
-- use a model: ``generate``, ``load_text_model``, ``load_image_model``, ``load_audio_model``, ``load_classifier``
+- use a model: ``generate``, ``load_text_model``, ``load_image_model``, ``load_audio_model``
+- use a fine-tuned classifier: ``load_classifier`` (``.predict``, ``.predict_proba``), ``predict_files``,
+  ``evaluate_run``, ``export`` (Hugging Face or ONNX)
 - Hugging Face: ``export_checkpoint``, ``import_checkpoint``
 - ``run_demo``; ``HeadstartError``, the one-line error every user mistake raises
 """
@@ -52,6 +54,9 @@ _API = {
     "load_image_model": "headstart.vision.pretrained",
     "load_audio_model": "headstart.audio.pretrained",
     "load_classifier": "headstart.classifier",
+    "predict_files": "headstart.classifier.predict",
+    "evaluate_run": "headstart.classifier.predict",
+    "export": "headstart.hf.export",
     "export_checkpoint": "headstart.hf",
     "import_checkpoint": "headstart.hf",
     "run_demo": "headstart.demo",

@@ -55,6 +55,7 @@ DOCUMENTED_API = {
     "pretrain", "load_pretrain_config", "PretrainConfig", "TrainConfig", "run_sweep",
     "finetune", "load_finetune_config", "FinetuneConfig", "compare", "load_compare_config", "CompareConfig",
     "rank_checkpoints", "generate", "load_text_model", "load_image_model", "load_audio_model", "load_classifier",
+    "predict_files", "evaluate_run", "export",
     "export_checkpoint", "import_checkpoint", "run_demo", "HeadstartError",
 }
 

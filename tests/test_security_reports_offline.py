@@ -161,12 +161,15 @@ def offline_run(tmp_path_factory):
     labels = [HOSTILE[0], HOSTILE[3]]
     train.write_text("label\ttext\n" + "".join(f"{labels[i % 2]}\t{'a fine fox' if i % 2 else 'a lazy dog'} {i}\n"
                                                 for i in range(40)))
+    test = root / "test <svg onload=alert(4)>.tsv"  # held out: a task may not test on its training file
+    test.write_text("label\ttext\n" + "".join(f"{labels[i % 2]}\t{'a fine fox' if i % 2 else 'a lazy dog'} {i}\n"
+                                               for i in range(40, 50)))
     pretrain = write_config(root, root / "data", "causal_lm", steps=3)
     pretrain.write_text(yaml.safe_dump({**yaml.safe_load(pretrain.read_text()), "run_dir": str(run)}))
     finetune = finetune_config(root, run, train)
     compare = root / "compare.yaml"
     compare.write_text(yaml.safe_dump({"run_dir": str(report_dir), "pretrained": str(run),
-                                       "task": {"train": str(train), "test": str(train)},
+                                       "task": {"train": str(train), "test": str(test)},
                                            "budgets": ["all"], "seeds": [0],
                                        "probe_examples": 20,
                                        "train": {"steps": 2, "batch_size": 8, "eval_every": 2, "warmup_steps": 1}}))
