@@ -14,7 +14,7 @@ from headstart.errors import HeadstartError
 from test_audio_pipeline import MODEL as AUDIO_MODEL
 from test_audio_pipeline import words  # noqa: F401  (fixture)
 from test_finetune_cli import write_finetune_config, write_task
-from test_pretrain_cli import CORPUS, prepared, run_cli, write_config  # noqa: F401  (fixture)
+from test_pretrain_cli import CORPUS, run_cli, write_config
 from test_vision_pretrain import RESNET, digits  # noqa: F401  (fixture)
 from test_word_vectors import BAD, FRAMES_BAD, FRAMES_GOOD, GOOD, skipgram_run, word_data  # noqa: F401  (fixture)
 
@@ -103,23 +103,28 @@ def test_a_classifier_whose_weights_do_not_fit_is_refused(text_run, tmp_path):
     meta = json.loads((broken / "classifier.json").read_text())
     meta["labels"] = ["0", "1", "2"]  # the head has two outputs
     (broken / "classifier.json").write_text(json.dumps(meta))
-    with pytest.raises(HeadstartError, match="weights do not fit the classifier"):
+    with pytest.raises(HeadstartError, match="model.safetensors: weights do not fit"):
         headstart.load_classifier(broken)
 
 
-@pytest.fixture(scope="module")
-def image_run(tmp_path_factory, digits):  # noqa: F811
-    tmp = tmp_path_factory.mktemp("images")
+def finetuned_from_scratch(tmp, model: str, folder, budget: int, train: str):
+    """``tmp/ft``: ``model`` fine-tuned from scratch on a prepared folder, tested on its val split."""
     config = tmp / "ft.yaml"
     config.write_text(f"""
 run_dir: {tmp / "ft"}
-model: {RESNET}
-task: {{train: {digits}, test: {{path: {digits}, split: val}}, budget: 200}}
-train: {{steps: 30, batch_size: 32, lr: 2.0e-2, warmup_steps: 3, eval_every: 10, log_every: 10}}
+model: {model}
+task: {{train: {folder}, test: {{path: {folder}, split: val}}, budget: {budget}}}
+train: {train}
 """)
     code, out = run_cli("finetune", config)
     assert code == 0, out
     return tmp
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory, digits):  # noqa: F811
+    return finetuned_from_scratch(tmp_path_factory.mktemp("images"), RESNET, digits, 200,
+                                  "{steps: 30, batch_size: 32, lr: 2.0e-2, warmup_steps: 3, eval_every: 10}")
 
 
 def test_image_files_predict_as_their_prepared_copies_scored(image_run, digits, tmp_path):  # noqa: F811
@@ -148,17 +153,8 @@ def test_image_files_predict_as_their_prepared_copies_scored(image_run, digits, 
 
 @pytest.fixture(scope="module")
 def audio_run(tmp_path_factory, words):  # noqa: F811
-    tmp = tmp_path_factory.mktemp("audio")
-    config = tmp / "ft.yaml"
-    config.write_text(f"""
-run_dir: {tmp / "ft"}
-model: {AUDIO_MODEL}
-task: {{train: {words / 'labeled'}, test: {{path: {words / 'labeled'}, split: val}}, budget: 24}}
-train: {{steps: 8, batch_size: 8, lr: 3.0e-3, warmup_steps: 1, eval_every: 4, log_every: 4}}
-""")
-    code, out = run_cli("finetune", config)
-    assert code == 0, out
-    return tmp
+    return finetuned_from_scratch(tmp_path_factory.mktemp("audio"), AUDIO_MODEL, words / "labeled", 24,
+                                  "{steps: 8, batch_size: 8, lr: 3.0e-3, warmup_steps: 1, eval_every: 4}")
 
 
 def test_sound_files_predict_as_their_prepared_copies_scored(audio_run, words, tmp_path):  # noqa: F811

@@ -13,7 +13,6 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from headstart.classifier import load_classifier
-from headstart.engine.checkpoint import model_tensors
 from headstart.models import TextTransformer, TransformerConfig
 from headstart.models.presets import preset_fields
 from headstart.models.vision_presets import vision_model_record
@@ -23,6 +22,7 @@ from headstart.text.tokenizer import train_bpe
 from test_audio_pipeline import MODEL as AUDIO_MODEL
 from test_audio_pipeline import words  # noqa: F401  (fixture)
 from test_finetune_cli import write_task
+from test_hf_interop import save_checkpoint
 from test_pretrain_cli import run_cli
 from test_vision_pretrain import RESNET, digits  # noqa: F401  (fixture)
 from test_word_vectors import BAD, FRAMES_BAD, FRAMES_GOOD, GOOD, word_data, write_pretrain  # noqa: F401  (fixture)
@@ -43,18 +43,6 @@ def perturbed(model: torch.nn.Module) -> torch.nn.Module:
         for p in model.parameters():
             p.add_(0.05 * torch.randn(p.shape, generator=g))
     return model
-
-
-def pretrained(run, model, record: dict, tokenizer=None):
-    """A checkpoint as `pretrain` leaves one (weights, tokenizer, state.json)."""
-    step = run / "checkpoints" / "step_000001"
-    step.mkdir(parents=True)
-    save_file(model_tensors(model), str(step / "model.safetensors"))
-    if tokenizer is not None:
-        tokenizer.save(str(step / "tokenizer.json"))
-    files = {f.name: f.stat().st_size for f in step.iterdir()}
-    (step / "state.json").write_text(json.dumps({"step": 1, "files": files, "config": {"model": record}}))
-    return run
 
 
 def finetuned(tmp, task: str, **settings):
@@ -79,7 +67,7 @@ def text_run(tmp, pooling="auto", **fields):
     tokenizer = train_bpe(TEXTS, vocab_size=300)
     cfg = TransformerConfig(vocab_size=tokenizer.get_vocab_size(), context_length=24, n_layer=2, n_head=2,
                             d_model=32, **fields)
-    init = pretrained(tmp / "pre", perturbed(TextTransformer(cfg)), cfg.model_dump(mode="json"), tokenizer)
+    init = save_checkpoint(tmp / "pre", perturbed(TextTransformer(cfg)), cfg.model_dump(mode="json"), tokenizer)
     write_task(tmp)
     return finetuned(tmp, json.dumps({"train": str(tmp / "train.tsv"), "test": str(tmp / "test.tsv")}),
                      init=str(init), pooling=pooling)
@@ -99,7 +87,7 @@ def bert_run(tmp_path_factory):
 def vit_run(tmp_path_factory, digits):  # noqa: F811
     tmp = tmp_path_factory.mktemp("vit")
     cfg = ViTConfig(image_size=(8, 8), patch_size=2, channels=1, n_layer=2, n_head=2, d_model=32)
-    init = pretrained(tmp / "pre", perturbed(VisionTransformer(cfg)), vision_model_record(cfg))
+    init = save_checkpoint(tmp / "pre", perturbed(VisionTransformer(cfg)), vision_model_record(cfg))
     return finetuned(tmp, json.dumps({"train": str(digits), "test": {"path": str(digits), "split": "val"}}),
                      init=str(init))
 
@@ -165,7 +153,7 @@ def test_a_text_classifier_transformers_cannot_compute_is_refused_naming_the_fix
 
 def test_a_mean_pooled_vit_is_refused_naming_pool_cls(tmp_path, digits):  # noqa: F811
     cfg = ViTConfig(image_size=(8, 8), patch_size=2, channels=1, n_layer=1, n_head=2, d_model=32, pool="mean")
-    init = pretrained(tmp_path / "pre", perturbed(VisionTransformer(cfg)), vision_model_record(cfg))
+    init = save_checkpoint(tmp_path / "pre", perturbed(VisionTransformer(cfg)), vision_model_record(cfg))
     run = finetuned(tmp_path, json.dumps({"train": str(digits)}), init=str(init))
     code, out = run_cli("export", run, "--out", tmp_path / "hf")
     assert code == 2 and "model.pool=mean" in out and "pool: cls" in out and "--format onnx" in out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from headstart.transfer.report import _CSP, _STYLE, _escape as e, _html_table
+from headstart.transfer.report import _escape as e, _html_table, html_page
 
 _BAR_STYLE = ".bar { background: #4c78a8; height: 10px; display: inline-block; }"
 SCREEN_NOTE = ("This is a screen, not a verdict. It counts how often each occupation word has a female or a male "
@@ -41,12 +41,7 @@ def render_html(audit: dict) -> str:
         parts += _contamination(audit) + _text_duplicates(audit) + _quality(audit) + _bias(audit)
     else:
         parts += _media(audit)
-    body = "\n".join(parts)
-    return (f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
-            f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\">"
-            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>Data audit</title><style>{_STYLE}{_BAR_STYLE}</style></head>\n"
-            f"<body><main>\n{body}\n<p class='note'>Written by headstart audit.</p></main></body></html>\n")
+    return html_page("Data audit", "\n".join(parts), extra_style=_BAR_STYLE, signature="headstart audit")
 
 
 def _contamination(audit: dict) -> list[str]:

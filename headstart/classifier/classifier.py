@@ -7,7 +7,7 @@ from typing import Iterable, Iterator, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from ..engine.checkpoint import _tied_aliases, load_tensors
+from ..engine.checkpoint import load_model_weights
 from ..errors import HeadstartError
 from .io import InputItem, classifier_io
 from .saved import find_classifier
@@ -27,7 +27,8 @@ class Classifier:
         self.io = classifier_io(self.modality)
         self.backbone = self.io.backbone(meta, self.folder)
         self.objective = self.backbone.objective(len(self.labels))
-        _load_strict(self.objective, self.folder / "model.safetensors")
+        # Every weight must be in the file and nothing else: a head left random would predict noise.
+        load_model_weights(self.objective, self.folder)
         self.objective.eval()
 
     def __repr__(self) -> str:
@@ -100,18 +101,3 @@ def load_classifier(run: Union[str, Path]) -> Classifier:
     """The classifier a fine-tuning run saved (``run_dir/classifier/``), or such a folder itself."""
     folder, meta = find_classifier(Path(run))
     return Classifier(folder, meta)
-
-
-def _load_strict(objective: torch.nn.Module, file: Path) -> None:
-    """Every weight of the classifier must be in the file and nothing else: a head left random would
-    predict noise without a word."""
-    tensors = load_tensors(file)
-    try:
-        missing, unexpected = objective.load_state_dict(tensors, strict=False)
-    except RuntimeError as e:
-        reason = next((line.strip() for line in str(e).splitlines() if "size mismatch" in line), str(e).splitlines()[0])
-        raise HeadstartError(f"{file}: weights do not fit the classifier classifier.json describes ({reason})") from None
-    missing = [k for k in missing if k not in _tied_aliases(objective)]
-    if missing or unexpected:
-        raise HeadstartError(f"{file}: weights do not fit the classifier ({len(missing)} missing, e.g. "
-                             f"{sorted(missing)[:3]}; {len(unexpected)} unexpected, e.g. {sorted(unexpected)[:3]})")

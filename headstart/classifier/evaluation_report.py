@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from headstart.transfer.report import _CSP, _STYLE, _escape, _html_table, _img, _json_safe, _pct
+from headstart.transfer.report import _escape, _html_table, _img, _json_safe, _pct, html_page
 from headstart.transfer.report_plots import _render, short
 
 _NOTES = {
@@ -90,12 +90,7 @@ def render_html(metrics: dict, *, title: str, details: Mapping[str, Any], figure
                           [[f"({row['low']:.3f}, {row['high']:.3f}]", f"{row['count']:,}", _pct(row["confidence"]),
                             _pct(row["accuracy"])] for row in metrics["calibration_bins"]]),
               "</details>"]
-    body = "\n".join(parts)
-    return (f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
-            f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\">"
-            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>{e(title)}</title><style>{_STYLE}</style></head>\n"
-            f"<body><main>\n{body}\n<p class='note'>Written by headstart.</p></main></body></html>\n")
+    return html_page(title, "\n".join(parts))
 
 
 # -------------------------------------------------------------------------------------------- figures

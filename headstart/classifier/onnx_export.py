@@ -20,7 +20,6 @@ import copy
 import importlib
 import importlib.util
 import inspect
-import json
 import logging
 import shutil
 import warnings

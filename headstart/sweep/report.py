@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import yaml
 
-from ..transfer.report import _CSP, _STYLE, _escape, _fence, _html_table, _img, _md, _md_table
+from ..transfer.report import _escape, _fence, _html_table, _img, _md, _md_table, html_page
 from ..transfer.report_plots import _render, short
 from .config import RangeParam
 
@@ -92,12 +92,7 @@ def _html(sweep, rows, header, table, headline, best_yaml, command) -> str:
     if errors:
         parts += ["<h2>Failed trials</h2>", _html_table(["trial", "error"], [[str(n), m] for n, m in errors], (0, 1))]
     parts += ["<h2>Sweep config</h2>", f"<pre>{e(json.dumps(sweep.cfg.model_dump(mode='json'), indent=2))}</pre>"]
-    body = "\n".join(parts)
-    return (f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
-            f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\">"
-            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>{e(title)}</title><style>{_STYLE}</style></head>\n"
-            f"<body><main>\n{body}\n<p class='note'>Written by headstart.</p></main></body></html>\n")
+    return html_page(title, "\n".join(parts))
 
 
 def _markdown(sweep, header, table, headline, best_yaml, command) -> str:

@@ -161,12 +161,17 @@ def render_html(results: dict, summary: dict) -> str:
     if configs := results.get("configs"):
         parts += ["<h2>Configuration</h2>", "<details><summary>resolved configs</summary>",
                   f"<pre>{e(json.dumps(_json_safe(configs), indent=2))}</pre></details>"]
-    body = "\n".join(parts)
+    return html_page(results["title"], "\n".join(parts))
+
+
+def html_page(title: str, body: str, *, extra_style: str = "", signature: str = "headstart") -> str:
+    """A self-contained page around ``body`` (already escaped HTML): every report's one wrapper, with the
+    Content-Security-Policy that keeps it offline (no script, no remote resource)."""
     return (f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\">"
             f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>{e(results['title'])}</title><style>{_STYLE}</style></head>\n"
-            f"<body><main>\n{body}\n<p class='note'>Written by headstart.</p></main></body></html>\n")
+            f"<title>{_escape(title)}</title><style>{_STYLE}{extra_style}</style></head>\n"
+            f"<body><main>\n{body}\n<p class='note'>Written by {_escape(signature)}.</p></main></body></html>\n")
 
 
 def _html_table(header: list[str], rows: list[list[str]], text_columns: tuple[int, ...] = (0,)) -> str:
