@@ -56,6 +56,12 @@ class AudioBackbone(TaskBackbone):
         return AudioBackbone(AudioEncoder(self.model.cfg), f"random init (architecture of {self.source})",
                              self.cfg, self.mean, self.std)
 
+    def consistency_views(self, method: str):
+        """The clean clip teaches a SpecAugmented copy (frequency and time masks)."""
+        def strong(batch: dict) -> dict:
+            return {**batch, "features": spec_augment(batch["features"], batch["padding_mask"])}
+        return (lambda batch: batch), strong
+
     def describe(self) -> str:
         return "mean pooling over frames" + (", SpecAugment" if self.cfg.task.augment else "")
 

@@ -57,6 +57,38 @@ class TaskConfig(Strict):
                           "audio: SpecAugment (2 frequency and 2 time masks)")
 
 
+SEMI_DEFAULTS = {  # threshold, temperature: each method's paper values
+    "fixmatch": (0.95, None),  # Sohn et al. 2020: hard pseudo-labels of the weak view
+    "consistency": (0.8, 0.4),  # Xie et al. 2020 (UDA): the clean prediction sharpened
+    "self_training": (0.9, None),  # Noisy Student's teacher keeps its confident labels
+}
+
+
+class SemiSupervisedConfig(Strict):
+    """Use unlabeled examples while fine-tuning: consistency training (UDA), FixMatch, or self-training."""
+
+    method: Literal["consistency", "fixmatch", "self_training"]
+    unlabeled: DataRef = Field(description="the unlabeled pool: a file of texts (one per line, JSONL with field, "
+                               "TSV/CSV column field) or a prepared image/audio folder; never the test set")
+    field: str = Field(default="text", description="text pools: the JSONL field or column holding the text")
+    threshold: Optional[float] = Field(default=None, gt=0, le=1, description="confidence an unlabeled "
+                                       "prediction needs to teach; default: fixmatch 0.95, consistency 0.8, "
+                                       "self_training 0.9")
+    temperature: Optional[float] = Field(default=None, gt=0, description="consistency: sharpening of the "
+                                         "targets (default 0.4); fixmatch uses hard labels")
+    weight: float = Field(default=1.0, ge=0, description="weight of the unlabeled loss")
+    ratio: int = Field(default=3, ge=1, description="unlabeled examples per labeled one in each batch "
+                       "(FixMatch's mu is 7; less costs less on a CPU)")
+    max_pool: Optional[int] = Field(default=None, gt=0, description="use at most this many pool examples "
+                                    "(a seeded random subset)")
+
+    def rule(self) -> tuple[float, Optional[float]]:
+        """(threshold, temperature) with the method's defaults filled in."""
+        threshold, temperature = SEMI_DEFAULTS[self.method]
+        return (self.threshold or threshold,
+                (self.temperature or temperature) if self.method == "consistency" else None)
+
+
 class FinetuneConfig(Strict):
     run_dir: Path
     init: Optional[Path] = Field(default=None, description="pre-trained run or checkpoint; null = from scratch")
@@ -73,6 +105,8 @@ class FinetuneConfig(Strict):
     epochs: Optional[float] = Field(default=None, gt=0, description="passes over the training labels; sets "
                                     "train.steps (and evaluates once a pass), so few labels get as many passes "
                                     "as many labels do; null: train.steps")
+    semi_supervised: Optional[SemiSupervisedConfig] = Field(default=None, description="also learn from an "
+                                                            "unlabeled pool (see SemiSupervisedConfig)")
     train: TrainConfig
 
     @model_validator(mode="before")
@@ -99,6 +133,10 @@ class FinetuneConfig(Strict):
             raise ValueError("give init (a pre-trained checkpoint), or model (and for text, tokenizer) to train "
                              "from scratch")
         check_preset_name(self.model)
+        if self.semi_supervised is not None and self.semi_supervised.method != "self_training" \
+                and self.strategy.solver == "lbfgs":
+            raise ValueError(f"semi_supervised.method {self.semi_supervised.method} trains by gradient; strategy.solver "
+                             f"lbfgs solves a head in closed form (use method: self_training, or solver: engine)")
         if self.strategy.solver == "lbfgs" and self.pooling == "cnn":
             raise ValueError("pooling cnn trains its filters by gradient; strategy.solver lbfgs solves a head on "
                              "fixed features (use mean, max or mean_max pooling, or solver: engine)")

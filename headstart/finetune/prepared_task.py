@@ -76,6 +76,27 @@ class PreparedFolderTask(TaskModality):
             raise HeadstartError(f"{key}: {where} holds no {self.unit}")
         return self.data_class(parts, rows.astype(np.int64), labels, list(names), where)
 
+    def read_pool(self, ref: DataRef, task: TaskConfig, field: str, label_names: list[str]) -> LabeledRows:
+        """A prepared folder (labeled or not) as an unlabeled pool: every non-empty split, or ``ref.split``.
+        Labels it has are kept only to report the pseudo-labels' accuracy; classes training never saw are -1."""
+        if not Path(ref.path).is_dir():
+            raise HeadstartError(f"semi_supervised.unlabeled: {ref.path} is not a folder from `headstart prepare "
+                                 f"{self.name}`")
+        parts = [type(self).arrays(ref.path, split) for split in self._splits(ref, "semi_supervised.unlabeled")]
+        parts = [part for part in parts if len(part)]
+        if not parts:
+            raise HeadstartError(f"semi_supervised.unlabeled: {ref.path} holds no {self.unit}")
+        ids = {name: i for i, name in enumerate(label_names)}
+        labels = []
+        for part in parts:
+            if part.class_names is None or part.labels is None:
+                labels.append(np.full(len(part), -1, dtype=np.int64))
+            else:
+                mapping = np.array([ids.get(name, -1) for name in part.class_names], dtype=np.int64)
+                labels.append(mapping[np.asarray(part.labels, dtype=np.int64)])
+        rows = np.concatenate([np.stack((np.full(len(p), i), np.arange(len(p))), 1) for i, p in enumerate(parts)])
+        return self.data_class(parts, rows.astype(np.int64), np.concatenate(labels), list(label_names), str(ref.path))
+
     def _splits(self, ref: DataRef, key: str) -> list[str]:
         """A named split; else task.train's "train", and every non-empty split for val and test."""
         if ref.split is not None:

@@ -21,6 +21,7 @@ from ..errors import HeadstartError
 from .config import FinetuneConfig
 from .evaluate import evaluate_classifier
 from .probe_fit import fit_probe_run
+from .semi_supervised import WithUnlabeled, consistency_rule, read_pool, with_pseudo_labels
 from .strategies import apply_strategy
 from .task import budget_labels, split_task, task_modality
 
@@ -45,10 +46,20 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=Non
     train, val, test = split_task(cfg, modality)
     device = resolve_device(cfg.train.device)
     num_classes = len(train.label_names)
+    semi, pool, extra = cfg.semi_supervised, None, {}
+    if semi is not None:
+        pool = read_pool(cfg, modality, train.label_names)
+        if semi.method == "self_training":  # a teacher on the labels, then a student on labels + its pseudo-labels
+            teacher = finetune(cfg.model_copy(update={"run_dir": cfg.run_dir / "teacher", "semi_supervised": None}))
+            labels = len(train)
+            train, record = with_pseudo_labels(train, pool, cfg.run_dir / "teacher", cfg)
+            extra = {"labels": labels, "self_training": {**record, "teacher_test": teacher["test"]}}
+            pool = None
+            seed_everything(cfg.train.seed)
     if cfg.strategy.name == "linear_probe" and cfg.strategy.solver == "lbfgs":
-        return _solved_probe(cfg, modality, train, val, test, num_classes, device)
+        return _solved_probe(cfg, modality, train, val, test, num_classes, device, extra)
     backbone, objective, val_src, result = _train(cfg, modality, train, val, cfg.run_dir, on_eval, num_classes,
-                                                  device, early_stopping=True)
+                                                  device, early_stopping=True, pool=pool)
     best = result.best_checkpoint or result.last_checkpoint
     load_objective_weights(objective, best)  # the best step's backbone and head
     summary = {"init": backbone.source, "strategy": cfg.strategy.name, "lr": cfg.train.lr, "labels": len(train),
@@ -56,9 +67,10 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=Non
                "label_names": train.label_names, "best_step": result.best_eval and result.best_eval["step"],
                "val": evaluate_classifier(objective, val_src.in_order(), device, num_classes),
                "steps": result.step, "seconds": result.seconds, "cost": result.cost,
-               "best_checkpoint": str(best), "interrupted": result.interrupted}
+               "best_checkpoint": str(best), "interrupted": result.interrupted, **_semi_record(cfg, pool), **extra}
     if cfg.task.refit and cfg.task.val is None and not result.interrupted:
-        objective, refit = _refit(cfg, modality, train, val, summary["best_step"] or result.step, num_classes, device)
+        objective, refit = _refit(cfg, modality, train, val, summary["best_step"] or result.step, num_classes, device,
+                                  pool)
         summary.update(refit=refit, seconds=result.seconds + refit["seconds"], best_checkpoint=refit["checkpoint"])
         summary["cost"] = _added_costs(result.cost, refit.pop("cost"))
     test_src = backbone.batches(test, cfg.train.batch_size) if test is not None else None
@@ -68,7 +80,8 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=Non
     return summary
 
 
-def _solved_probe(cfg: FinetuneConfig, modality, train, val, test, num_classes: int, device) -> dict:
+def _solved_probe(cfg: FinetuneConfig, modality, train, val, test, num_classes: int, device,
+                  extra: dict | None = None) -> dict:
     """The head as logistic regression on frozen features (``probe_fit``): cross-validated on every label
     of the budget, so validation labels are not spent on early stopping; an explicit task.val is scored."""
     backbone = modality.backbone(cfg)
@@ -89,14 +102,16 @@ def _solved_probe(cfg: FinetuneConfig, modality, train, val, test, num_classes: 
                "val": ({"accuracy": fit["cv_accuracy"], "protocol": f"{fit['folds']}-fold cross-validation"}
                        if cfg.task.val is None else score(val)),
                "steps": 1, "seconds": seconds, "cost": cost, "best_checkpoint": str(checkpoint), "interrupted": False,
-               "test": score(test) if test is not None else None}
+               "test": score(test) if test is not None else None, **(extra or {})}
+    if extra:  # self-training: the probe also saw the pseudo-labels; the labels are the budget's
+        summary["labels"] = extra["labels"] + (len(val) if cfg.task.val is None else 0)
     summary["classifier"] = str(_save_classifier(cfg, modality, backbone, objective, summary))
     write_json_atomic(cfg.run_dir / "results.json", summary)
     return summary
 
 
 def _train(cfg: FinetuneConfig, modality, train, val, run_dir: Path, on_eval, num_classes: int, device,
-           early_stopping: bool, steps: int | None = None):
+           early_stopping: bool, steps: int | None = None, pool=None):
     """Build a backbone as ``cfg`` says and train it on ``train``, validating on ``val``; returns
     (backbone, objective, val batches, the engine's result)."""
     backbone = modality.backbone(cfg)
@@ -112,6 +127,10 @@ def _train(cfg: FinetuneConfig, modality, train, val, run_dir: Path, on_eval, nu
     elif not early_stopping:
         train_cfg = train_cfg.model_copy(update={"patience": None})
     train_src = backbone.batches(train, train_cfg.batch_size, train_cfg.seed)
+    if pool is not None:  # consistency training: every batch also carries `ratio` times as many unlabeled examples
+        objective.consistency = consistency_rule(cfg, backbone)
+        unlabeled = backbone.batches(pool, train_cfg.batch_size * cfg.semi_supervised.ratio, train_cfg.seed + 1)
+        train_src = WithUnlabeled(train_src, unlabeled)
     val_src = backbone.batches(val, train_cfg.batch_size)
     run_config = {**cfg.model_dump(mode="json"), "kind": f"finetune_{modality.name}"}
     trainer = Trainer(objective, train_src, None, train_cfg, run_dir, run_config=run_config,
@@ -128,7 +147,7 @@ def _train(cfg: FinetuneConfig, modality, train, val, run_dir: Path, on_eval, nu
     return backbone, objective, val_src, trainer.fit()
 
 
-def _refit(cfg: FinetuneConfig, modality, train, val, best_step: int, num_classes: int, device):
+def _refit(cfg: FinetuneConfig, modality, train, val, best_step: int, num_classes: int, device, pool=None):
     """Train again on every label of the budget for the epochs validation chose (scikit-learn's refit):
     validation labels then teach the model too instead of only choosing it."""
     labels = budget_labels(train, val)
@@ -138,7 +157,7 @@ def _refit(cfg: FinetuneConfig, modality, train, val, best_step: int, num_classe
              len(labels), best_step, len(train))
     seed_everything(cfg.train.seed)
     _, objective, _, result = _train(cfg, modality, labels, val, cfg.run_dir / "refit", None, num_classes, device,
-                                     early_stopping=False, steps=steps)
+                                     early_stopping=False, steps=steps, pool=pool)
     load_objective_weights(objective, result.last_checkpoint)
     return objective, {"steps": steps, "labels": len(labels), "seconds": result.seconds, "cost": result.cost,
                        "checkpoint": str(result.last_checkpoint)}
@@ -155,6 +174,16 @@ def _save_classifier(cfg: FinetuneConfig, modality, backbone, objective, summary
                            labels=summary["label_names"], record=record, files=files,
                            provenance={"trained": {**trained, "strategy_config": cfg.strategy.model_dump(mode="json"),
                                                    "refit": "refit" in summary, "test": summary["test"]}})
+
+
+def _semi_record(cfg: FinetuneConfig, pool) -> dict:
+    """What results.json says of consistency training: the method, its settings and the pool's size."""
+    if pool is None:
+        return {}
+    semi = cfg.semi_supervised
+    threshold, temperature = semi.rule()
+    return {"semi_supervised": {"method": semi.method, "pool": len(pool), "threshold": threshold,
+                                "temperature": temperature, "ratio": semi.ratio, "weight": semi.weight}}
 
 
 def _added_costs(first: dict, second: dict) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Iterator, Optional, Protocol, Sequence
+from typing import Callable, Iterator, Optional, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -106,6 +106,11 @@ class TaskBackbone(ABC):
         """What the log says about how the model reads the task, e.g. its pooling."""
         return ""
 
+    def consistency_views(self, method: str) -> tuple[Callable[[dict], dict], Callable[[dict], dict]]:
+        """(weak, strong) noise of an unlabeled batch for consistency training: the weak view's prediction
+        teaches the strong view's (``objectives/consistency.py``)."""
+        raise HeadstartError(f"semi_supervised.method {method}: not available for {type(self).__name__}")
+
     @torch.no_grad()
     def features(self, data: TaskData, num_classes: int) -> np.ndarray:
         """Frozen pooled features of ``data``, one row per example (for probes and LogME)."""
@@ -140,6 +145,11 @@ class TaskModality(ABC):
 
     def check_overlap(self, task: TaskConfig) -> None:
         """Raise when a held-out split shares examples with training; a file-per-split modality cannot."""
+
+    def read_pool(self, ref: DataRef, task: TaskConfig, field: str, label_names: list[str]) -> TaskData:
+        """The unlabeled pool ``ref`` as task data with labels -1, or the pool's own labels where it has them
+        (a benchmark's pool: they are only ever reported, as the pseudo-labels' accuracy)."""
+        raise HeadstartError(f"semi_supervised: the {self.name} modality has no unlabeled pool reader")
 
 
 def task_modality(task: TaskConfig) -> TaskModality:

@@ -13,6 +13,7 @@ from torch import nn
 
 from ..kernels import Linear
 from .base import ObjectiveOutput
+from .consistency import Consistency, supervised_plus_consistency
 
 POOLINGS = ("first", "mean", "last", "max", "mean_max", "cnn")
 CNN_WIDTHS, CNN_FILTERS = (2, 3, 4), 100  # Kim (2014)'s sentence CNN, with bigram filters for short questions
@@ -108,8 +109,7 @@ class Classification(nn.Module):
     def logits(self, batch: dict) -> torch.Tensor:
         return self.head(self.dropout(self.norm(self.features(batch)))).float()
 
+    consistency: Optional[Consistency] = None  # semi-supervised fine-tuning sets it (objectives/consistency.py)
+
     def forward(self, batch: dict) -> ObjectiveOutput:
-        logits = self.logits(batch)
-        loss = F.cross_entropy(logits, batch["labels"])
-        accuracy = (logits.argmax(-1) == batch["labels"]).float().mean()
-        return ObjectiveOutput(loss, {"loss": loss.detach(), "accuracy": accuracy.detach()})
+        return supervised_plus_consistency(self, batch, self.logits)

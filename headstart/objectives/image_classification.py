@@ -13,6 +13,7 @@ from torch import nn
 
 from ..kernels import Linear
 from .base import ObjectiveOutput
+from .consistency import Consistency, supervised_plus_consistency
 
 
 class ImageClassification(nn.Module):
@@ -42,10 +43,11 @@ class ImageClassification(nn.Module):
         """The batch with ``augment`` applied to its inputs (subclasses with other inputs override this)."""
         return {**batch, "images": self.augment(batch["images"])}
 
+    consistency: Optional[Consistency] = None  # semi-supervised fine-tuning sets it (objectives/consistency.py)
+
     def forward(self, batch: dict) -> ObjectiveOutput:
-        if self.augment is not None and self.training:
-            batch = self.augmented(batch)
-        logits = self.logits(batch)
-        loss = F.cross_entropy(logits, batch["labels"])
-        accuracy = (logits.argmax(-1) == batch["labels"]).float().mean()
-        return ObjectiveOutput(loss, {"loss": loss.detach(), "accuracy": accuracy.detach()})
+        def logits_of(labeled: dict) -> torch.Tensor:
+            if self.augment is not None and self.training:
+                labeled = self.augmented(labeled)
+            return self.logits(labeled)
+        return supervised_plus_consistency(self, batch, logits_of)

@@ -2,6 +2,7 @@
 TF-IDF + logistic regression as the classical baseline."""
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -16,9 +17,17 @@ from ..models import TextTransformer
 from ..objectives import Classification
 from ..transfer.probes import tfidf_logreg
 from .labeled import LabeledTexts, align_labels, read_labeled
+from .noise import token_noise
 from .pretrained import load_text_model, load_word_vectors, text_model_kind
 from .task_batches import TextClassificationBatches, encode_texts
 from .tokenizer import load_tokenizer, special_token_ids
+
+log = logging.getLogger("headstart")
+
+
+def _text_views(tokenizer):
+    """Consistency views of text: the clean text teaches a copy with words deleted and replaced (UDA)."""
+    return (lambda batch: batch), token_noise(tokenizer.get_vocab_size())
 
 
 class TextBackbone(TaskBackbone):
@@ -50,6 +59,9 @@ class TextBackbone(TaskBackbone):
 
     def describe(self) -> str:
         return f"{self.pooling} pooling"
+
+    def consistency_views(self, method: str):
+        return _text_views(self.tokenizer)
 
 
 class TextTask(TaskModality):
@@ -99,6 +111,22 @@ class TextTask(TaskModality):
             return WordVectorBackbone(model, tokenizer, str(found), cfg)
         model, tokenizer, found, _ = load_text_model(checkpoint)
         return TextBackbone(model, tokenizer, str(found), cfg)
+
+    def read_pool(self, ref: DataRef, task: TaskConfig, field: str, label_names: list[str]) -> LabeledTexts:
+        """A file of unlabeled texts: one per line, or JSONL / TSV / CSV with the text in ``field``; lines that
+        cannot be read are skipped and counted."""
+        from .classifier_io import read_texts  # that module builds on this one
+        if ref.split is not None or not Path(ref.path).is_file():
+            raise HeadstartError(f"semi_supervised.unlabeled: {ref.path} is not a file of texts (a text task's pool "
+                                 f"is one text per line, or JSONL/TSV/CSV with the text in field)")
+        items = list(read_texts(str(ref.path), "auto", task.encoding, field, "", set()))
+        texts = [item.example for item in items if item.problem is None and item.example.strip()]
+        if len(texts) < len(items):
+            log.warning("semi_supervised.unlabeled: skipped %d of %d lines of %s (unreadable or empty)",
+                        len(items) - len(texts), len(items), ref.path)
+        if not texts:
+            raise HeadstartError(f"semi_supervised.unlabeled: {ref.path} holds no texts")
+        return LabeledTexts(texts, [-1] * len(texts), list(label_names), str(ref.path))
 
     def baseline(self, train: LabeledTexts, test: LabeledTexts, seed: int) -> float:
         return tfidf_logreg(train.texts, np.asarray(train.labels), test.texts, np.asarray(test.labels), seed=seed)

@@ -49,6 +49,10 @@ class WordVectorBackbone(TaskBackbone):
         return WordVectorBackbone(WordVectorModel(self.model.cfg), self.tokenizer,
                                   f"random init (architecture of {self.source})", self.cfg)
 
+    def consistency_views(self, method: str):
+        from .finetune_task import _text_views  # one text noise for both text backbones
+        return _text_views(self.tokenizer)
+
     def describe(self) -> str:
         arch = self.model.cfg
         subwords = f", {arch.subword_buckets:,} subword buckets" if arch.subword_buckets else ""

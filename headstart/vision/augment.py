@@ -194,3 +194,26 @@ class SimCLRAugment:
         if self.blur_p > 0:
             x = gaussian_blur(x, sigma=self.blur_sigma, p=self.blur_p, generator=generator)
         return x
+
+
+def cutout(images: torch.Tensor, *, fraction: float = 0.5, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Each image with one square of up to ``fraction`` of its side, at a random place, set to grey (0.5),
+    as FixMatch's strong augmentation ends (DeVries & Taylor 2017)."""
+    b, _, h, w = images.shape
+    side = (_uniform(0.0, fraction, (b,), generator, images) * min(h, w)).round()
+    cy, cx = _uniform(0.0, h, (b,), generator, images), _uniform(0.0, w, (b,), generator, images)
+    rows = torch.arange(h, device=images.device).view(1, h, 1)
+    cols = torch.arange(w, device=images.device).view(1, 1, w)
+    inside = (((rows - cy.view(b, 1, 1)).abs() <= side.view(b, 1, 1) / 2)
+              & ((cols - cx.view(b, 1, 1)).abs() <= side.view(b, 1, 1) / 2))
+    return torch.where(inside.unsqueeze(1), torch.full_like(images, 0.5), images)
+
+
+def strong_augment(images: torch.Tensor, *, crop_scale=(0.5, 1.0)) -> torch.Tensor:
+    """FixMatch's strong view with the batched operations here (RandAugment's geometric and colour ops,
+    approximated): a random resized crop, brightness/contrast jitter, blur, then cutout.  No flip: a mirrored
+    digit or letter is another symbol."""
+    out = random_resized_crop(images, tuple(images.shape[-2:]), scale=crop_scale)
+    out = color_jitter(out, brightness=0.5, contrast=0.5, saturation=0.5, hue=0.0, p=0.9)
+    out = gaussian_blur(out, p=0.3)
+    return cutout(out)

@@ -20,7 +20,7 @@ from ..models.vit import VisionTransformer
 from ..objectives.image_classification import ImageClassification
 from ..transfer.probes import raw_features_logreg
 from .arrays import ImageArrays, load_image_manifest
-from .augment import random_resized_crop
+from .augment import random_resized_crop, strong_augment
 from .batches import pixels_to_images
 from .pretrained import check_image_model_fits, load_image_model
 
@@ -78,6 +78,16 @@ class ImageBackbone(TaskBackbone):
 
     def with_fresh_weights(self) -> "ImageBackbone":
         return ImageBackbone(vision_model(self.model.cfg), f"random init (architecture of {self.source})", self.cfg)
+
+    def consistency_views(self, method: str):
+        """FixMatch's views: the weak one a mild crop (no flip: a mirrored digit is another symbol), the strong one
+        a crop, colour jitter, blur and cutout (``strong_augment``)."""
+        def weak(batch: dict) -> dict:
+            return {**batch, "images": _crop(batch["images"])}
+
+        def strong(batch: dict) -> dict:
+            return {**batch, "images": strong_augment(batch["images"])}
+        return weak, strong
 
     def describe(self) -> str:
         pooling = f"{self.model.cfg.pool} pooling" if isinstance(self.model, VisionTransformer) else "average pooling"

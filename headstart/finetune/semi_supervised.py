@@ -1,0 +1,114 @@
+"""Semi-supervised fine-tuning: the unlabeled pool, batches that carry it, and self-training's pseudo-labels.
+
+Consistency training (UDA, FixMatch) runs inside the engine: each batch is a labeled batch plus ``ratio``
+times as many unlabeled examples under ``u_`` keys (``WithUnlabeled``), and the classification objective
+adds the consistency loss (``objectives/consistency.py``).  Batch ``i`` of both parts is a pure function of
+``(seed, i)``, so a run resumes exactly.  Self-training (Noisy Student, Xie et al. 2020) runs around the
+engine: a teacher fine-tuned on the labels pseudo-labels the pool, and a student trains on both.
+
+No pool example is ever counted as a label: a budget of N stays N (``results.json``: ``labels``), and the
+pseudo-labels are reported apart (``pseudo_labels``).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import HeadstartError
+from ..objectives.consistency import UNLABELED, Consistency
+from .config import DataRef, FinetuneConfig, TaskConfig
+
+log = logging.getLogger("headstart")
+
+
+def read_pool(cfg: FinetuneConfig, modality, label_names: list[str]):
+    """The unlabeled pool of ``cfg.semi_supervised``, checked: not the test or validation data (that would be
+    contamination), of the task's modality, not empty; at most ``max_pool`` examples (a seeded subset)."""
+    semi, task = cfg.semi_supervised, cfg.task
+    ref = semi.unlabeled
+    if not Path(ref.path).exists():
+        raise HeadstartError(f"semi_supervised.unlabeled: {ref.path}: no such file or folder")
+    for key, held_out in (("task.test", task.test), ("task.val", task.val)):
+        if held_out is not None and _same(ref, held_out):
+            raise HeadstartError(f"semi_supervised.unlabeled: {ref.path} is {key}; learning from held-out examples, "
+                                 f"even without their labels, is contamination: give a pool of its own")
+    from .task import task_modality
+    found = task_modality(TaskConfig(train=ref)) if Path(ref.path).is_dir() else None
+    if (found.name if found else "text") != modality.name:
+        raise HeadstartError(f"semi_supervised.unlabeled: {ref.path} holds {found.name if found else 'text'}, "
+                             f"but the task is {modality.name}")
+    pool = modality.read_pool(ref, task, semi.field, label_names)
+    if semi.max_pool is not None and semi.max_pool < len(pool):
+        pick = np.random.Generator(np.random.PCG64([cfg.train.seed, 7])).choice(len(pool), semi.max_pool,
+                                                                                 replace=False)
+        pool = pool.subset(np.sort(pick).tolist())
+    log.info("semi-supervised (%s): %d unlabeled examples from %s", semi.method, len(pool), ref.path)
+    return pool
+
+
+def _same(a: DataRef, b: DataRef) -> bool:
+    try:
+        same_path = os.path.samefile(a.path, b.path)
+    except OSError:
+        return False
+    return same_path and (a.split is None or b.split is None or a.split == b.split)
+
+
+class WithUnlabeled:
+    """Batch ``i``: labeled batch ``i`` and unlabeled batch ``i`` (keys prefixed ``u_``); throughput counts
+    the labeled examples."""
+
+    def __init__(self, labeled, unlabeled):
+        self.labeled, self.unlabeled = labeled, unlabeled
+        self.unit = labeled.unit
+
+    def batch(self, index: int) -> dict[str, torch.Tensor]:
+        return {**self.labeled.batch(index),
+                **{UNLABELED + key: value for key, value in self.unlabeled.batch(index).items()}}
+
+    def units(self, batch: dict) -> int:
+        return len(batch["labels"])
+
+
+def consistency_rule(cfg: FinetuneConfig, backbone) -> Consistency:
+    semi = cfg.semi_supervised
+    weak, strong = backbone.consistency_views(semi.method)
+    threshold, temperature = semi.rule()
+    return Consistency(weak=weak, strong=strong, threshold=threshold, temperature=temperature, weight=semi.weight)
+
+
+def with_pseudo_labels(train, pool, teacher_dir: Path, cfg: FinetuneConfig):
+    """``train`` plus the pool examples the teacher labels with confidence >= the threshold, balanced: each
+    class keeps at most as many as the class with fewest (its most confident ones), as Noisy Student does,
+    so a teacher's bias towards one class is not taught twice.  Returns (data, a record for results.json)."""
+    from ..classifier import load_classifier  # the classifier package builds on fine-tuning
+    teacher = load_classifier(teacher_dir)
+    hidden, probs = teacher.score(pool)
+    threshold, _ = cfg.semi_supervised.rule()
+    confidence, guess = probs.max(1), probs.argmax(1)
+    confident = confidence >= threshold
+    counts = [int(np.sum(confident & (guess == c))) for c in range(probs.shape[1])]
+    keep_per_class = min(counts)
+    if keep_per_class == 0:
+        raise HeadstartError(f"self-training: the teacher is confident (>= {threshold}) about no pool example of "
+                             f"class {train.label_names[counts.index(0)]!r}; lower semi_supervised.threshold")
+    chosen = np.concatenate([
+        np.flatnonzero(confident & (guess == c))[np.argsort(-confidence[confident & (guess == c)], kind="stable")]
+        [:keep_per_class] for c in range(probs.shape[1])])
+    chosen.sort()
+    pseudo = pool.subset(chosen.tolist())
+    labels = guess[chosen].astype(np.int64)
+    pseudo.labels = labels if isinstance(train.labels, np.ndarray) else labels.tolist()
+    record = {"pseudo_labels": int(len(chosen)), "pool": int(len(pool)), "threshold": threshold,
+              "confident": counts, "per_class": keep_per_class}
+    known = hidden[chosen] >= 0
+    if known.any():  # a benchmark's pool with its own labels: reported, never trained on
+        record["pseudo_accuracy"] = float(np.mean(labels[known] == hidden[chosen][known]))
+    log.info("self-training: %d pseudo-labels (%d a class) from %d pool examples at confidence >= %g%s",
+             len(chosen), keep_per_class, len(pool), threshold,
+             f"; their accuracy {record['pseudo_accuracy']:.3f}" if "pseudo_accuracy" in record else "")
+    return train.concat(pseudo), record

@@ -1,0 +1,107 @@
+"""Semi-supervised fine-tuning: an unlabeled pool used while fine-tuning, by consistency training (UDA,
+FixMatch) or self-training, with the labels counted as before and the pool never the test set."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from headstart.engine.metrics import read_metrics
+from headstart.errors import HeadstartError
+from headstart.finetune.config import FinetuneConfig
+from headstart.finetune.run import finetune
+from headstart.objectives.consistency import Consistency, consistency_loss
+
+from test_audio_pipeline import MODEL as AUDIO_MODEL
+from test_audio_pipeline import words  # noqa: F401  (fixture)
+from test_vision_pretrain import RESNET, digits  # noqa: F401  (fixture)
+from test_word_vectors import BAD, FRAMES_BAD, FRAMES_GOOD, GOOD, skipgram_run, word_data  # noqa: F401  (fixture)
+
+
+def test_fixmatch_teaches_only_where_the_weak_view_is_confident():
+    """Two unlabeled examples: the model is sure of the first (0.99) and unsure of the second (0.6); with
+    threshold 0.95 only the first teaches, with its hard label, and the mask rate says so."""
+    logits = torch.tensor([[5.0, 0.4], [0.4, 0.0]])  # softmax: 0.990, 0.599
+    rule = Consistency(weak=lambda b: b, strong=lambda b: b, threshold=0.95, temperature=None, weight=1.0)
+    loss, metrics = consistency_loss(lambda batch: logits.clone().requires_grad_(), {"x": 0, "labels": torch.tensor([0, 1])}, rule)
+    expected = torch.nn.functional.cross_entropy(logits[:1], torch.tensor([0])) / 2  # averaged over both
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert metrics["mask_rate"].item() == 0.5 and metrics["pseudo_accuracy"].item() == 1.0
+
+
+def text_task(tmp_path):
+    rows = [{"text": f.format(w), "label": "pos"} for f in FRAMES_GOOD for w in GOOD] + \
+           [{"text": f.format(w), "label": "neg"} for f in FRAMES_BAD for w in BAD]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "test.jsonl").write_text(json.dumps({"text": "great smiles", "label": "pos"}) + "\n"
+                                         + json.dumps({"text": "awful frowns", "label": "neg"}) + "\n")
+    (tmp_path / "pool.txt").write_text("".join(f.format(w) + "\n" for f in FRAMES_GOOD + FRAMES_BAD for w in GOOD + BAD))
+    return {"train": str(tmp_path / "train.jsonl"), "test": str(tmp_path / "test.jsonl"), "budget": 12}
+
+
+def text_config(tmp_path, init, **semi):
+    return FinetuneConfig.model_validate({
+        "run_dir": str(tmp_path / "ft"), "init": str(init), "task": text_task(tmp_path), "epochs": 10,
+        "semi_supervised": {"unlabeled": str(tmp_path / "pool.txt"), **semi},
+        "train": {"batch_size": 4, "lr": 1e-2, "progress": False}})
+
+
+def test_consistency_training_on_text_logs_its_mask_rate_and_counts_only_labels(tmp_path, skipgram_run):  # noqa: F811
+    results = finetune(text_config(tmp_path, skipgram_run, method="consistency", threshold=0.5))
+    assert results["labels"] + results["validation_labels"] == 12  # the budget, nothing from the pool
+    assert results["semi_supervised"]["pool"] > 0 and results["semi_supervised"]["temperature"] == 0.4
+    logged = read_metrics(tmp_path / "ft", "train")
+    assert all("mask_rate" in row and 0 <= row["mask_rate"] <= 1 for row in logged)
+    assert (tmp_path / "ft" / "classifier" / "classifier.json").exists()
+
+
+def test_self_training_fine_tunes_a_teacher_then_a_student_on_its_pseudo_labels(tmp_path, skipgram_run):  # noqa: F811
+    results = finetune(text_config(tmp_path, skipgram_run, method="self_training", threshold=0.5))
+    record = results["self_training"]
+    assert record["pseudo_labels"] == 2 * record["per_class"] > 0  # balanced: as many a class
+    assert results["labels"] + results["validation_labels"] == 12 and (tmp_path / "ft" / "teacher" / "classifier").is_dir()
+
+
+@pytest.mark.parametrize("pool, message", [
+    ("test.jsonl", "is task.test; learning from held-out examples, even without their labels, is contamination"),
+    ("empty.txt", "holds no texts"),
+    ("{digits}", "holds images, but the task is text"),
+])
+def test_a_pool_that_is_the_test_set_empty_or_of_another_modality_is_refused(tmp_path, skipgram_run, digits,  # noqa: F811
+                                                                            pool, message):
+    (tmp_path / "empty.txt").write_text("\n\n")
+    cfg = text_config(tmp_path, skipgram_run, method="consistency")
+    pool = pool.format(digits=digits) if "{" in pool else str(tmp_path / pool)
+    cfg.semi_supervised.unlabeled.path = __import__("pathlib").Path(pool)
+    with pytest.raises(HeadstartError, match=message.replace("(", r"\(")):
+        finetune(cfg)
+
+
+def test_fixmatch_on_images_reports_pseudo_label_accuracy_of_a_labeled_pool(tmp_path, digits):  # noqa: F811
+    cfg = FinetuneConfig.model_validate({
+        "run_dir": str(tmp_path / "ft"), "model": json.loads(RESNET.replace("preset", '"preset"').replace(
+            "resnet-tiny", '"resnet-tiny"').replace("widths", '"widths"').replace("blocks", '"blocks"')),
+        "task": {"train": str(digits), "test": {"path": str(digits), "split": "val"}, "budget": 100},
+        "semi_supervised": {"method": "fixmatch", "unlabeled": {"path": str(digits), "split": "train"},
+                            "threshold": 0.05, "ratio": 2},  # 10 classes: every prediction is >= 0.1
+        "train": {"steps": 12, "batch_size": 16, "lr": 2e-2, "warmup_steps": 2, "eval_every": 6, "log_every": 3,
+                  "progress": False}})
+    results = finetune(cfg)
+    assert results["labels"] + results["validation_labels"] == 100
+    logged = [row for row in read_metrics(tmp_path / "ft", "train") if "pseudo_accuracy" in row]
+    assert logged and all(0 <= row["pseudo_accuracy"] <= 1 for row in logged)
+
+
+def test_consistency_training_on_audio_runs_and_resumes_nothing_special(tmp_path, words):  # noqa: F811
+    cfg = FinetuneConfig.model_validate({
+        "run_dir": str(tmp_path / "ft"), "model": {"preset": "audio-tiny", "n_layer": 2, "n_head": 2, "d_model": 32,
+                                                   "conv_channels": 8, "max_frames": 200},
+        "task": {"train": str(words / "labeled"), "test": {"path": str(words / "labeled"), "split": "val"},
+                 "budget": 24},
+        "semi_supervised": {"method": "consistency", "unlabeled": str(words / "unlabeled"), "threshold": 0.1},
+        "train": {"steps": 6, "batch_size": 8, "lr": 3e-3, "warmup_steps": 1, "eval_every": 3, "log_every": 3,
+                  "progress": False}})
+    results = finetune(cfg)
+    assert results["semi_supervised"]["pool"] > 0 and np.isfinite(results["test"]["loss"])
