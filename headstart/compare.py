@@ -29,7 +29,7 @@ from .engine.checkpoint import read_state, resolve_checkpoint, write_json_atomic
 from .engine.metrics import read_metrics
 from .engine.rng import seed_everything
 from .errors import HeadstartError
-from .finetune.config import TRAIN_DEFAULTS, DataRef, FinetuneConfig, TaskConfig
+from .finetune.config import TRAIN_DEFAULTS, DataRef, FinetuneConfig, SemiSupervisedConfig, TaskConfig
 from .finetune.run import finetune
 from .finetune.strategies import StrategyConfig
 from .finetune.task import TaskModality, budget_labels, split_task, task_modality
@@ -42,6 +42,7 @@ from .transfer.stats import steps_to_target
 
 log = logging.getLogger("headstart")
 ARMS = ("pretrained", "scratch")
+SEMI = "+semi"  # the suffix of an arm that also learns from semi_supervised's unlabeled pool
 
 
 class ArmRecipe(BaseModel):
@@ -80,6 +81,10 @@ class CompareConfig(BaseModel):
     recipes: dict[str, ArmRecipe] = Field(
         default_factory=dict, description="{arm: settings} for an arm that fine-tunes differently from the shared "
                                           "settings, e.g. scratch: {strategy: {name: full}, lr_search: [...]}")
+    semi_supervised: Optional[SemiSupervisedConfig] = Field(
+        default=None, description="also run both arms with this semi-supervised fine-tuning (arms pretrained+semi "
+                                  "and scratch+semi: the report then separates what pre-training and what the "
+                                  "unlabeled pool each give); a recipe of pretrained or scratch applies to its +semi arm")
     baseline: bool = True
     target_accuracy: Optional[float] = Field(default=None, gt=0, le=1,
                                              description="for steps-to-target; default 90% of the best arm")
@@ -120,7 +125,7 @@ class CompareConfig(BaseModel):
     @field_validator("also")
     @classmethod
     def _arm_names_are_free(cls, also: dict[str, Path]) -> dict[str, Path]:
-        taken = [name for name in also if name in (*ARMS, "baseline")]
+        taken = [name for name in also if name in (*ARMS, "baseline") or name.endswith(SEMI)]
         if taken:
             raise ValueError(f"arm name {taken[0]!r} is reserved; name the checkpoint something else")
         return also
@@ -133,7 +138,8 @@ class CompareConfig(BaseModel):
         return self
 
     def arms(self) -> tuple[str, ...]:
-        return (*ARMS, *self.also)
+        semi = tuple(f"{arm}{SEMI}" for arm in ARMS) if self.semi_supervised is not None else ()
+        return (*ARMS, *semi, *self.also)
 
     def lr_candidates(self, arm: str) -> list[Optional[float]]:
         recipe = self.recipes.get(arm)
@@ -161,7 +167,8 @@ def load_compare_config(path, overrides=()) -> CompareConfig:
 
 def _run_config(cfg: CompareConfig, arm: str, budget: Optional[int], seed: int, run_dir: Path,
                 lr: Optional[float] = None, source: str = "compare config") -> FinetuneConfig:
-    recipe = cfg.recipes.get(arm) or ArmRecipe()
+    base = arm.removesuffix(SEMI)  # pretrained+semi fine-tunes as pretrained does, plus the pool
+    recipe = cfg.recipes.get(arm) or cfg.recipes.get(base) or ArmRecipe()
     train = {**cfg.train, **recipe.train, "seed": seed, "progress": False}
     if lr is not None:  # min_lr keeps its ratio to lr so the schedule's shape is the same for every lr
         ratio = train.get("min_lr", TRAIN_DEFAULTS["min_lr"]) / train.get("lr", TRAIN_DEFAULTS["lr"])
@@ -171,10 +178,11 @@ def _run_config(cfg: CompareConfig, arm: str, budget: Optional[int], seed: int, 
         task["refit"] = recipe.refit
     # The compare config's train section is checked here, where it becomes a fine-tuning config.
     return validate(FinetuneConfig, {
-        "run_dir": run_dir, "init": cfg.also.get(arm, cfg.pretrained), "scratch": arm == "scratch",
+        "run_dir": run_dir, "init": cfg.also.get(arm, cfg.pretrained), "scratch": base == "scratch",
         "task": task, "strategy": (recipe.strategy or cfg.strategy).model_dump(),
         "pooling": recipe.pooling or cfg.pooling, "dropout": cfg.dropout, "epochs": recipe.epochs or cfg.epochs,
-        "train": train}, source)
+        "train": train, **({"semi_supervised": cfg.semi_supervised.model_dump()} if arm.endswith(SEMI) else {})},
+        source)
 
 
 def run_dir_of(compare_dir: Path, arm: str, budget: int, seed: int, lr: Optional[float] = None) -> Path:

@@ -105,3 +105,19 @@ def test_consistency_training_on_audio_runs_and_resumes_nothing_special(tmp_path
                   "progress": False}})
     results = finetune(cfg)
     assert results["semi_supervised"]["pool"] > 0 and np.isfinite(results["test"]["loss"])
+
+
+def test_compare_runs_four_arms_when_given_a_pool(tmp_path, skipgram_run):  # noqa: F811
+    """scratch, scratch+semi, pretrained, pretrained+semi and the baseline, on the same labels."""
+    from headstart.compare import compare, load_compare_config
+    task = text_task(tmp_path)
+    config = tmp_path / "compare.yaml"
+    config.write_text(json.dumps({
+        "run_dir": str(tmp_path / "compare"), "pretrained": str(skipgram_run),
+        "task": {"train": task["train"], "test": task["test"]}, "budgets": [12], "seeds": [0], "epochs": 5,
+        "semi_supervised": {"method": "consistency", "unlabeled": str(tmp_path / "pool.txt"), "threshold": 0.5},
+        "probe_examples": 20, "train": {"batch_size": 4, "lr": 1e-2}}))
+    results = compare(load_compare_config(config))["results"]
+    assert set(results["arms"]) == {"pretrained", "scratch", "pretrained+semi", "scratch+semi", "baseline"}
+    semi_run = json.loads((tmp_path / "compare" / "runs" / "pretrained+semi-12-s0" / "results.json").read_text())
+    assert semi_run["semi_supervised"]["method"] == "consistency" and semi_run["labels"] + semi_run["validation_labels"] == 12
