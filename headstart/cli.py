@@ -95,7 +95,9 @@ def _print_result(result) -> None:
 
 
 @config_command("--set task.budget=500 --set strategy.name=lora")
-def finetune(config: Path, overrides: tuple[str, ...]) -> None:
+@click.option("--resume", is_flag=True, help="Continue the run from its latest checkpoint (after a stop, "
+              "Ctrl-C or SIGTERM).")
+def finetune(config: Path, overrides: tuple[str, ...], resume: bool) -> None:
     """Fine-tune a pre-trained checkpoint (or a random init) on a labeled task, as CONFIG (YAML) says.
 
     \b
@@ -103,7 +105,7 @@ def finetune(config: Path, overrides: tuple[str, ...]) -> None:
     Writes checkpoints/, metrics.jsonl and results.json (val and test accuracy, macro-F1) to run_dir.
     """
     from .finetune import finetune as run_finetune
-    summary = run_finetune(config, list(overrides))
+    summary = run_finetune(config, list(overrides), resume=resume)
     for split in ("val", "test"):
         m = summary[split]
         if m is None:  # only test is optional; val is of the model it chose, optimistic, never a test score

@@ -121,3 +121,21 @@ def test_compare_runs_four_arms_when_given_a_pool(tmp_path, skipgram_run):  # no
     assert set(results["arms"]) == {"pretrained", "scratch", "pretrained+semi", "scratch+semi", "baseline"}
     semi_run = json.loads((tmp_path / "compare" / "runs" / "pretrained+semi-12-s0" / "results.json").read_text())
     assert semi_run["semi_supervised"]["method"] == "consistency" and semi_run["labels"] + semi_run["validation_labels"] == 12
+
+
+def test_a_stopped_and_resumed_consistency_run_equals_an_uninterrupted_one(tmp_path, skipgram_run):  # noqa: F811
+    """The unlabeled batches, the token noise and dropout all resume where they stopped: bit for bit."""
+    from safetensors.torch import load_file
+
+    def config(name):
+        cfg = text_config(tmp_path, skipgram_run, method="consistency", threshold=0.5)
+        return cfg.model_copy(update={"run_dir": tmp_path / name, "epochs": None, "train": cfg.train.model_copy(
+            update={"steps": 8, "eval_every": 4, "checkpoint_every": 2, "patience": None})})
+
+    whole = finetune(config("whole"))
+    assert finetune(config("stopped"), stop_at=4)["interrupted"]
+    resumed = finetune(config("stopped"), resume=True)
+    assert resumed["steps"] == whole["steps"] == 8 and resumed["test"] == whole["test"]
+    a = load_file(str(tmp_path / "whole" / "classifier" / "model.safetensors"))
+    b = load_file(str(tmp_path / "stopped" / "classifier" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

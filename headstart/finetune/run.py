@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import yaml
 
@@ -32,15 +32,19 @@ def load_finetune_config(path, overrides=()) -> FinetuneConfig:
     return validate(FinetuneConfig, apply_overrides(read_yaml(path), list(overrides)), str(path))
 
 
-def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=None) -> dict:
+def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=None, resume: bool = False,
+             stop_at: Optional[int] = None) -> dict:
     """Fine-tune as ``config`` says; returns (and writes to run_dir/results.json) val and test metrics.
     ``on_eval(step, val_metrics) -> stop?`` is the engine's hook after each evaluation (``Trainer``)."""
     cfg = config if isinstance(config, FinetuneConfig) else load_finetune_config(config, overrides)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise HeadstartError("headstart finetune runs in one process (small labeled sets fit one device); "
                              "torchrun is for headstart pretrain")
-    if Checkpointer(cfg.run_dir / "checkpoints").latest() is not None:
-        raise HeadstartError(f"{cfg.run_dir} already holds checkpoints; choose a new run_dir")
+    latest = Checkpointer(cfg.run_dir / "checkpoints").latest()
+    if latest is not None and not resume:
+        raise HeadstartError(f"{cfg.run_dir} already holds checkpoints; choose a new run_dir, or continue it with --resume")
+    if resume and latest is None:
+        raise HeadstartError(f"--resume: no checkpoint in {cfg.run_dir / 'checkpoints'} yet; run without --resume")
     seed_everything(cfg.train.seed)
     modality = task_modality(cfg.task)
     train, val, test = split_task(cfg, modality)
@@ -59,7 +63,8 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=Non
     if cfg.strategy.name == "linear_probe" and cfg.strategy.solver == "lbfgs":
         return _solved_probe(cfg, modality, train, val, test, num_classes, device, extra)
     backbone, objective, val_src, result = _train(cfg, modality, train, val, cfg.run_dir, on_eval, num_classes,
-                                                  device, early_stopping=True, pool=pool)
+                                                  device, early_stopping=True, pool=pool,
+                                                  resume_from=latest if resume else None, stop_at=stop_at)
     best = result.best_checkpoint or result.last_checkpoint
     load_objective_weights(objective, best)  # the best step's backbone and head
     summary = {"init": backbone.source, "strategy": cfg.strategy.name, "lr": cfg.train.lr, "labels": len(train),
@@ -111,7 +116,8 @@ def _solved_probe(cfg: FinetuneConfig, modality, train, val, test, num_classes: 
 
 
 def _train(cfg: FinetuneConfig, modality, train, val, run_dir: Path, on_eval, num_classes: int, device,
-           early_stopping: bool, steps: int | None = None, pool=None):
+           early_stopping: bool, steps: int | None = None, pool=None, resume_from: Optional[Path] = None,
+           stop_at: Optional[int] = None):
     """Build a backbone as ``cfg`` says and train it on ``train``, validating on ``val``; returns
     (backbone, objective, val batches, the engine's result)."""
     backbone = modality.backbone(cfg)
@@ -144,7 +150,9 @@ def _train(cfg: FinetuneConfig, modality, train, val, run_dir: Path, on_eval, nu
              train_cfg.steps, len(val))
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(run_config, sort_keys=False))
-    return backbone, objective, val_src, trainer.fit()
+    if resume_from is not None:  # the engine restores weights, optimizer, RNG and data position: as if never stopped
+        trainer.resume(resume_from)
+    return backbone, objective, val_src, trainer.fit(stop_at=stop_at)
 
 
 def _refit(cfg: FinetuneConfig, modality, train, val, best_step: int, num_classes: int, device, pool=None):
