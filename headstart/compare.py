@@ -38,6 +38,7 @@ from .pairs.evaluate import DEFAULT_TEMPLATES
 from .transfer.logme import logme_score
 from .transfer.probes import PROBE_PROTOCOL, knn_probe, linear_probe, project_2d
 from .transfer.report import write_report
+from .transfer.semi_report import semi_study
 from .transfer.stats import steps_to_target
 
 log = logging.getLogger("headstart")
@@ -425,7 +426,7 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
     chosen = {arm: {b: [] for b in budgets} for arm in fine_tuned}  # the learning rate each run ended up with
     calibration = {arm: {b: [] for b in budgets} for arm in fine_tuned}  # test ECE; None: a run from before ECE
     run_dirs, seconds, costs = {}, {arm: 0.0 for arm in fine_tuned}, {arm: [] for arm in fine_tuned}
-    label_names = None
+    label_names, semi_runs = None, {}
     total, done = len(budgets) * len(cfg.seeds) * len(fine_tuned), 0
     for budget in budgets:
         for seed in cfg.seeds:
@@ -439,6 +440,8 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
                 calibration[arm][budget].append(result[eval_key].get("ece"))
                 chosen[arm][budget].append(result.get("lr"))
                 run_dirs[arm, budget, seed] = run_dir
+                if arm.endswith(SEMI):
+                    semi_runs[arm, budget, seed] = (result, run_dir)
                 label_names = result["label_names"]
             if cfg.baseline:  # every label the deep arms saw, validation included; scored on the same test set
                 pool, val, test = split_task(_run_config(cfg, "scratch", budget, seed, cfg.run_dir), modality)
@@ -455,6 +458,8 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
     studies.update(_image_text_studies(cfg, modality, eval_key))
     if cfg.pretraining_reference is not None:
         studies["pretraining_curves"] = pretraining_curves(cfg.pretrained, cfg.pretraining_reference, cfg.target_loss)
+    if (semi := semi_study(semi_runs, budgets, cfg.seeds)) is not None:
+        studies["semi_supervised"] = semi
     state = read_state(resolve_checkpoint(cfg.pretrained, "best"))
     if (found := _contamination_check(cfg, modality, state, eval_key)) is not None:
         studies["contamination"] = found

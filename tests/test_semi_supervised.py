@@ -119,6 +119,9 @@ def test_compare_runs_four_arms_when_given_a_pool(tmp_path, skipgram_run):  # no
         "probe_examples": 20, "train": {"batch_size": 4, "lr": 1e-2}}))
     results = compare(load_compare_config(config))["results"]
     assert set(results["arms"]) == {"pretrained", "scratch", "pretrained+semi", "scratch+semi", "baseline"}
+    report = (tmp_path / "compare" / "report" / "report.md").read_text()
+    assert "## Semi-supervised: what the unlabeled pool gave" in report and "| pretrained+semi | 12 |" in report
+    assert "mask rate and pseudo-label accuracy over training" in (tmp_path / "compare" / "report" / "report.html").read_text()
     semi_run = json.loads((tmp_path / "compare" / "runs" / "pretrained+semi-12-s0" / "results.json").read_text())
     assert semi_run["semi_supervised"]["method"] == "consistency" and semi_run["labels"] + semi_run["validation_labels"] == 12
 

@@ -50,7 +50,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from headstart.transfer import report_plots as plots
+from headstart.transfer import report_plots as plots, semi_report
 from headstart.transfer.probes import PROBE_PROTOCOL
 from headstart.transfer.claims import arm_values as _arms, cost_headline, headline as _headline, summarize
 
@@ -132,6 +132,11 @@ def render_html(results: dict, summary: dict) -> str:
         parts += [f"<h2>Learning curves{at}</h2>", _img(plots.learning_curves_png(curves, target), "learning curves")]
         if steps := _steps_rows(results):
             parts.append(_html_table(["arm", f"first step at ≥ {100 * target:.1f}% validation accuracy"], steps))
+    if semi := results.get("semi_supervised"):
+        png = semi_report.curves_png(semi)
+        parts += ["<h2>Semi-supervised: what the unlabeled pool gave</h2>", _html_table(*semi_report.rows(semi)),
+                  *([_img(png, "mask rate and pseudo-label accuracy over training")] if png else []),
+                  f"<p class='note'>{e(semi_report.NOTE)}</p>"]
     if pretraining := results.get("pretraining_curves"):
         target = pretraining["target_loss"]
         parts += [f"<h2>Pre-training curves ({e(pretraining['objective'])})</h2>",
@@ -218,6 +223,9 @@ def render_markdown(results: dict, summary: dict) -> str:
                   m(_zero_shot_note(zero_shot)), ""]
         if rows := _retrieval_rows(results):
             lines += [*_md_table(["direction", "R@1", "R@5", "R@10"], rows), "", m(_RETRIEVAL_NOTE), ""]
+    if semi := results.get("semi_supervised"):
+        lines += ["## Semi-supervised: what the unlabeled pool gave", "", *_md_table(*semi_report.rows(semi)), "",
+                  m(semi_report.NOTE), ""]
     if pretraining := results.get("pretraining_curves"):
         target = pretraining["target_loss"]
         lines += [f"## Pre-training curves ({m(pretraining['objective'])})", "",
