@@ -89,14 +89,18 @@ def pretrain_once(work: Path, data: Path, steps: int) -> dict:
     return summary
 
 
-def compare_once(work: Path, folders: dict[str, Path], checkpoint: str, budget: int, seeds: list[int]) -> dict:
+def compare_once(work: Path, folders: dict[str, Path], checkpoint: str, budget: int, seeds: list[int],
+                 semi: str | None = None) -> dict:
     from headstart.compare import CompareConfig, compare
 
+    # --semi fixmatch: the 8,000 pool digits are the unlabeled pool too (with their labels, which are only
+    # ever reported, as the pseudo-labels' accuracy), never the 2,000 held out.
+    extra = {"semi_supervised": {"method": semi, "unlabeled": str(folders["task-pool"]), "ratio": 3}} if semi else {}
     cfg = CompareConfig.model_validate({
-        "run_dir": str(work / "compare"), "pretrained": checkpoint,
+        "run_dir": str(work / ("compare" if not semi else f"compare-{semi}")), "pretrained": checkpoint,
         "task": {"train": str(folders["task-pool"]), "test": str(folders["task-held-out"]), "augment": True},
         "budgets": [budget], "seeds": seeds, "train": FINETUNE, "lr_search": LR_SEARCH,
-        "probe_examples": budget})
+        "probe_examples": budget, **extra})
     return compare(cfg, command=" ".join(sys.argv))["results"]
 
 
@@ -107,6 +111,8 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=100, help="labels for fine-tuning")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--finetune-steps", type=int, default=FINETUNE["steps"], help="lower it for a smoke test")
+    ap.add_argument("--semi", choices=["fixmatch", "consistency", "self_training"], default=None,
+                    help="also the +semi arms, with the pool digits as unlabeled data")
     args = ap.parse_args()
     FINETUNE.update(steps=args.finetune_steps, warmup_steps=min(FINETUNE["warmup_steps"], args.finetune_steps),
                     eval_every=min(FINETUNE["eval_every"], args.finetune_steps))
@@ -120,8 +126,8 @@ def main() -> None:
     pre = pretrain_once(args.work, folders["pretrain-data"], args.steps)
     print(f"\npre-training: {pre['seconds'] / 60:.1f} min wall (preparation excluded), validation {pre['final_eval']}")
 
-    results = compare_once(args.work, folders, pre["checkpoint"], args.budget, args.seeds)
-    arms = {arm: mean_ci(results["arms"][arm][args.budget]) for arm in ("pretrained", "scratch", "baseline")}
+    results = compare_once(args.work, folders, pre["checkpoint"], args.budget, args.seeds, args.semi)
+    arms = {arm: mean_ci(results["arms"][arm][args.budget]) for arm in results["arms"]}
     summary = {"pretrain": pre, "arms": {arm: dataclasses.asdict(ci) for arm, ci in arms.items()},
                "per_seed": {arm: results["arms"][arm][args.budget] for arm in arms},
                "probes": results["probes"], "logme": results["logme"]}
@@ -131,7 +137,12 @@ def main() -> None:
           f"{args.seeds} [95% interval]:")
     names = {"pretrained": "pre-trained (SimCLR)", "scratch": "scratch", "baseline": "logistic regression on pixels"}
     for arm, ci in arms.items():
-        print(f"  {names[arm]:32} {100 * ci.mean:5.1f} [{100 * ci.low:5.1f}, {100 * ci.high:5.1f}]")
+        print(f"  {names.get(arm, arm):32} {100 * ci.mean:5.1f} [{100 * ci.low:5.1f}, {100 * ci.high:5.1f}]")
+    if args.semi:
+        from headstart.transfer.claims import paired_delta
+        d = paired_delta(results["arms"]["pretrained+semi"][args.budget], results["arms"]["pretrained"][args.budget])
+        print(f"pretrained+semi - pretrained: {100 * d['mean']:+.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]"
+              f"{'' if d['significant'] else ' (not significant)'}")
     print(f"frozen features, {args.budget} labels:  " + "  ".join(
         f"{model} linear {100 * p['linear']:.1f} kNN {100 * p['knn']:.1f}" for model, p in results["probes"].items()))
     print(f"\nsummary: {args.work / 'summary.json'}; report: {args.work / 'compare' / 'report' / 'report.html'}")
