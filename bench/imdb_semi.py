@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from imdb_transfer import COMPARE  # noqa: E402
-from imdb_vectors import IMDB, need_shared, pretrain_vectors, print_study, quiet_logs, run_compare, split_test  # noqa: E402
+from imdb_vectors import IMDB, need_shared, pretrain_vectors, print_outcome, quiet_logs, run_compare, split_test  # noqa: E402
 
 
 def main() -> None:
@@ -43,10 +43,7 @@ def main() -> None:
         "task": {"train": str(IMDB / "train.jsonl"), "test": str(scored)},
         "semi_supervised": {"method": args.method, "unlabeled": str(IMDB / "unsup.jsonl"), "field": "text",
                             "max_pool": args.max_pool}})
-    reviews = sum(1 for line in scored.open(encoding="utf-8") if line.strip())
-    print_study(f"IMDb, {reviews:,} scored test reviews", results)
-    print(f"\nreport: {args.work / f'compare-imdb-{args.method}' / 'report' / 'report.html'}")
-    print("reproduce: python bench/imdb_semi.py " + " ".join(sys.argv[1:]))
+    print_outcome(scored, results, args.work / f"compare-imdb-{args.method}", "imdb_semi.py")
 
 
 if __name__ == "__main__":

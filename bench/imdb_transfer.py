@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from imdb_vectors import IMDB, need_shared, pretrain_vectors, print_study, quiet_logs, run_compare, split_test  # noqa: E402
+from imdb_vectors import IMDB, need_shared, pretrain_vectors, print_outcome, quiet_logs, run_compare, split_test  # noqa: E402
 
 COMPARE = {
     "strategy": {"name": "linear_probe", "solver": "lbfgs"},
@@ -48,10 +48,7 @@ def main() -> None:
     results = run_compare(args.work / "compare-imdb", {
         **COMPARE, "pretrained": pre["run"], "budgets": args.budgets, "seeds": args.seeds,
         "task": {"train": str(IMDB / "train.jsonl"), "test": str(scored)}})
-    reviews = sum(1 for line in scored.open(encoding="utf-8") if line.strip())
-    print_study(f"IMDb, {reviews:,} scored test reviews", results)
-    print(f"\nreport: {args.work / 'compare-imdb' / 'report' / 'report.html'}")
-    print("reproduce: python bench/imdb_transfer.py " + " ".join(sys.argv[1:]))
+    print_outcome(scored, results, args.work / "compare-imdb", "imdb_transfer.py")
 
 
 if __name__ == "__main__":

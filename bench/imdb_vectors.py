@@ -105,6 +105,14 @@ def run_compare(run_dir: Path, settings: dict) -> dict:
     return json.loads(report.read_text())
 
 
+def print_outcome(scored: Path, results: dict, compare_dir: Path, script: str) -> None:
+    """The study on the scored reviews, where its report is, and the command that reproduces it."""
+    reviews = sum(1 for line in scored.open(encoding="utf-8") if line.strip())
+    print_study(f"IMDb, {reviews:,} scored test reviews", results)
+    print(f"\nreport: {compare_dir / 'report' / 'report.html'}")
+    print(f"reproduce: python bench/{script} " + " ".join(sys.argv[1:]))
+
+
 def print_study(title: str, results: dict) -> None:
     """Mean test accuracy per arm and budget, then pre-trained minus scratch and minus the baseline with
     their seed-paired 95% intervals (a difference is claimed only when its interval excludes 0)."""
