@@ -142,3 +142,10 @@ def test_a_stopped_and_resumed_consistency_run_equals_an_uninterrupted_one(tmp_p
     a = load_file(str(tmp_path / "whole" / "classifier" / "model.safetensors"))
     b = load_file(str(tmp_path / "stopped" / "classifier" / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_self_training_works_with_the_closed_form_probe(tmp_path, skipgram_run):  # noqa: F811
+    cfg = text_config(tmp_path, skipgram_run, method="self_training", threshold=0.5)
+    results = finetune(cfg.model_copy(update={"strategy": cfg.strategy.model_copy(
+        update={"name": "linear_probe", "solver": "lbfgs"})}))
+    assert results["labels"] == 12 and results["self_training"]["pseudo_labels"] > 0  # all 12 train the probe
