@@ -75,7 +75,7 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=Non
                "best_checkpoint": str(best), "interrupted": result.interrupted, **_semi_record(cfg, pool), **extra}
     if cfg.task.refit and cfg.task.val is None and not result.interrupted:
         objective, refit = _refit(cfg, modality, train, val, summary["best_step"] or result.step, num_classes, device,
-                                  pool)
+                                  pool, pseudo_labels=len(train) - summary["labels"])
         summary.update(refit=refit, seconds=result.seconds + refit["seconds"], best_checkpoint=refit["checkpoint"])
         summary["cost"] = _added_costs(result.cost, refit.pop("cost"))
     test_src = backbone.batches(test, cfg.train.batch_size) if test is not None else None
@@ -155,20 +155,23 @@ def _train(cfg: FinetuneConfig, modality, train, val, run_dir: Path, on_eval, nu
     return backbone, objective, val_src, trainer.fit(stop_at=stop_at)
 
 
-def _refit(cfg: FinetuneConfig, modality, train, val, best_step: int, num_classes: int, device, pool=None):
+def _refit(cfg: FinetuneConfig, modality, train, val, best_step: int, num_classes: int, device, pool=None,
+           pseudo_labels: int = 0):
     """Train again on every label of the budget for the epochs validation chose (scikit-learn's refit):
-    validation labels then teach the model too instead of only choosing it."""
+    validation labels then teach the model too instead of only choosing it.  ``pseudo_labels``: how many of
+    ``train`` are self-training's, for the record (they are not labels)."""
     labels = budget_labels(train, val)
     steps = max(1, round(best_step * len(labels) / len(train)))
-    log.info("refit: %d steps on all %d labels (validation chose step %d of %d training examples); the refit "
+    also = f" and {pseudo_labels} pseudo-labels" if pseudo_labels else ""
+    log.info("refit: %d steps on all %d labels%s (validation chose step %d of %d training examples); the refit "
              "trains on the validation labels too, so its validation figures are not a score", steps,
-             len(labels), best_step, len(train))
+             len(labels) - pseudo_labels, also, best_step, len(train))
     seed_everything(cfg.train.seed)
     _, objective, _, result = _train(cfg, modality, labels, val, cfg.run_dir / "refit", None, num_classes, device,
                                      early_stopping=False, steps=steps, pool=pool)
     load_objective_weights(objective, result.last_checkpoint)
-    return objective, {"steps": steps, "labels": len(labels), "seconds": result.seconds, "cost": result.cost,
-                       "checkpoint": str(result.last_checkpoint)}
+    return objective, {"steps": steps, "labels": len(labels) - pseudo_labels, "pseudo_labels": pseudo_labels,
+                       "seconds": result.seconds, "cost": result.cost, "checkpoint": str(result.last_checkpoint)}
 
 
 def _save_classifier(cfg: FinetuneConfig, modality, backbone, objective, summary: dict) -> Path:
