@@ -193,17 +193,19 @@ def rank(checkpoints, train_file, fmt, text_field, label_field, encoding, max_ex
 @click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
 @click.option("--prompt", default="", help="Text to continue; empty starts a new document.")
 @click.option("--max-new-tokens", default=200, show_default=True, type=click.IntRange(min=1))
-@click.option("--temperature", default=0.8, show_default=True, type=float, help="0 = greedy.")
+@click.option("--temperature", default=0.8, show_default=True, type=float, help="0 = greedy; a finite number >= 0.")
 @click.option("--top-k", default=200, show_default=True, type=click.IntRange(min=0), help="0 = no limit.")
 @click.option("--num-samples", default=1, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--unknown-chars", type=click.Choice(["error", "replace"]), default="error", show_default=True,
+              help="A prompt character the tokenizer does not know: an error, or replaced by <unk> (with a warning).")
 def generate(checkpoint: Path, prompt: str, max_new_tokens: int, temperature: float, top_k: int,
-             num_samples: int, seed: int) -> None:
+             num_samples: int, seed: int, unknown_chars: str) -> None:
     """Sample text from a causal-LM CHECKPOINT (a run directory or a checkpoints/step_* directory)."""
     from .text.generate import generate as run_generate
     for i, text in enumerate(run_generate(checkpoint, prompt, max_new_tokens=max_new_tokens,
                                           temperature=temperature, top_k=top_k or None,
-                                          num_samples=num_samples, seed=seed)):
+                                          num_samples=num_samples, seed=seed, unknown_chars=unknown_chars)):
         if num_samples > 1:
             click.echo(f"--- sample {i + 1} ---")
         click.echo(text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Union
@@ -17,7 +18,7 @@ from .config import (AUDIO_OBJECTIVES, IMAGE_OBJECTIVES, PAIR_OBJECTIVES, TEXT_O
 from .engine import Checkpointer, Trainer, TrainResult
 from .engine.data import BatchSource
 from .engine.distributed import barrier, init_from_env
-from .engine.rng import seed_everything
+from .engine.rng import RNGStateError, seed_everything
 from .errors import HeadstartError
 from .output_folder import MANIFEST_NAME
 from .pairs.arrays import MANIFEST_FORMAT as PAIRS_FORMAT
@@ -111,16 +112,54 @@ def pretrain(config: Union[PretrainConfig, str, Path], overrides: list[str] = ()
 
     trainer = Trainer(setup.objective, setup.train_data, setup.val_data, cfg.train, cfg.run_dir,
                       run_config=setup.run_config, flops_per_unit=setup.flops_per_unit,
-                      extra_files=setup.extra_files, monitor=setup.monitor, resumable_changes=RESUMABLE_CONFIG_KEYS,
+                      extra_files=setup.extra_files, monitor=no_scores_without_a_loss(setup.monitor),
+                      resumable_changes=RESUMABLE_CONFIG_KEYS,
                       on_eval=on_eval)
     if start_from is not None:
-        trainer.resume(start_from)
+        try:
+            trainer.resume(start_from)
+        except RNGStateError as error:  # it names the file; the checkpoint is known here
+            raise HeadstartError(f"cannot resume from {start_from}: {error}") from None
     if here.is_main:
-        cfg.run_dir.mkdir(parents=True, exist_ok=True)
-        (cfg.run_dir / "config.yaml").write_text(yaml.safe_dump(setup.run_config, sort_keys=False))
+        write_run_config(cfg.run_dir, setup.run_config)
     global_batch = f" x {here.world_size} processes" if here.distributed else ""
     log.info("model: %s; objective %s; %s per step%s", setup.summary, cfg.objective.name, setup.per_step, global_batch)
     return trainer.fit()
+
+
+def write_run_config(run_dir: Path, run_config: dict) -> None:
+    """``run_dir/config.yaml``: the run's full config, written before the first step (a full disk is
+    one line here, not a traceback)."""
+    path = run_dir / "config.yaml"
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(run_config, sort_keys=False))
+    except OSError as error:
+        raise HeadstartError(f"could not write {path}: {error.strerror or error}") from None
+
+
+Monitor = Callable[[nn.Module, dict], dict]
+SCORE_NAMES = ("accuracy", "R@", "f1")  # validation metrics that rank predictions: meaningless on NaN outputs
+
+
+def no_scores_without_a_loss(monitor: Optional[Monitor]) -> Monitor:
+    """``monitor`` (or none), and NaN for every validation score when the validation loss is not finite.
+
+    The engine calls the monitor with the objective's validation metrics and logs what it returns over
+    them: the one place to catch every objective's scores.  NaN outputs still have an argmax (NaN counts as
+    the largest), so a NaN model "predicts" the same code as a NaN target: BEST-RQ's masked accuracy was
+    1.0 with a NaN loss.  Scores (accuracies, retrieval recall@K) mean nothing then; what describes the
+    data (the masked fraction) is kept, and anything computed from the outputs is NaN already."""
+    def checked(objective: nn.Module, metrics: dict) -> dict:
+        extra = monitor(objective, metrics) if monitor is not None else {}
+        loss = metrics.get("loss")
+        if loss is None or math.isfinite(loss):
+            return extra
+        scores = [name for name in {**metrics, **extra} if any(part in name for part in SCORE_NAMES)]
+        log.warning("validation loss is %s: the model's outputs are not finite numbers; %s reported as NaN",
+                    loss, ", ".join(scores) or "no score")
+        return {**extra, **{name: math.nan for name in scores}}
+    return checked
 
 
 def _pretrain_word_vectors(cfg: PretrainConfig, resume) -> TrainResult:

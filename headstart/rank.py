@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .finetune.config import FinetuneConfig
-from .finetune.task import task_modality
+from .finetune.task import check_classes, task_modality
 from .label_budget import stratified_subset
 from .transfer.logme import logme_score
 
@@ -32,6 +32,7 @@ def rank_checkpoints(checkpoints: list[Path], train_file: Path, *, fmt: str = "a
                      "encoding": encoding}})
         modality = task_modality(cfg.task)
         data = modality.read(cfg.task.train, cfg.task, "--train")
+        check_classes(data)  # LogME of one class scores nothing but the features' spread
         if len(data) > max_examples:
             data = data.subset(stratified_subset(data.labels, max_examples, 0).tolist())
         backbone = modality.load(path, cfg)

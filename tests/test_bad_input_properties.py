@@ -290,3 +290,98 @@ def test_reading_any_wav_bytes_gives_a_clip_or_a_counted_reason(tmp_path, conten
         assert waveform.ndim == 1 and len(waveform) > 0 and np.isfinite(waveform).all()
     else:
         assert waveform is None and problem[0] in SKIP_REASONS
+
+
+# ---- property tests: issue #24's doors (encodings, label shapes, non-finite samples) -------------
+
+LINE_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), max_size=30)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=LINE_TEXT, codec=st.sampled_from(["utf-16-le", "utf-16-be"]), mark=st.booleans())
+@example(text="\u0a00\n\u0a0a\n", codec="utf-16-le", mark=True)  # code units whose bytes hold 0x0a
+@example(text="\U0001f98a fox\nend", codec="utf-16-be", mark=True)  # a surrogate pair
+def test_utf16_lines_split_where_the_text_has_newlines(tmp_path, text, codec, mark):
+    from headstart.text.readers import numbered_lines
+
+    bom = {"utf-16-le": b"\xff\xfe", "utf-16-be": b"\xfe\xff"}[codec] if mark else b""
+    path = write(tmp_path / "text.txt", bom + text.encode(codec))
+    lines = list(numbered_lines(path, "utf-16" if mark else codec))
+    expected = [part + "\n" for part in text.split("\n")[:-1]] + ([text.split("\n")[-1]] if text.split("\n")[-1]
+                                                                   else [])
+    assert [line for _, _, line in lines] == expected
+    assert [number for number, _, _ in lines] == list(range(1, len(expected) + 1))
+    # Offsets are bytes in the file: the mark belongs to line 1.
+    assert [offset for _, offset, _ in lines] == [len(bom) * (i > 0) + sum(len(e.encode(codec)) for e in expected[:i])
+                                                  for i in range(len(expected))]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fmt=st.sampled_from(["tsv", "csv", "jsonl"]), rows=st.lists(st.tuples(CELL, CELL), min_size=1, max_size=4),
+       codec=st.sampled_from(["utf-16-le", "utf-16-be"]))
+def test_a_utf16_labeled_file_reads_as_its_utf8_twin_or_is_named_utf16(tmp_path, fmt, rows, codec):
+    path, _ = labeled_file(tmp_path, fmt, rows)
+    text = path.read_bytes().decode("utf-8")  # not read_text: its universal newlines would turn \r into \n
+    twin = write(tmp_path / f"twin.{fmt}", {"utf-16-le": b"\xff\xfe", "utf-16-be": b"\xfe\xff"}[codec]
+                 + text.encode(codec))
+    with pytest.raises(HeadstartError, match=rf"{twin}: UTF-16 (LE|BE) text .* pass --encoding utf-16"):
+        read_labeled(twin)
+    try:
+        expected = read_labeled(path)
+    except HeadstartError as error:
+        with pytest.raises(HeadstartError) as refused:
+            read_labeled(twin, encoding="utf-16")
+        assert str(refused.value).replace(str(twin), str(path)).split(":")[1] == str(error).split(":")[1]
+    else:
+        got = read_labeled(twin, encoding="utf-16")
+        assert (got.texts, got.labels, got.label_names, got.line_numbers) == (
+            expected.texts, expected.labels, expected.label_names, expected.line_numbers)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(count=st.integers(3, 30), where=st.integers(0, 10**6),
+       word=st.text(st.characters(whitelist_categories=("Ll", "Lu")), min_size=1, max_size=8))
+def test_a_label_first_line_whose_label_is_a_word_among_numbers_is_refused_at_its_line(tmp_path, count, where, word):
+    lines = [f"{i % 3} sentence number {i}" for i in range(count)]
+    bad = where % count
+    lines[bad] = f"{word} is where this sentence begins"
+    path = write(tmp_path / "data.all", "\n".join(lines) + "\n")
+    with pytest.raises(HeadstartError) as refused:
+        read_labeled(path)
+    assert str(refused.value).startswith(f"{path}:{bad + 1}: label {word!r} is not a number")
+
+
+FLOATS = st.floats(width=32, allow_nan=True, allow_infinity=True)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(samples=st.lists(FLOATS, min_size=1, max_size=400))
+def test_a_float_wav_gives_finite_samples_or_a_non_finite_skip(tmp_path, samples):
+    import soundfile as sf
+
+    from headstart.audio.prepare import AudioPrepareOptions, read_clip
+
+    values = np.asarray(samples, dtype=np.float32)
+    path = tmp_path / "clip.wav"
+    sf.write(path, values, 8000, subtype="FLOAT")
+    waveform, problem, _ = read_clip(path, AudioPrepareOptions(sample_rate=8000))
+    if not np.isfinite(values).all():
+        assert problem is not None and problem[0] == "non_finite", problem
+    elif problem is None:
+        assert np.isfinite(waveform).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=st.lists(FLOATS, min_size=12, max_size=12))
+def test_a_float_image_gives_pixels_or_a_non_finite_skip(values):
+    from headstart.vision.decode import UnreadableImage, decode_image
+
+    pixels = np.asarray(values, dtype=np.float32).reshape(3, 4)
+    out = io.BytesIO()
+    Image.fromarray(pixels, mode="F").save(out, format="TIFF")
+    try:
+        decode_image(out.getvalue(), 2, 2, "RGB")
+    except UnreadableImage as problem:
+        assert problem.reason == ("non_finite" if not np.isfinite(pixels).all() else "unreadable"), problem
+    else:
+        assert np.isfinite(pixels).all()

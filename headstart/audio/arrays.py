@@ -56,6 +56,11 @@ class AudioArrays:
             raise HeadstartError(f"{manifest_path}: malformed manifest ({type(error).__name__}: {error})") from None
         if self.feature_mean.shape != (self.n_mels,) or self.feature_std.shape != (self.n_mels,):
             raise HeadstartError(f"{manifest_path}: feature_mean and feature_std must hold {self.n_mels} values")
+        # Every batch is normalised with them: one NaN would make every step NaN.
+        if not (np.isfinite(self.feature_mean).all() and np.isfinite(self.feature_std).all()
+                and (self.feature_std > 0).all()):
+            raise HeadstartError(f"{manifest_path}: feature_mean or feature_std holds NaN, infinite or non-positive "
+                                 f"values (a clip with non-finite samples got in); prepare the folder again")
         self.features = open_listed_npy(self.prepared_dir, files[0], (frames, self.n_mels), np.float16)
         self.offsets = np.asarray(open_listed_npy(self.prepared_dir, files[1], (count + 1,), np.int64))
         if count and (self.offsets[0] != 0 or self.offsets[-1] != frames or np.any(np.diff(self.offsets) <= 0)):

@@ -9,8 +9,10 @@ collection larger than memory works.  Labels come from file names (``label_from_
 Files that cannot be used are skipped, logged by name and counted by reason in the manifest:
 ``unreadable`` (soundfile cannot parse it: a corrupt header, not audio at all), ``wrong_format``
 (the content is another format than its extension says, e.g. an MP3 renamed ``.wav``: it may well
-decode, but a mislabelled file usually means a broken export), ``empty`` (no samples) and ``silent``
-(peak below ``silence_db``).  More than ``max_bad_fraction`` of them fails the run, as for images.
+decode, but a mislabelled file usually means a broken export), ``empty`` (no samples), ``silent``
+(peak below ``silence_db``) and ``non_finite`` (a float file holding NaN or infinite samples, or samples
+so large that their power overflows: one such clip would make the feature statistics, and so every
+training step, NaN).  More than ``max_bad_fraction`` of them fails the run, as for images.
 
 Everything is written to ``OUT.tmp-<pid>`` and renamed to ``OUT`` when complete.
 """
@@ -37,13 +39,14 @@ from headstart.audio.features import LOG_FLOOR, LogMel
 from headstart.errors import HeadstartError
 from headstart.npy_rows import NpyAppender
 from headstart.output_folder import headstart_version, staged_output, write_manifest
+from headstart.path_kind import not_an_input
 
 log = logging.getLogger("headstart.audio")
 
 # The soundfile formats each extension may hold; anything else in such a file is "wrong_format".
 FORMATS_OF_SUFFIX = {".wav": {"WAV", "WAVEX", "RF64", "W64"}, ".flac": {"FLAC"}, ".ogg": {"OGG"}, ".oga": {"OGG"},
                      ".aiff": {"AIFF"}, ".aif": {"AIFF"}, ".au": {"AU"}}
-SKIP_REASONS = ("unreadable", "wrong_format", "empty", "silent")
+SKIP_REASONS = ("unreadable", "wrong_format", "empty", "silent", "non_finite")
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,7 @@ def find_audio_files(inputs: Sequence[str | os.PathLike]) -> list[AudioFile]:
                                      f"{', '.join(sorted(FORMATS_OF_SUFFIX))})")
             files.append(AudioFile(item, item.name))
         else:
-            raise HeadstartError(f"{item}: no such file or folder")
+            raise not_an_input(item)
     if ignored:
         log.info("ignored %d file(s) without a sound-file extension (%s)", ignored,
                  ", ".join(sorted(FORMATS_OF_SUFFIX)))
@@ -225,6 +228,7 @@ class SplitWriter:
         self.offsets, self.labels = [0], []
         self.sum = np.zeros(n_mels, dtype=np.float64)
         self.sum_sq = np.zeros(n_mels, dtype=np.float64)
+        self.count = np.zeros(n_mels, dtype=np.int64)  # finite values per bin: what the statistics are over
 
     def add(self, frames: np.ndarray, label: Optional[int]) -> None:
         self.features.add(frames)
@@ -232,8 +236,23 @@ class SplitWriter:
         if self.labeled:
             self.labels.append(label)
         frames = frames.astype(np.float64)
+        finite = np.isfinite(frames)
+        frames = np.where(finite, frames, 0.0)
         self.sum += frames.sum(0)
         self.sum_sq += np.square(frames).sum(0)
+        self.count += finite.sum(0)
+
+    def statistics(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-bin mean and standard deviation over the finite values written; checked finite, because
+        every training batch is normalised with them."""
+        count = np.maximum(self.count, 1)
+        mean = self.sum / count
+        std = np.sqrt(np.maximum(self.sum_sq / count - np.square(mean), 0.0)) + 1e-5
+        bad = np.flatnonzero(~(np.isfinite(mean) & np.isfinite(std)))
+        if len(bad):
+            raise HeadstartError(f"the {self.split} split's feature mean or std is not finite in mel bin(s) "
+                                 f"{', '.join(map(str, bad[:5]))}; nothing was written (features must be finite)")
+        return mean, std
 
     def close(self) -> dict[str, Any]:
         frames = self.features.close()
@@ -260,30 +279,37 @@ def write_prepared_audio(files: list[AudioFile], label_names: Optional[list[str]
     with staged_output(Path(out), overwrite=options.overwrite) as staging:
         writers = {split: SplitWriter(staging, split, options.n_mels, class_names is not None) for split in SPLITS}
         bar = tqdm(files, desc="clips", unit="clip", disable=not (progress and sys.stderr.isatty()))
+
+        def skip(file: AudioFile, problem: tuple[str, str]) -> None:
+            reason, detail = problem
+            log.warning("skipping %s: %s (%s)", file.path, reason, detail)
+            skipped.append({"file": str(file.path), "reason": reason, "detail": detail})
+            if len(skipped) > options.max_bad_fraction * len(files):
+                examples = "; ".join(f"{Path(s['file']).name}: {s['reason']}" for s in skipped[:3])
+                raise HeadstartError(
+                    f"more than {options.max_bad_fraction:.1%} of the {len(files)} sound files cannot be used "
+                    f"({len(skipped)} so far: {examples}); fix or remove them, or raise max_bad_fraction")
+
         for i, file in enumerate(bar):
             waveform, problem, was_cut = read_clip(file.path, options)
             if problem is not None:
-                reason, detail = problem
-                log.warning("skipping %s: %s (%s)", file.path, reason, detail)
-                skipped.append({"file": str(file.path), "reason": reason, "detail": detail})
-                if len(skipped) > options.max_bad_fraction * len(files):
-                    examples = "; ".join(f"{Path(s['file']).name}: {s['reason']}" for s in skipped[:3])
-                    raise HeadstartError(
-                        f"more than {options.max_bad_fraction:.1%} of the {len(files)} sound files cannot be used "
-                        f"({len(skipped)} so far: {examples}); fix or remove them, or raise max_bad_fraction")
+                skip(file, problem)
+                continue
+            frames = logmel(waveform)
+            if not np.isfinite(frames).all():  # finite samples whose power overflows float32 (|x| > ~1e17)
+                problem = ("non_finite", f"features overflow (peak sample {float(np.abs(waveform).max()):.3g})")
+                skip(file, problem)
                 continue
             truncated += was_cut
             samples += len(waveform)
             label = class_id[label_names[i]] if label_names is not None else None
-            writers["val" if val[i] else "train"].add(logmel(waveform), label)
+            writers["val" if val[i] else "train"].add(frames, label)
         train = writers["train"]
         splits = {split: writer.close() for split, writer in writers.items()}
         if splits["train"]["clips"] == 0:
             raise HeadstartError(f"no clip left for the train split ({splits['val']['clips']} went to val, "
                                  f"{len(skipped)} skipped); lower val_fraction or add files")
-        count = max(splits["train"]["frames"], 1)
-        mean = train.sum / count
-        std = np.sqrt(np.maximum(train.sum_sq / count - np.square(mean), 0.0)) + 1e-5
+        mean, std = train.statistics()
         seconds = time.perf_counter() - started
         manifest = {
             "format": MANIFEST_FORMAT,
@@ -335,6 +361,10 @@ def read_clip(path: Path,
         return None, ("unreadable", _one_line(error)), False
     if len(audio) == 0:
         return None, ("empty", "no samples"), False
+    finite = np.isfinite(audio)
+    if not finite.all():  # float WAV/FLAC/AIFF can hold NaN and infinities; integer formats cannot
+        bad = audio.size - int(finite.sum())
+        return None, ("non_finite", f"{bad:,} of {audio.size:,} samples are NaN or infinite"), False
     mono = audio.mean(axis=1)
     peak = float(np.abs(mono).max())
     if peak <= 10 ** (options.silence_db / 20):

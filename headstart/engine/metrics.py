@@ -5,6 +5,7 @@ import json
 import logging
 import math
 import os
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -20,18 +21,26 @@ class MetricsLogger:
 
     def __init__(self, run_dir: Path, tensorboard: bool = True, history_until: Optional[int] = None):
         self.path = Path(run_dir) / "metrics.jsonl"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if history_until is not None and self.path.exists():
-            _drop_rows_after(self.path, history_until)
-        self._file = open(self.path, "a", buffering=1)
-        self._tb = None
+        try:  # a disk that is full (or read-only) before the first step: one line, not a traceback
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if history_until is not None and self.path.exists():
+                _drop_rows_after(self.path, history_until)
+            self._file = open(self.path, "a", buffering=1)
+        except OSError as e:
+            raise HeadstartError(f"could not write {self.path}: {e.strerror or e}") from None
+        self._tb, self._tb_error = None, None
+        self.tb_dir = Path(run_dir) / "tensorboard"
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
                 purge = None if history_until is None else history_until + 1
-                self._tb = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"), purge_step=purge)
+                _report_writer_errors_once()
+                self._tb = SummaryWriter(log_dir=str(self.tb_dir), purge_step=purge)
             except ImportError:  # tensorboard is a dependency, but keep training if a user removed it
                 log.warning("tensorboard is not installed: metrics go to metrics.jsonl only")
+            except OSError as e:
+                self._file.close()
+                raise HeadstartError(f"could not write {self.tb_dir}: {e.strerror or e}") from None
 
     def log(self, step: int, split: str, values: dict[str, float]) -> None:
         clean = {k: (float(v) if math.isfinite(float(v)) else str(float(v))) for k, v in values.items()}
@@ -40,13 +49,38 @@ class MetricsLogger:
         except OSError as e:
             raise HeadstartError(f"could not write {self.path}: {e.strerror or e}") from None
         if self._tb is not None:
-            for k, v in values.items():
-                self._tb.add_scalar(f"{split}/{k}", float(v), step)
+            try:  # the writer's thread writes the file: its OSError (a full disk) surfaces at the next call
+                for k, v in values.items():
+                    self._tb.add_scalar(f"{split}/{k}", float(v), step)
+            except OSError as e:
+                self._tb_error = e  # reported here: close() need not say it again
+                raise HeadstartError(f"could not write {self.tb_dir}: {e.strerror or e} (metrics.jsonl holds "
+                                     f"the rows up to step {step})") from None
 
     def close(self) -> None:
-        self._file.close()
-        if self._tb is not None:
-            self._tb.close()
+        """Called as training ends, also by an error: raising here would hide that error behind this one."""
+        try:
+            self._file.close()
+            if self._tb is not None:
+                self._tb.close()
+        except OSError as e:
+            if self._tb_error is None:
+                log.warning("could not finish writing the metrics in %s: %s", self.path.parent, e.strerror or e)
+
+
+def _report_writer_errors_once() -> None:
+    """Keep TensorBoard's writer thread from printing a traceback for an OSError (a full disk): the same
+    error is raised again in the training thread at the next write, where ``log`` makes it one line."""
+    previous = threading.excepthook
+    if getattr(previous, "headstart_quiet_writer", False):
+        return
+
+    def hook(args) -> None:
+        if not (isinstance(args.exc_value, OSError) and type(args.thread).__name__ == "_AsyncWriterThread"):
+            previous(args)
+
+    hook.headstart_quiet_writer = True
+    threading.excepthook = hook
 
 
 class NullMetrics:

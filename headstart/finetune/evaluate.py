@@ -1,11 +1,15 @@
 """Classification metrics over a whole evaluation set: accuracy, macro-F1 and calibration (ECE)."""
 from __future__ import annotations
 
+import logging
+import math
 from typing import Iterable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+log = logging.getLogger("headstart")
 
 
 def macro_f1(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> float:
@@ -61,5 +65,12 @@ def evaluate_classifier(objective, batches: Iterable[dict], device: torch.device
         confidences.append(top.values.cpu().numpy())
     objective.train(was_training)
     y, p, confidence = np.concatenate(labels), np.concatenate(predictions), np.concatenate(confidences)
-    return {"accuracy": float(np.mean(y == p)), "macro_f1": macro_f1(y, p, num_classes), "loss": loss_sum / len(y),
+    loss = loss_sum / len(y)
+    if not math.isfinite(loss):
+        # NaN logits still have an argmax (NaN counts as the largest): scoring those predictions would
+        # report an accuracy, even 1.0, for a model that computes nothing.
+        log.warning("evaluation loss is %s: the model's outputs are not finite numbers; accuracy, macro-F1 and "
+                    "ECE are reported as NaN", loss)
+        return {"accuracy": math.nan, "macro_f1": math.nan, "loss": loss, "ece": math.nan}
+    return {"accuracy": float(np.mean(y == p)), "macro_f1": macro_f1(y, p, num_classes), "loss": loss,
             "ece": expected_calibration_error(confidence, y == p)}

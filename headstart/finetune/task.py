@@ -183,6 +183,7 @@ def split_task(cfg: FinetuneConfig, modality: Optional[TaskModality] = None):
     t, modality = cfg.task, modality or task_modality(cfg.task)
     modality.check_overlap(t)
     train = modality.read(t.train, t, "task.train")
+    check_classes(train)
     test = modality.align(train, modality.read(t.test, t, "task.test")) if t.test is not None else None
     labeled = train
     if t.budget is not None:
@@ -198,15 +199,24 @@ def split_task(cfg: FinetuneConfig, modality: Optional[TaskModality] = None):
     return pool, labeled.subset(sorted(val_idx)), test
 
 
+def check_classes(train: TaskData) -> None:
+    """A classifier of one class is right by construction: its accuracy of 1.0 would mean nothing."""
+    present = sorted(set(np.asarray(train.labels).tolist()))
+    if len(present) < 2:
+        names = ", ".join(repr(train.label_names[i]) for i in present)
+        raise HeadstartError(f"{train.source}: the training labels hold {len(present)} class ({names}); a "
+                             f"classifier needs examples of at least 2")
+
+
 def check_budget(budget: int, train: TaskData, explicit_val: bool) -> None:
-    """Every class needs a training example and, when validation comes out of the budget, a
-    validation example too: fewer labels than that cannot train or choose anything."""
+    """Two labels per class at least: without ``task.val``, one to train on and one to validate on; with
+    it, two to train on (one example of a class is a guess at it, not a few-label result)."""
     classes = len(np.unique(np.asarray(train.labels)))
-    need = classes if explicit_val else 2 * classes
+    need = 2 * classes
     if budget < need:
-        raise HeadstartError(f"task.budget {budget}: fewer labels than {'the' if explicit_val else '2 x the'} "
-                             f"{classes} classes of {train.source}; give at least {need}"
-                             + ("" if explicit_val else " (one to train and one to validate on, per class)"))
+        why = "two to train on" if explicit_val else "one to train and one to validate on"
+        raise HeadstartError(f"task.budget {budget}: fewer labels than 2 x the {classes} classes of {train.source}; "
+                             f"give at least {need} ({why}, per class)")
 
 
 def budget_labels(pool: TaskData, val: TaskData) -> TaskData:

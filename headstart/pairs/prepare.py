@@ -6,8 +6,9 @@ beside the images) trains the tokenizer, unless one is given, and writes the tok
 pass holds the collection in memory, so a corpus larger than RAM works.
 
 Skipped, counted by reason and listed (the first ``MAX_LISTED``) in the manifest: unreadable images,
-samples without an image or without a caption, empty or non-UTF-8 captions, unsafe tar members,
-exact duplicates (same image bytes and caption), and the rest of a cut-off shard.  Web-scraped pairs
+float images holding NaN or infinite values (``non_finite``), samples without an image or without a
+caption, empty or non-UTF-8 captions, unsafe tar members, exact duplicates (same image bytes and
+caption), and the rest of a cut-off shard.  Web-scraped pairs
 always hold some broken samples, so the default ``max_bad_fraction`` is 5%; past it the run fails.
 
 Captions longer than ``caption_len`` tokens are cut (counted as ``captions_truncated``), as CLIP cuts
@@ -161,8 +162,8 @@ def _decoded(pair: RawPair, shape, mode: str, seen: set):
         if image_bytes is None:
             image_bytes = pair.image.read_bytes()
         pixels = decode_image(image_bytes, shape[0], shape[1], mode)
-    except UnreadableImage as problem:
-        return Skip(pair.key, "unreadable_image", str(problem))
+    except UnreadableImage as problem:  # non_finite: a float image holding NaN or infinite values
+        return Skip(pair.key, "non_finite" if problem.reason == "non_finite" else "unreadable_image", str(problem))
     except OSError as error:
         return Skip(pair.key, "unreadable_image", error.strerror or str(error))
     digest = hashlib.blake2b(image_bytes + b"\0" + pair.caption.encode("utf-8"), digest_size=16).digest()

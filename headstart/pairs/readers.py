@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from headstart.errors import HeadstartError
+from headstart.path_kind import not_an_input
 from headstart.text.readers import parse_json_object
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
@@ -59,7 +60,7 @@ def find_inputs(inputs: Iterable[Union[str, Path]]) -> list[Path]:
                                      f".csv, .tsv or .jsonl table of image paths and captions")
             found.append(item)
         else:
-            raise HeadstartError(f"{item}: no such file or folder")
+            raise not_an_input(item)
     if not found:
         raise HeadstartError(f"no .tar, .csv, .tsv or .jsonl files in {', '.join(map(str, inputs))}")
     return found

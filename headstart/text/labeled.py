@@ -10,6 +10,11 @@ the model never saw in training.  ``headstart.label_budget.stratified_subset`` d
 
 Files are read line by line in binary and each line is decoded on its own (as ``prepare text`` does),
 so a decoding error names the exact file, line and byte.
+
+A label-first file has no header to check lines against, so a sentence that lost its label would
+silently become a class named after its first word.  Labels have a shape, though: when most of a file's
+labels are numbers (SST-2's 0/1), or ``COARSE:fine`` (TREC), a label of another shape is an error
+naming its line.  Free-word labels (positive/negative) cannot be told from a first word this way.
 """
 
 from __future__ import annotations
@@ -17,13 +22,15 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 
 from headstart.errors import HeadstartError
-from headstart.text.readers import check_encoding, decode_line, open_binary, parse_json_object
+from headstart.text.readers import check_encoding, numbered_lines, parse_json_object
 
 FORMATS = ("auto", "tsv", "csv", "jsonl", "label-first")
 _SUFFIX_FORMATS = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl"}
@@ -66,7 +73,7 @@ def read_labeled(path: str | Path, *, fmt: str = "auto", text_field: str = "text
     path = Path(path)
     if fmt not in FORMATS:
         raise HeadstartError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    check_encoding(encoding)
+    check_encoding(encoding, utf16=True)
     if fmt == "auto":
         fmt = _SUFFIX_FORMATS.get(path.suffix.lower(), "label-first")
     if fmt == "label-first":
@@ -87,6 +94,8 @@ def read_labeled(path: str | Path, *, fmt: str = "auto", text_field: str = "text
         line_numbers.append(line_number)
     if not texts:
         raise HeadstartError(f"{path}: no labeled examples (the file is empty or holds only a header)")
+    if fmt == "label-first":
+        _check_label_shapes(path, raw_labels, line_numbers)
 
     label_names = sorted_label_names(raw_labels)
     ids = {name: i for i, name in enumerate(label_names)}
@@ -134,10 +143,8 @@ def _as_number(label: str) -> float | None:
 
 def _lines(path: Path, encoding: str) -> Iterator[tuple[int, str]]:
     """(line_number, decoded line with its ending); a BOM on line 1 is dropped."""
-    with open_binary(path) as f:
-        for line_number, raw in enumerate(f, start=1):
-            line = decode_line(raw, encoding, path, line_number)
-            yield line_number, line.removeprefix("\ufeff") if line_number == 1 else line
+    for line_number, _, line in numbered_lines(path, encoding):
+        yield line_number, line
 
 
 def _label_first_rows(path: Path, encoding: str) -> Iterator[tuple[int, str, str]]:
@@ -150,6 +157,24 @@ def _label_first_rows(path: Path, encoding: str) -> Iterator[tuple[int, str, str
                 f"{path}:{line_number}: empty text: expected '<label> <text>', got {line.strip()[:40]!r}"
             )
         yield line_number, parts[1], parts[0]
+
+
+LABEL_SHAPES = {"a number": re.compile(r"[-+]?\d+"), "COARSE:fine": re.compile(r"[^:\s]+:[^:\s]+")}
+
+
+def _check_label_shapes(path: Path, labels: list[str], line_numbers: list[int]) -> None:
+    """Refuse a label unlike most of the file's (see the module docstring): a line without its label."""
+    shapes = [next((name for name, pattern in LABEL_SHAPES.items() if pattern.fullmatch(label)), None)
+              for label in labels]
+    shape, count = Counter(shapes).most_common(1)[0]
+    if shape is None or count == len(labels) or count * 2 <= len(labels):
+        return  # free-word labels, all of one shape, or no shape most of them share
+    odd = next(i for i, other in enumerate(shapes) if other != shape)
+    usual = sorted_label_names([label for label, other in zip(labels, shapes) if other == shape])
+    raise HeadstartError(
+        f"{path}:{line_numbers[odd]}: label {labels[odd]!r} is not {shape} like the file's other labels "
+        f"({', '.join(map(repr, usual[:5]))}{', ...' if len(usual) > 5 else ''}); expected '<label> <text>': "
+        f"is the label missing from this line?")
 
 
 def _jsonl_rows(path: Path, encoding: str, text_field: str,

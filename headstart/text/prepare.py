@@ -87,7 +87,7 @@ class PrepareOptions:
         need(self.shard_tokens >= 1, f"--shard-tokens {self.shard_tokens}: expected a positive number")
         need(self.tokenizer_train_mb > 0, f"--tokenizer-train-mb {self.tokenizer_train_mb}: expected > 0")
         need(0 <= self.near_dedup <= 1, f"--near-dedup {self.near_dedup}: expected a Jaccard threshold in (0, 1], or 0 for off")
-        check_encoding(self.encoding)
+        check_encoding(self.encoding, utf16=True)
 
 
 def prepare_text(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tokenizer: str | os.PathLike = "bpe",

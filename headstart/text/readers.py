@@ -3,6 +3,10 @@
 Nothing here reads a whole file into memory (except a single document in ``doc_unit="file"`` mode,
 which has to be held anyway).  Text and JSONL files are read line by line *in binary* and each line is
 decoded on its own, so that a decoding error can name the exact line, column and byte.
+
+A byte-order mark says what a file is: a UTF-8 one is dropped, and a UTF-16 or UTF-32 one read with
+another encoding is an error naming the encoding (not "NUL byte", which every such file has).
+``--encoding utf-16`` reads UTF-16: its lines are split on the two-byte newline (``numbered_lines``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from headstart.errors import HeadstartError
+from headstart.path_kind import check_readable_file, not_an_input
 
 FORMATS = ("auto", "text", "jsonl", "parquet")
 DOC_UNITS = ("file", "paragraph", "line")
@@ -75,7 +80,7 @@ def find_input_files(paths: Iterable[str | os.PathLike], fmt: str = "auto") -> l
                 if file_fmt is not None:
                     add(path, file_fmt)
         else:
-            raise HeadstartError(f"{root}: no such file or folder")
+            raise not_an_input(root)
     if not found:
         suffixes = ", ".join(sorted(_SUFFIX_FORMATS))
         raise HeadstartError(
@@ -85,17 +90,36 @@ def find_input_files(paths: Iterable[str | os.PathLike], fmt: str = "auto") -> l
     return found
 
 
-def check_encoding(encoding: str) -> None:
-    """Refuse encodings that cannot be split into lines on the byte b"\\n" (UTF-16/32)."""
+def check_encoding(encoding: str, *, utf16: bool = False) -> None:
+    """Refuse encodings that cannot be split into lines on the byte b"\\n": UTF-32 always, and UTF-16
+    unless the caller reads its lines with ``numbered_lines`` (``utf16=True``), which splits UTF-16 too."""
     try:
         name = codecs.lookup(encoding).name
     except LookupError:
         raise HeadstartError(f"--encoding {encoding}: unknown encoding") from None
-    if name.startswith(("utf-16", "utf-32")):
+    if name.startswith("utf-32") or (name.startswith("utf-16") and not utf16):
         raise HeadstartError(
-            f"--encoding {encoding}: only ASCII-compatible encodings can be read line by line; "
-            f"convert the files to UTF-8 first (iconv -f {encoding} -t utf-8)"
+            f"--encoding {encoding}: only ASCII-compatible encodings{' and UTF-16' if utf16 else ''} can be read "
+            f"line by line; convert the files to UTF-8 first (iconv -f {encoding} -t utf-8)"
         )
+
+
+# Longest first: UTF-32 LE's mark begins with UTF-16 LE's.
+BYTE_ORDER_MARKS = ((codecs.BOM_UTF32_LE, "UTF-32 LE", "utf-32-le"), (codecs.BOM_UTF32_BE, "UTF-32 BE", "utf-32-be"),
+                    (codecs.BOM_UTF8, "UTF-8", "utf-8"), (codecs.BOM_UTF16_LE, "UTF-16 LE", "utf-16-le"),
+                    (codecs.BOM_UTF16_BE, "UTF-16 BE", "utf-16-be"))
+
+
+def byte_order_mark(start: bytes) -> tuple[bytes, str, str] | None:
+    """(the mark, its encoding's name for people, its codec) for bytes that begin with a byte-order mark."""
+    return next((mark for mark in BYTE_ORDER_MARKS if start.startswith(mark[0])), None)
+
+
+def _wrong_encoding(path: Path, mark: tuple[bytes, str, str], encoding: str) -> HeadstartError:
+    how = (f"convert it first (iconv -f {mark[1].replace(' ', '')} -t utf-8)" if mark[2].startswith("utf-32")
+           else f"pass --encoding {mark[2][:6]} (task.encoding in a finetune config)")
+    return HeadstartError(f"{path}: {mark[1]} text (it starts with the byte-order mark {mark[0].hex(' ').upper()}), "
+                          f"not {encoding}; {how}")
 
 
 def read_documents(file: InputFile, *, field: str = "text", doc_unit: str = "paragraph",
@@ -128,9 +152,15 @@ def find_problem(file: InputFile, *, field: str, doc_unit: str, encoding: str) -
 
 
 def _text_blocks_are_clean(path: Path, encoding: str) -> bool:
+    if codecs.lookup(encoding).name.startswith("utf-16"):
+        return False  # NUL bytes are normal there: the line-by-line read checks the decoded text
     decoder = codecs.getincrementaldecoder(encoding)()
     with open_binary(path) as f:
+        first = True
         while block := f.read(_READ_BUFFER):
+            if first and byte_order_mark(block) is not None:
+                return False  # the line-by-line read drops a UTF-8 mark or names the encoding of another
+            first = False
             if b"\0" in block:
                 return False
             try:
@@ -145,8 +175,15 @@ def _text_blocks_are_clean(path: Path, encoding: str) -> bool:
 
 
 def decode_line(raw: bytes, encoding: str, path: Path, line_number: int) -> str:
+    # Only ASCII-compatible encodings come here: a UTF-16 or UTF-32 mark says the file is not one.
+    if line_number == 1 and (mark := byte_order_mark(raw)) is not None and mark[2] != "utf-8":
+        raise _wrong_encoding(path, mark, encoding)
     if b"\0" in raw:
         raise HeadstartError(f"{path}:{line_number}: binary data (NUL byte) in a text file")
+    return _decoded(raw, encoding, path, line_number)
+
+
+def _decoded(raw: bytes, encoding: str, path: Path, line_number: int) -> str:
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError as error:
@@ -160,19 +197,67 @@ def decode_line(raw: bytes, encoding: str, path: Path, line_number: int) -> str:
         ) from None
 
 
-def _numbered_lines(path: Path, encoding: str) -> Iterator[tuple[int, int, str]]:
-    """Yield (line_number, byte_offset, decoded_line) with the line ending kept."""
+def numbered_lines(path: Path, encoding: str) -> Iterator[tuple[int, int, str]]:
+    """Yield (line_number, byte_offset, decoded_line) with the line ending kept; a byte-order mark that
+    agrees with ``encoding`` is dropped, one that does not is an error naming the file's encoding."""
+    codec = codecs.lookup(encoding).name
+    if codec.startswith("utf-16"):
+        yield from _utf16_lines(path, codec)
+        return
     offset = 0
     with open_binary(path) as f:
         for line_number, raw in enumerate(f, start=1):
-            yield line_number, offset, decode_line(raw, encoding, path, line_number)
+            line = decode_line(raw, encoding, path, line_number)
+            yield line_number, offset, line.removeprefix("\ufeff") if line_number == 1 else line
             offset += len(raw)
 
 
+def _utf16_lines(path: Path, codec: str) -> Iterator[tuple[int, int, str]]:
+    """UTF-16 lines: split on the code unit 0x000A at even offsets (no surrogate half equals it).  Plain
+    "utf-16" takes its byte order from the mark, little-endian without one (what Windows writes)."""
+    with open_binary(path) as f:
+        buffer = f.read(_READ_BUFFER)
+        mark = byte_order_mark(buffer[:4])
+        if mark is not None and not mark[2].startswith("utf-16"):
+            raise _wrong_encoding(path, mark, codec)
+        if codec == "utf-16":
+            codec = mark[2] if mark is not None else "utf-16-le"
+        elif mark is not None and mark[2] != codec:
+            raise _wrong_encoding(path, mark, codec)
+        newline = "\n".encode(codec)
+        skip = 2 if mark is not None else 0  # the mark is not text: dropped, but counted in the offsets
+        line_number, offset, start = 0, 0, 0
+        while True:
+            search = start
+            while (end := buffer.find(newline, search)) != -1:
+                if (end - start) % 2:  # the second byte of one unit and the first of the next
+                    search = end + 1
+                    continue
+                line_number += 1
+                yield line_number, offset, _utf16_text(buffer[start + skip:end + 2], codec, path, line_number)
+                offset += end + 2 - start
+                start = search = end + 2
+                skip = 0
+            more = f.read(_READ_BUFFER)
+            if not more:
+                break
+            buffer, start = buffer[start:] + more, 0
+        if start + skip < len(buffer):  # a last line without a newline (a mark alone is no line)
+            yield line_number + 1, offset, _utf16_text(buffer[start + skip:], codec, path, line_number + 1)
+
+
+def _utf16_text(raw: bytes, codec: str, path: Path, line_number: int) -> str:
+    text = _decoded(raw, codec, path, line_number)
+    if "\0" in text:
+        raise HeadstartError(f"{path}:{line_number}: binary data (NUL character) in a text file")
+    return text
+
+
 def open_binary(path: Path):
+    check_readable_file(path)
     try:
         return open(path, "rb", buffering=_READ_BUFFER)
-    except OSError as error:  # vanished since the folder walk, permissions, a folder named like a file
+    except OSError as error:  # vanished since the folder walk, permissions
         raise HeadstartError(f"{path}: cannot read ({error.strerror or error})") from None
 
 
@@ -180,19 +265,19 @@ def _read_text(path: Path, doc_unit: str, encoding: str) -> Iterator[Document]:
     if doc_unit not in DOC_UNITS:
         raise HeadstartError(f"--doc-unit {doc_unit}: expected one of {', '.join(DOC_UNITS)}")
     if doc_unit == "file":
-        lines = [line for _, _, line in _numbered_lines(path, encoding)]
+        lines = [line for _, _, line in numbered_lines(path, encoding)]
         if lines:
             yield Document("".join(lines), 0)
         return
     if doc_unit == "line":
-        for _, offset, line in _numbered_lines(path, encoding):
+        for _, offset, line in numbered_lines(path, encoding):
             if line.strip():
                 yield Document(line.rstrip("\r\n"), offset)
         return
     # Paragraphs: runs of non-blank lines; a blank (whitespace-only) line ends a paragraph.
     paragraph: list[str] = []
     start = 0
-    for _, offset, line in _numbered_lines(path, encoding):
+    for _, offset, line in numbered_lines(path, encoding):
         if line.strip():
             if not paragraph:
                 start = offset
@@ -206,9 +291,7 @@ def _read_text(path: Path, doc_unit: str, encoding: str) -> Iterator[Document]:
 
 def _read_jsonl(path: Path, field: str, encoding: str) -> Iterator[Document]:
     json_hint = " (.json files are read as JSON Lines: one object per line)" if path.suffix == ".json" else ""
-    for line_number, offset, line in _numbered_lines(path, encoding):
-        if line_number == 1:  # a byte-order mark from a Windows editor; json.loads rejects it
-            line = line.removeprefix("\ufeff")
+    for line_number, offset, line in numbered_lines(path, encoding):
         if not line.strip():
             continue
         record = parse_json_object(line, path, line_number, json_hint)

@@ -19,6 +19,15 @@ RESAMPLE = Image.Resampling.BICUBIC
 class UnreadableImage(Exception):
     """Why an input image was skipped (a one-line reason for the log and the manifest)."""
 
+    reason = "unreadable"  # what the skip is counted as
+
+
+class NonFiniteImage(UnreadableImage):
+    """A float image (a TIFF of mode "F") holding NaN or infinite values: converting it to bytes would
+    turn them into some pixel value without a word."""
+
+    reason = "non_finite"
+
 
 def decode_image(path: Path | bytes, height: int, width: int, mode: str) -> np.ndarray:
     """Decode a file (or the bytes of one), convert to ``mode``, cover-resize and centre-crop: (height, width, channels) uint8.
@@ -35,6 +44,8 @@ def decode_image(path: Path | bytes, height: int, width: int, mode: str) -> np.n
             side = max(_cover_size(image.size, height, width))
             image.draft(mode, (side, side))
             image.load()
+            if image.mode == "F":
+                _check_finite(np.asarray(image))
             image = ImageOps.exif_transpose(image)
             if image.mode == "I" or image.mode.startswith("I;16"):
                 # 16-bit grayscale (PNG, TIFF): Pillow's conversion to 8 bits clips at 255, which
@@ -43,6 +54,8 @@ def decode_image(path: Path | bytes, height: int, width: int, mode: str) -> np.n
             image = image.convert(mode)
             fitted = ImageOps.fit(image, (width, height), method=RESAMPLE, centering=(0.5, 0.5))
             pixels = np.asarray(fitted, dtype=np.uint8)
+    except NonFiniteImage:
+        raise
     except UnidentifiedImageError:
         raise UnreadableImage("not an image Pillow can read") from None
     except Image.DecompressionBombError as error:
@@ -53,6 +66,12 @@ def decode_image(path: Path | bytes, height: int, width: int, mode: str) -> np.n
         # any of them means this one file is unusable, and the run should go on without it.
         raise UnreadableImage(f"{type(error).__name__}: {_one_line(error)}") from None
     return pixels.reshape(height, width, CHANNELS[mode])
+
+
+def _check_finite(values: np.ndarray) -> None:
+    bad = values.size - int(np.isfinite(values).sum())
+    if bad:
+        raise NonFiniteImage(f"{bad:,} of {values.size:,} pixel values are NaN or infinite")
 
 
 def _cover_size(size: tuple[int, int], height: int, width: int) -> tuple[int, int]:

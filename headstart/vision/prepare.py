@@ -5,11 +5,12 @@ than a small model's step.  So images are decoded once here, converted to one mo
 and written as (N, H, W, C) uint8 ``.npy`` arrays that training memory-maps.  Images are written as
 they are decoded, so a collection larger than memory works.
 
-Unreadable images (truncated, or not images at all) are skipped, logged by name and listed in the
-manifest with the reason.  More than ``max_bad_fraction`` of them (default 1%) fails the run: a
-curated collection has none, and a larger share usually means something systematic (a cut-off
-download, a format this Pillow cannot decode, the wrong folder) that should be fixed, not trained
-around.  Raise it to accept the loss, e.g. for a web scrape.
+Unreadable images (truncated, or not images at all) and float images holding NaN or infinite values
+(``non_finite``) are skipped, logged by name, counted by reason and listed in the manifest.  More
+than ``max_bad_fraction`` of them (default 1%) fails the run: a curated collection has none, and a
+larger share usually means something systematic (a cut-off download, a format this Pillow cannot
+decode, the wrong folder) that should be fixed, not trained around.  Raise it to accept the loss,
+e.g. for a web scrape.
 
 Everything is written to ``OUT.tmp-<pid>`` and renamed to ``OUT`` when complete.
 """
@@ -19,6 +20,7 @@ import logging
 import os
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -117,12 +119,14 @@ def write_prepared_images(sources: list[Source], out: str | os.PathLike, options
         writers = {split: ArrayWriter(staging, split, capacity[split], shape, labeled=remaps is not None)
                    for split in SPLITS}
         skipped: list[dict[str, str]] = []
+        reasons: list[str] = []  # each skip's reason, counted in the manifest
         bar = tqdm(total=total, desc="images", unit="img", disable=not (progress and sys.stderr.isatty()))
         with bar:
             for i, (source, mask) in enumerate(zip(sources, masks)):
                 for decoded in source.read(height, width, options.mode):
                     if decoded.problem is not None:
-                        _skip(decoded, skipped, total, options.max_bad_fraction)
+                        reasons.append(decoded.reason)
+                        _skip(decoded, skipped, reasons, total, options.max_bad_fraction)
                     else:
                         labels = decoded.labels
                         if labels is not None and remaps[i] is not None:
@@ -146,7 +150,8 @@ def write_prepared_images(sources: list[Source], out: str | os.PathLike, options
             "mode": options.mode,
             "class_names": class_names,
             "splits": splits,
-            "stats": {"images_found": total, "kept": kept, "skipped": len(skipped), "skipped_files": skipped,
+            "stats": {"images_found": total, "kept": kept, "skipped": len(skipped),
+                      "skipped_by_reason": dict(Counter(reasons)), "skipped_files": skipped,
                       "seconds": round(seconds, 3), "images_per_s": round(total / max(seconds, 1e-9), 1)},
             "options": asdict(options),
             "inputs": inputs,
@@ -164,14 +169,19 @@ def _route(pixels: np.ndarray, labels: Optional[np.ndarray], is_val: np.ndarray,
             writers[split].add(pixels[rows], None if labels is None else labels[rows])
 
 
-def _skip(decoded, skipped: list[dict[str, str]], total: int, max_bad_fraction: float) -> None:
-    log.warning("skipping %s: %s", decoded.name, decoded.problem)
+def _skip(decoded, skipped: list[dict[str, str]], reasons: list[str], total: int, max_bad_fraction: float) -> None:
+    log.warning("skipping %s: %s (%s)", decoded.name, decoded.reason, decoded.problem)
     skipped.append({"file": decoded.name, "reason": decoded.problem})
     if len(skipped) > max_bad_fraction * total:  # fail as soon as it is certain, not after decoding the rest
         examples = "; ".join(f"{Path(s['file']).name}: {s['reason']}" for s in skipped[:3])
         raise HeadstartError(
-            f"more than {max_bad_fraction:.1%} of the {total} images are unreadable ({len(skipped)} so far: "
-            f"{examples}); fix or remove them, or raise max_bad_fraction to skip them")
+            f"more than {max_bad_fraction:.1%} of the {total} images are {skip_kinds(reasons)} ({len(skipped)} so "
+            f"far: {examples}); fix or remove them, or raise max_bad_fraction to skip them")
+
+
+def skip_kinds(reasons) -> str:
+    """"unreadable", "non-finite" or "unreadable or non-finite": what the skipped images were."""
+    return " or ".join(kind.replace("_", "-") for kind in ("unreadable", "non_finite") if kind in reasons)
 
 
 def _class_names(sources: list[Source]) -> tuple[Optional[list[str]], Optional[list[Optional[np.ndarray]]]]:

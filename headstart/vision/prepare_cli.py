@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from headstart.vision.prepare import ImagePrepareOptions, prepare_images
+from headstart.vision.prepare import ImagePrepareOptions, prepare_images, skip_kinds
 
 _DEFAULTS = ImagePrepareOptions()
 
@@ -53,7 +53,8 @@ def summary(manifest: dict, out: Path) -> str:
              f"speed: {stats['images_per_s']:,.0f} images/s"]
     if stats["skipped"]:
         names = ", ".join(f"{entry['file']} ({entry['reason']})" for entry in stats["skipped_files"][:5])
-        lines.append(f"skipped {stats['skipped']:,} unreadable image(s): {names}"
+        kinds = skip_kinds(stats.get("skipped_by_reason", {"unreadable": stats["skipped"]}))
+        lines.append(f"skipped {stats['skipped']:,} {kinds} image(s): {names}"
                      + (" ..." if stats["skipped"] > 5 else ""))
     lines.append(f"wrote {out}")
     return "\n".join(lines)

@@ -23,6 +23,7 @@ from typing import Optional
 import numpy as np
 
 from headstart.errors import HeadstartError
+from headstart.path_kind import not_an_input
 from headstart.vision.decode import UnreadableImage, decode_image, fit_pixels
 from headstart.vision.idx import idx_shape, iter_idx_rows, looks_like_idx, read_idx
 
@@ -43,6 +44,7 @@ class Decoded:
     labels: Optional[np.ndarray] = None  # (n,) int64; None for an unlabeled source
     name: str = ""
     problem: Optional[str] = None
+    reason: str = "unreadable"  # what a skipped image is counted as: unreadable or non_finite
 
 
 class ImageFiles:
@@ -67,7 +69,7 @@ class ImageFiles:
             try:
                 pixels = decode_image(file, height, width, mode)
             except UnreadableImage as problem:
-                yield Decoded(index, None, name=str(file), problem=str(problem))
+                yield Decoded(index, None, name=str(file), problem=str(problem), reason=problem.reason)
                 continue
             labels = None if self.labels is None else np.array(self.labels[index: index + 1], dtype=np.int64)
             yield Decoded(index, pixels[None], labels)
@@ -126,6 +128,10 @@ def image_axes(shape: tuple[int, ...], name: str) -> tuple[tuple[int, int, int],
 def array_source(name: str, images: np.ndarray, labels: Optional[np.ndarray] = None) -> ImageArray:
     """An in-memory or memory-mapped (N, ...) uint8 array as a source."""
     if images.dtype != np.uint8:
+        bad = _non_finite_count(images) if np.issubdtype(images.dtype, np.floating) else 0
+        if bad:  # the conversion below would turn them into 0 (with a RuntimeWarning at most)
+            raise HeadstartError(f"{name}: pixels are {images.dtype} and {bad:,} of them are NaN or infinite; "
+                                 f"fix or drop those images, then convert to uint8")
         raise HeadstartError(f"{name}: pixels are {images.dtype}; expected uint8 (convert with "
                              f"(x * 255).round().astype(np.uint8) for floats in [0, 1])")
     shape, to_channels_last = image_axes(images.shape, name)
@@ -135,6 +141,12 @@ def array_source(name: str, images: np.ndarray, labels: Optional[np.ndarray] = N
             yield to_channels_last(np.asarray(images[start: start + ARRAY_ROWS_PER_CHUNK]))
 
     return ImageArray(name, len(images), shape, chunks, labels)
+
+
+def _non_finite_count(images: np.ndarray) -> int:
+    """NaN and infinite values in a (possibly memory-mapped) float array, read a chunk at a time."""
+    return sum(int((~np.isfinite(np.asarray(images[start: start + ARRAY_ROWS_PER_CHUNK]))).sum())
+               for start in range(0, len(images), ARRAY_ROWS_PER_CHUNK)) if images.ndim else 0
 
 
 def _npy_source(path: Path) -> ImageArray:
@@ -245,7 +257,7 @@ def open_sources(inputs: Iterable[str | Path], layout: str = "auto") -> list[Ima
             files = [path]
             explicit.add(path)
         else:
-            raise HeadstartError(f"{path}: no such file or folder")
+            raise not_an_input(path)
         for file in files:  # files named as inputs, or the arrays in a folder without images
             kind = _file_kind(file, layout)
             if kind == "image":
