@@ -14,8 +14,8 @@ from headstart.errors import HeadstartError
 from test_audio_pipeline import MODEL as AUDIO_MODEL
 from test_audio_pipeline import words  # noqa: F401  (fixture)
 from test_finetune_cli import write_finetune_config, write_task
-from test_pretrain_cli import CORPUS, run_cli, write_config
-from test_vision_pretrain import RESNET, digits  # noqa: F401  (fixture)
+from test_pretrain_cli import run_cli, write_config
+from test_vision_pretrain import RESNET, digits, text  # noqa: F401  (fixture)
 from test_word_vectors import BAD, FRAMES_BAD, FRAMES_GOOD, GOOD, skipgram_run, word_data  # noqa: F401  (fixture)
 
 
@@ -26,13 +26,10 @@ def predict_cli(*args):
 
 
 @pytest.fixture(scope="module")
-def text_run(tmp_path_factory):
+def text_run(tmp_path_factory, text):  # noqa: F811
     """A tiny masked LM fine-tuned with LoRA on a toy sentiment task: LoRA is merged into the classifier."""
-    tmp = tmp_path_factory.mktemp("text")
-    (tmp / "corpus.txt").write_text(CORPUS)
-    assert run_cli("prepare", "text", tmp / "corpus.txt", "--out", tmp / "data", "--tokenizer", "char",
-                   "--workers", "0")[0] == 0
-    assert run_cli("pretrain", write_config(tmp, tmp / "data", "masked_lm"))[0] == 0
+    tmp = tmp_path_factory.mktemp("text-run")
+    assert run_cli("pretrain", write_config(tmp, text, "masked_lm"))[0] == 0
     write_task(tmp, test_rows=[(1, "a fine fox"), (0, "a lazy dog"), (1, "lovely day"), (0, "bad slow dog")])
     code, out = run_cli("finetune", write_finetune_config(tmp, tmp / "run-masked_lm", name="lora", lora_rank=2))
     assert code == 0, out
