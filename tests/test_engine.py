@@ -158,3 +158,15 @@ def test_a_time_budget_takes_durations_and_refuses_nonsense():
     assert TrainConfig(**base, time_budget=30).time_budget == 30
     with pytest.raises(ValueError, match="a duration such as 20m"):
         TrainConfig(**base, time_budget="soon")
+
+
+def test_a_nan_evaluation_is_never_the_best():
+    """Every comparison with NaN is False: a NaN kept as the first best would beat nothing after it."""
+    from types import SimpleNamespace
+    from headstart.engine.trainer import Trainer
+    trainer = SimpleNamespace(best=None, higher_is_better=True)
+    assert not Trainer._is_better(trainer, float("nan"))
+    trainer.best = {"value": float("nan")}
+    assert Trainer._is_better(trainer, 0.5)
+    trainer.best = {"value": 0.6}
+    assert not Trainer._is_better(trainer, 0.5) and Trainer._is_better(trainer, 0.7)

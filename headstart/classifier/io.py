@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from ..errors import HeadstartError
+from ..path_kind import not_an_input
 
 IO_MODULES = {"text": "headstart.text.classifier_io", "images": "headstart.vision.classifier_io",
               "audio": "headstart.audio.classifier_io"}
@@ -81,8 +82,8 @@ def expand_files(sources: Iterable[str], suffixes: frozenset[str]) -> Iterator[t
     ``suffixes``; a missing path is an error before anything is predicted."""
     paths = [Path(s) for s in sources]
     for path in paths:
-        if not path.exists():
-            raise HeadstartError(f"{path}: no such file or folder")
+        if not (path.is_file() or path.is_dir()):
+            raise not_an_input(path)  # says what it is: missing, a broken link, a loop, a device
     for path in paths:
         if path.is_dir():
             for found in sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file()):

@@ -257,7 +257,11 @@ class Trainer:
         return result
 
     def _is_better(self, value: float) -> bool:
-        if self.best is None:
+        # A NaN is never best: kept as the first "best", it would beat nothing after it (every comparison with
+        # NaN is False), and the run would keep and score its NaN checkpoint.
+        if not math.isfinite(value):
+            return False
+        if self.best is None or not math.isfinite(self.best["value"]):
             return True
         return value > self.best["value"] if self.higher_is_better else value < self.best["value"]
 
