@@ -149,3 +149,15 @@ def test_self_training_works_with_the_closed_form_probe(tmp_path, skipgram_run):
     results = finetune(cfg.model_copy(update={"strategy": cfg.strategy.model_copy(
         update={"name": "linear_probe", "solver": "lbfgs"})}))
     assert results["labels"] == 12 and results["self_training"]["pseudo_labels"] > 0  # all 12 train the probe
+
+
+def test_resuming_from_an_edited_checkpoint_names_it(tmp_path, skipgram_run):  # noqa: F811
+    cfg = text_config(tmp_path, skipgram_run, method="consistency", threshold=0.5)
+    cfg = cfg.model_copy(update={"epochs": None, "train": cfg.train.model_copy(
+        update={"steps": 8, "eval_every": 4, "checkpoint_every": 2, "patience": None})})
+    assert finetune(cfg, stop_at=4)["interrupted"]
+    state_file = next((tmp_path / "ft" / "checkpoints").glob("step_*")) / "state.json"
+    state = json.loads(state_file.read_text())
+    state_file.write_text(json.dumps({**state, "rng": "garbage"}))
+    with pytest.raises(HeadstartError, match=r"cannot resume from .*step_\d+: state.json: 'rng'"):
+        finetune(cfg, resume=True)

@@ -16,7 +16,7 @@ from ..config import apply_overrides, read_yaml, validate
 from ..engine import Checkpointer, Trainer
 from ..engine.checkpoint import load_objective_weights, write_json_atomic
 from ..engine.device import resolve_device
-from ..engine.rng import seed_everything
+from ..engine.rng import RNGStateError, seed_everything
 from ..errors import HeadstartError
 from .config import FinetuneConfig
 from .evaluate import evaluate_classifier
@@ -151,7 +151,10 @@ def _train(cfg: FinetuneConfig, modality, train, val, run_dir: Path, on_eval, nu
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(run_config, sort_keys=False))
     if resume_from is not None:  # the engine restores weights, optimizer, RNG and data position: as if never stopped
-        trainer.resume(resume_from)
+        try:
+            trainer.resume(resume_from)
+        except RNGStateError as error:  # it names the file; the checkpoint is known here
+            raise HeadstartError(f"cannot resume from {resume_from}: {error}") from None
     return backbone, objective, val_src, trainer.fit(stop_at=stop_at)
 
 
