@@ -20,7 +20,7 @@ from ..models.vit import VisionTransformer
 from ..text.tokenizer import special_token_ids
 from . import bert, gpt2, vit
 from .common import StateReader
-from .export import BERT_HINT, check_new_directory, refuse, tokenizer_files, write_directory
+from .directory import BERT_HINT, check_new_directory, refuse, tokenizer_files, write_directory
 
 ONNX_HINT = "; export it with --format onnx instead"
 # How far a remapped head may be from headstart's on the check's inputs, relative to the logits' scale

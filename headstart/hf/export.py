@@ -13,21 +13,16 @@ classifier, to Hugging Face or to ONNX; a pre-training run exports its checkpoin
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
-
-from safetensors.torch import save_file
 
 from ..classifier.saved import CLASSIFIER_DIR
 from ..engine.checkpoint import read_state, resolve_checkpoint
 from ..errors import HeadstartError
 from ..text.tokenizer import special_token_ids
 from . import bert, gpt2, vit
+from .directory import BERT_HINT, check_new_directory, refuse, tokenizer_files, write_directory
 
 FORMATS = ("hf", "onnx")
-BERT_HINT = ("; BERT is post-norm: pre-train with a bert-classic-* preset "
-             "(norm_position: post, embedding_norm, mlm_transform)")
-
 
 def export(source, out, fmt: str = "hf") -> Path:
     """Export ``source`` to the new directory ``out`` in format ``fmt`` (``hf`` or ``onnx``): a fine-tuning
@@ -49,11 +44,6 @@ def export(source, out, fmt: str = "hf") -> Path:
     return export_checkpoint(source, out)
 
 
-def check_new_directory(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise HeadstartError(f"{out}: already exists and is not empty; choose a new --out directory")
-
-
 def export_checkpoint(source, out) -> Path:
     """Export the best (else latest) checkpoint of run ``source`` (or checkpoint ``source``) to ``out``."""
     checkpoint = resolve_checkpoint(source)
@@ -69,26 +59,6 @@ def export_checkpoint(source, out) -> Path:
     return out
 
 
-def write_directory(out: Path, files: dict, readme: str) -> None:
-    """``files`` (name -> tensors, a JSON-ready dict or text) and README.md into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    for name, content in files.items():
-        if isinstance(content, dict) and name.endswith(".safetensors"):
-            save_file({k: v.float().contiguous() for k, v in content.items()}, str(out / name),
-                      metadata={"format": "pt"})  # transformers refuses safetensors without a format
-        elif isinstance(content, dict):
-            (out / name).write_text(json.dumps(content, indent=2) + "\n")
-        else:
-            (out / name).write_text(content)
-    (out / "README.md").write_text(readme)
-
-
-def refuse(checkpoint, architecture: str, problems: list[str], hint: str = "") -> None:
-    if problems:
-        raise HeadstartError(f"{checkpoint}: {', '.join(problems)} cannot be represented in transformers' "
-                             f"{architecture}{hint}")
-
-
 def _text_files(checkpoint) -> tuple[dict, str]:
     from ..text.pretrained import load_text_model
 
@@ -99,20 +69,6 @@ def _text_files(checkpoint) -> tuple[dict, str]:
     refuse(checkpoint, architecture, mapping.unsupported(cfg), hint)
     return {"config.json": mapping.hf_config(cfg, special), "model.safetensors": mapping.to_hf(model.state_dict(), cfg),
             **tokenizer_files(tokenizer, cfg, cfg.context_length)}, architecture
-
-
-def tokenizer_files(tokenizer, cfg, max_length: int) -> dict:
-    """tokenizer.json and the settings ``AutoTokenizer`` reads with it (texts are cut at ``max_length``
-    tokens, padded on the right as headstart pads them)."""
-    tokens = {role: tokenizer.id_to_token(i) for role, i in special_token_ids(tokenizer).items()}
-    tokenizer_config = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": max_length,
-                        "padding_side": "right", "eos_token": tokens["eos"], "pad_token": tokens["pad"],
-                        "unk_token": tokens["unk"], "mask_token": tokens["mask"]}
-    if not cfg.causal and tokenizer.token_to_id("[CLS]") is not None:  # a BERT vocabulary (imported)
-        tokenizer_config.update(cls_token="[CLS]", sep_token=tokens["eos"])
-    special_map = {k: v for k, v in tokenizer_config.items() if k.endswith("_token")}
-    return {"tokenizer.json": tokenizer.to_str(), "tokenizer_config.json": tokenizer_config,
-            "special_tokens_map.json": special_map}
 
 
 def _image_files(checkpoint, kind) -> tuple[dict, str]:
