@@ -4,7 +4,16 @@
     clf.predict(["a gripping film", "dull"])          # ['1', '0']
     clf.predict_proba(["a gripping film"])            # (1, classes) probabilities, columns = clf.labels
 """
-from .classifier import Classifier, load_classifier
-from .saved import CLASSIFIER_DIR, save_classifier
+from importlib import import_module
 
-__all__ = ["CLASSIFIER_DIR", "Classifier", "load_classifier", "save_classifier"]
+# Loaded on first use: a modality's reader of inputs imports ``classifier.io`` alone, without the
+# fine-tuning code that ``classifier.py`` and ``saved.py`` build on.
+_API = {"Classifier": ".classifier", "load_classifier": ".classifier", "CLASSIFIER_DIR": ".saved",
+        "save_classifier": ".saved"}
+__all__ = sorted(_API)
+
+
+def __getattr__(name):
+    if name in _API:
+        return getattr(import_module(_API[name], __name__), name)
+    raise AttributeError(f"module 'headstart.classifier' has no attribute {name!r}")

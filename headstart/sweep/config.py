@@ -225,3 +225,8 @@ def _set(data: dict, key: str, value: Any, where: str) -> None:
             raise HeadstartError(f"{where}: {part} is not a section of the base config")
         node = child
     node[parts[-1]] = value
+
+
+def trial_dir(sweep: Sweep, number: int) -> Path:
+    """Where trial ``number`` of ``sweep`` runs."""
+    return sweep.cfg.run_dir / "trials" / f"trial-{number:03d}"

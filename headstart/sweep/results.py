@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import math
 from pathlib import Path
 from typing import Any, Optional
@@ -11,7 +10,7 @@ from typing import Any, Optional
 import yaml
 
 from ..engine.checkpoint import write_json_atomic
-from .config import Sweep
+from .config import Sweep, trial_dir
 
 STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
 
@@ -19,8 +18,6 @@ STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING
 def trial_rows(sweep: Sweep, study) -> list[dict]:
     """One row per trial, in order: its params (the default trial's are the base config's values), state,
     value, the last intermediate value (what a pruned trial was stopped at), steps and seconds."""
-    from .run import trial_dir
-
     rows = []
     for trial in study.get_trials(deepcopy=False):
         attrs = trial.user_attrs

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import HeadstartError
-from .config import RangeParam, Sweep, load_sweep
+from .config import RangeParam, Sweep, load_sweep, trial_dir
 
 log = logging.getLogger("headstart")
 
@@ -251,10 +251,6 @@ def run_trial(sweep: Sweep, number: int, params: dict[str, Any], trial) -> Trial
     # finetune: the best checkpoint's validation (as results.json says); pretrain: the last evaluation.
     outcome.value = float(final[sweep.metric_key])
     return outcome
-
-
-def trial_dir(sweep: Sweep, number: int) -> Path:
-    return sweep.cfg.run_dir / "trials" / f"trial-{number:03d}"
 
 
 def _log_trial(sweep: Sweep, number: int, params: dict, outcome: TrialRun) -> None:

@@ -16,6 +16,7 @@ from ..finetune.task import TaskBackbone, TaskModality, with_dropout
 from ..models import TextTransformer
 from ..objectives import Classification
 from ..transfer.probes import tfidf_logreg
+from .input_texts import read_texts
 from .labeled import LabeledTexts, align_labels, read_labeled
 from .noise import token_noise
 from .pretrained import load_text_model, load_word_vectors, text_model_kind
@@ -115,7 +116,6 @@ class TextTask(TaskModality):
     def read_pool(self, ref: DataRef, task: TaskConfig, field: str, label_names: list[str]) -> LabeledTexts:
         """A file of unlabeled texts: one per line, or JSONL / TSV / CSV with the text in ``field``; lines that
         cannot be read are skipped and counted."""
-        from .classifier_io import read_texts  # that module builds on this one
         if ref.split is not None or not Path(ref.path).is_file():
             raise HeadstartError(f"semi_supervised.unlabeled: {ref.path} is not a file of texts (a text task's pool "
                                  f"is one text per line, or JSONL/TSV/CSV with the text in field)")
