@@ -4,6 +4,7 @@ normalised with the training folder's statistics."""
 from __future__ import annotations
 
 from dataclasses import fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -78,10 +79,16 @@ def _options(inputs: dict) -> AudioPrepareOptions:
     return AudioPrepareOptions(**{k: v for k, v in inputs.items() if k in known})
 
 
+@lru_cache(maxsize=4)
+def _logmel(sample_rate: int, n_mels: int, win_ms: float, hop_ms: float) -> LogMel:
+    """One feature extractor per setting: its filterbank and window are built once, not once per file."""
+    return LogMel(sample_rate, n_mels, win_ms, hop_ms)
+
+
 def _features(inputs: dict, waveform: np.ndarray) -> np.ndarray:
     """Log-mels stored as ``prepare audio`` stores them (float16), so a file predicts exactly as its
     prepared copy does."""
-    logmel = LogMel(inputs["sample_rate"], inputs["n_mels"], inputs["win_ms"], inputs["hop_ms"])
+    logmel = _logmel(inputs["sample_rate"], inputs["n_mels"], inputs["win_ms"], inputs["hop_ms"])
     return logmel(waveform).astype(np.float16)
 
 
