@@ -13,7 +13,7 @@ from headstart.objectives.image_classification import ImageClassification
 from headstart.objectives.mae import MAE, masked_patch_loss, random_patch_mask
 from headstart.objectives.simclr import SimCLR, embedding_std, nt_xent_loss
 from headstart.vision.augment import (SimCLRAugment, color_jitter, gaussian_blur, random_grayscale,
-                                      random_resized_crop)
+                                      random_resized_crop, random_rotate_shear, rotate_shear)
 
 
 def tiny_resnet(channels: int = 3) -> ResNet:
@@ -39,6 +39,16 @@ def test_a_whole_frame_crop_is_the_identity_and_flip_mirrors():
     whole = dict(size=(8, 10), scale=(1.0, 1.0), ratio=(10 / 8, 10 / 8))
     torch.testing.assert_close(random_resized_crop(images, **whole), images)
     torch.testing.assert_close(random_resized_crop(images, **whole, flip_p=1.0), images.flip(-1))
+
+
+def test_rotate_shear_is_the_identity_at_zero_and_a_quarter_turn_is_rot90():
+    images = torch.rand(3, 1, 8, 8)
+    torch.testing.assert_close(random_rotate_shear(images, degrees=0.0, shear=0.0), images)
+    quarter = rotate_shear(images, torch.full((3,), math.pi / 2), torch.zeros(3))
+    torch.testing.assert_close(quarter, torch.rot90(images, 1, dims=(-2, -1)), atol=1e-5, rtol=0)
+    sheared = rotate_shear(images, torch.zeros(3), torch.full((3,), 0.3))
+    torch.testing.assert_close(sheared[:, :, 4], images[:, :, 4], atol=0.2, rtol=0)  # rows near the centre move least
+    assert not torch.allclose(sheared, images)
 
 
 def test_colour_augmentations_do_nothing_when_off_and_blur_keeps_flat_images_flat():

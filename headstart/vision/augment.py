@@ -209,11 +209,32 @@ def cutout(images: torch.Tensor, *, fraction: float = 0.5, generator: Optional[t
     return torch.where(inside.unsqueeze(1), torch.full_like(images, 0.5), images)
 
 
+def rotate_shear(images: torch.Tensor, angle: torch.Tensor, shear: torch.Tensor) -> torch.Tensor:
+    """Image ``i`` rotated by ``angle[i]`` radians and sheared horizontally by ``shear[i]`` about its centre, in
+    one ``grid_sample``; the border colour extends into the corners a rotation uncovers."""
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = images.new_zeros(images.shape[0], 2, 3)  # output -> input coordinates: rotation times shear
+    theta[:, 0, 0], theta[:, 0, 1] = cos, cos * shear - sin
+    theta[:, 1, 0], theta[:, 1, 1] = sin, sin * shear + cos
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def random_rotate_shear(images: torch.Tensor, *, degrees: float = 30.0, shear: float = 0.3,
+                        generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Each image rotated by up to ``degrees`` and sheared by up to ``shear``, either way: RandAugment's
+    Rotate and ShearX at their largest magnitude (30 degrees, 0.3)."""
+    b = images.shape[0]
+    return rotate_shear(images, _uniform(-math.radians(degrees), math.radians(degrees), (b,), generator, images),
+                        _uniform(-shear, shear, (b,), generator, images))
+
+
 def strong_augment(images: torch.Tensor, *, crop_scale=(0.5, 1.0)) -> torch.Tensor:
     """FixMatch's strong view with the batched operations here (RandAugment's geometric and colour ops,
-    approximated): a random resized crop, brightness/contrast jitter, blur, then cutout.  No flip: a mirrored
-    digit or letter is another symbol."""
+    approximated): a random resized crop, rotation and shear, brightness/contrast jitter, blur, then cutout.
+    No flip: a mirrored digit or letter is another symbol."""
     out = random_resized_crop(images, tuple(images.shape[-2:]), scale=crop_scale)
+    out = random_rotate_shear(out)
     out = color_jitter(out, brightness=0.5, contrast=0.5, saturation=0.5, hue=0.0, p=0.9)
     out = gaussian_blur(out, p=0.3)
     return cutout(out)
