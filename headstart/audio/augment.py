@@ -32,3 +32,33 @@ def spec_augment(features: torch.Tensor, padding_mask: torch.Tensor, *, freq_mas
     time = _bands(lengths, time_masks, span_width, t)
     keep = ~(freq[:, None, :] | time[:, :, None])
     return features * keep.to(features.dtype)
+
+
+def warp_and_stretch(features: torch.Tensor, padding_mask: torch.Tensor, pitch: torch.Tensor,
+                     speed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clip ``i`` with its mel axis scaled by ``pitch[i]`` (output bin m reads input bin m * pitch: above 1 the
+    voice sounds lower, as vocal-tract-length perturbation does) and played ``speed[i]`` times as fast (output
+    frame t reads input frame t * speed; the clip gets shorter above 1).  Bins and frames read from beyond the
+    clip are zero, the mean of normalised features.  Returns (features, padding_mask) of the same shape."""
+    b, t, m = features.shape
+    frames = torch.arange(t, device=features.device, dtype=features.dtype)
+    bins = torch.arange(m, device=features.device, dtype=features.dtype)
+    # grid_sample's coordinates: -1 and 1 are the outer edges of the first and last cell (align_corners=False).
+    y = ((frames[None, :] + 0.5) * speed[:, None]) / t * 2 - 1  # (B, T)
+    x = ((bins[None, :] + 0.5) * pitch[:, None]) / m * 2 - 1  # (B, M)
+    grid = torch.stack(torch.broadcast_tensors(x[:, None, :], y[:, :, None]), dim=-1)  # (B, T, M, 2): (x, y)
+    lengths = padding_mask.sum(1).to(features.dtype)
+    kept = frames[None, :] < torch.floor(lengths / speed)[:, None].clamp(min=1)
+    inside = features * padding_mask[..., None].to(features.dtype)  # padding must not leak into the clip's end
+    out = torch.nn.functional.grid_sample(inside[:, None], grid, mode="bilinear", padding_mode="zeros",
+                                          align_corners=False)[:, 0]
+    return out * kept[..., None].to(features.dtype), kept
+
+
+def random_warp_and_stretch(features: torch.Tensor, padding_mask: torch.Tensor, *, pitch=(0.9, 1.1),
+                            speed=(0.9, 1.1)) -> tuple[torch.Tensor, torch.Tensor]:
+    """``warp_and_stretch`` with a pitch and a speed factor drawn uniformly per clip (UDA's and Kaldi's speed
+    perturbation use 0.9-1.1)."""
+    b = features.shape[0]
+    draw = lambda low, high: torch.rand(b, device=features.device, dtype=features.dtype) * (high - low) + low  # noqa: E731
+    return warp_and_stretch(features, padding_mask, draw(*pitch), draw(*speed))

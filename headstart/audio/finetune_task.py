@@ -18,7 +18,7 @@ from ..models.audio_encoder import AudioEncoder
 from ..objectives.audio_classification import AudioClassification
 from ..transfer.probes import linear_probe
 from .arrays import AudioArrays, load_audio_manifest
-from .augment import spec_augment
+from .augment import random_warp_and_stretch, spec_augment
 from .batches import AudioClassificationBatches
 from .pretrained import load_audio_model
 
@@ -57,9 +57,11 @@ class AudioBackbone(TaskBackbone):
                              self.cfg, self.mean, self.std)
 
     def consistency_views(self, method: str):
-        """The clean clip teaches a SpecAugmented copy (frequency and time masks)."""
+        """The clean clip teaches a noised copy: pitch and speed perturbed by up to 10%, then SpecAugment's
+        frequency and time masks (UDA's audio noise)."""
         def strong(batch: dict) -> dict:
-            return {**batch, "features": spec_augment(batch["features"], batch["padding_mask"])}
+            features, mask = random_warp_and_stretch(batch["features"], batch["padding_mask"])
+            return {**batch, "features": spec_augment(features, mask), "padding_mask": mask}
         return (lambda batch: batch), strong
 
     def describe(self) -> str:
