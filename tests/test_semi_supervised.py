@@ -7,10 +7,11 @@ import json
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from headstart.engine.metrics import read_metrics
 from headstart.errors import HeadstartError
-from headstart.finetune.config import FinetuneConfig
+from headstart.finetune.config import FinetuneConfig, SemiSupervisedConfig, StudentConfig
 from headstart.finetune.run import finetune
 from headstart.objectives.consistency import Consistency, consistency_loss
 
@@ -149,6 +150,27 @@ def test_self_training_works_with_the_closed_form_probe(tmp_path, skipgram_run):
     results = finetune(cfg.model_copy(update={"strategy": cfg.strategy.model_copy(
         update={"name": "linear_probe", "solver": "lbfgs"})}))
     assert results["labels"] == 12 and results["self_training"]["pseudo_labels"] > 0  # all 12 train the probe
+
+
+def test_a_probe_teacher_can_teach_a_student_that_trains_its_features(tmp_path, skipgram_run):  # noqa: F811
+    # Noisy Student: a student that can only redraw the teacher's boundary on the same frozen features learns
+    # nothing from it, so the student may train in full, with its own epochs, learning rate and dropout.
+    cfg = text_config(tmp_path, skipgram_run, method="self_training", threshold=0.5)
+    cfg = cfg.model_copy(update={"strategy": cfg.strategy.model_copy(update={"name": "linear_probe",
+                                                                              "solver": "lbfgs"})})
+    cfg.semi_supervised = cfg.semi_supervised.model_copy(update={"student": StudentConfig(
+        strategy={"name": "full"}, epochs=2, lr=3e-3, dropout=0.2)})
+    results = finetune(cfg)
+    student = yaml.safe_load((tmp_path / "ft" / "config.yaml").read_text())
+    teacher = yaml.safe_load((tmp_path / "ft" / "teacher" / "config.yaml").read_text())
+    assert teacher["strategy"]["name"] == "linear_probe" and student["strategy"]["name"] == "full"
+    assert student["train"]["lr"] == 3e-3 and student["dropout"] == 0.2 and student["epochs"] == 2
+    assert results["strategy"] == "full" and results["self_training"]["pseudo_labels"] > 0
+
+
+def test_only_self_training_has_a_student():
+    with pytest.raises(ValueError, match="only self_training has a student, not fixmatch"):
+        SemiSupervisedConfig.model_validate({"method": "fixmatch", "unlabeled": "pool.txt", "student": {"epochs": 2}})
 
 
 def test_resuming_from_an_edited_checkpoint_names_it(tmp_path, skipgram_run):  # noqa: F811

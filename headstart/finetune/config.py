@@ -64,6 +64,18 @@ SEMI_DEFAULTS = {  # threshold, temperature: each method's paper values
 }
 
 
+class StudentConfig(Strict):
+    """Self-training's student, where it should differ from the teacher.  Noisy Student (Xie et al. 2020) makes
+    the student as large or larger and noised: a student that can only draw the teacher's own boundary (a linear
+    probe on the same frozen features) learns nothing from its pseudo-labels, one that trains its features can."""
+
+    strategy: Optional[StrategyConfig] = Field(default=None, description="default: the teacher's")
+    epochs: Optional[float] = Field(default=None, gt=0, description="passes over labels + pseudo-labels")
+    lr: Optional[float] = Field(default=None, gt=0, description="default: the teacher's (min_lr keeps its ratio)")
+    dropout: Optional[float] = Field(default=None, ge=0, lt=1, description="the student's noise; default: the "
+                                     "teacher's")
+
+
 class SemiSupervisedConfig(Strict):
     """Use unlabeled examples while fine-tuning: consistency training (UDA), FixMatch, or self-training."""
 
@@ -81,6 +93,14 @@ class SemiSupervisedConfig(Strict):
                        "(FixMatch's mu is 7; less costs less on a CPU)")
     max_pool: Optional[int] = Field(default=None, gt=0, description="use at most this many pool examples "
                                     "(a seeded random subset)")
+    student: Optional[StudentConfig] = Field(default=None, description="self_training: how the student trains, "
+                                             "where not as the teacher")
+
+    @model_validator(mode="after")
+    def _student_only_for_self_training(self):
+        if self.student is not None and self.method != "self_training":
+            raise ValueError(f"student: only self_training has a student, not {self.method}")
+        return self
 
     def rule(self) -> tuple[float, Optional[float]]:
         """(threshold, temperature) with the method's defaults filled in."""

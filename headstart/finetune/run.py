@@ -21,7 +21,7 @@ from ..errors import HeadstartError
 from .config import FinetuneConfig
 from .evaluate import evaluate_classifier
 from .probe_fit import fit_probe_run
-from .semi_supervised import WithUnlabeled, consistency_rule, read_pool, with_pseudo_labels
+from .semi_supervised import WithUnlabeled, consistency_rule, read_pool, student_config, with_pseudo_labels
 from .strategies import apply_strategy
 from .task import budget_labels, split_task, task_modality
 
@@ -58,7 +58,7 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=Non
             labels = len(train)
             train, record = with_pseudo_labels(train, pool, cfg.run_dir / "teacher", cfg)
             extra = {"labels": labels, "self_training": {**record, "teacher_test": teacher["test"]}}
-            pool = None
+            pool, cfg = None, student_config(cfg)
             seed_everything(cfg.train.seed)
     if cfg.strategy.name == "linear_probe" and cfg.strategy.solver == "lbfgs":
         return _solved_probe(cfg, modality, train, val, test, num_classes, device, extra)

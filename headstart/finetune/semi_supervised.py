@@ -112,3 +112,22 @@ def with_pseudo_labels(train, pool, teacher_dir: Path, cfg: FinetuneConfig):
              len(chosen), keep_per_class, len(pool), threshold,
              f"; their accuracy {record['pseudo_accuracy']:.3f}" if "pseudo_accuracy" in record else "")
     return train.concat(pseudo), record
+
+
+def student_config(cfg: FinetuneConfig) -> FinetuneConfig:
+    """The fine-tuning config of self-training's student: the teacher's with ``semi_supervised.student``'s
+    settings in place (min_lr keeps its ratio to lr, so the schedule's shape stays)."""
+    student = cfg.semi_supervised.student
+    if student is None:
+        return cfg
+    update: dict = {}
+    if student.strategy is not None:
+        update["strategy"] = student.strategy
+    if student.epochs is not None:
+        update["epochs"] = student.epochs
+    if student.dropout is not None:
+        update["dropout"] = student.dropout
+    if student.lr is not None:
+        ratio = cfg.train.min_lr / cfg.train.lr
+        update["train"] = cfg.train.model_copy(update={"lr": student.lr, "min_lr": student.lr * ratio})
+    return cfg.model_copy(update=update)
