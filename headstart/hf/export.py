@@ -28,7 +28,7 @@ GPT2_HINT = ("; a rotary decoder (positions: rope, norm: rmsnorm, activation: sw
              "exports to LlamaForCausalLM instead")
 # ModernBERT is transformers' rotary encoder, but not headstart's layout: said rather than approximated.
 ROTARY_ENCODER = ("no transformers class holds a rotary headstart encoder exactly: ModernBERT normalises the "
-                  "embeddings, has no norm before its first attention, and uses LayerNorm with GeGLU")
+                  "embeddings and has no norm before its first attention")
 
 def export(source, out, fmt: str = "hf") -> Path:
     """Export ``source`` to the new directory ``out`` in format ``fmt`` (``hf`` or ``onnx``): a fine-tuning
