@@ -125,6 +125,18 @@ def test_a_transformers_decoder_imports_with_the_same_logits(tmp_path, kind, set
     assert same_logits_on_a_padded_batch(hf.eval(), model, tokenizer) < TOLERANCE
 
 
+def test_sharded_bfloat16_weights_import_as_transformers_wrote_them(tmp_path):
+    source, hf = hf_decoder(tmp_path)
+    for name in source.glob("*.safetensors"):
+        name.unlink()
+    hf.to(torch.bfloat16).save_pretrained(source, max_shard_size="40KB")  # as the Hub's checkpoints come
+    assert len(list(source.glob("model-*.safetensors"))) > 1 and (source / "model.safetensors.index.json").exists()
+    assert run_cli("import", source, "--out", tmp_path / "run")[0] == 0
+    model, _, _, _ = load_text_model(tmp_path / "run")
+    ours = model.stack.blocks[1].mlp.proj.weight
+    assert torch.equal(ours, hf.model.layers[1].mlp.down_proj.weight.float())
+
+
 def test_an_imported_llama_continues_pretraining_and_exports_again(tmp_path):
     source, _ = hf_decoder(tmp_path)
     assert run_cli("import", source, "--out", tmp_path / "run")[0] == 0
