@@ -5,6 +5,10 @@ tinyshakespeare) is imported with ``headstart import``, pre-trained 20 more step
 tinyshakespeare, and exported again; prints the losses and the largest logit gap between the exported
 model in transformers and headstart's checkpoint on a padded batch.
 
+``exactness``: the largest logit gap between headstart and transformers on a padded batch for every
+mapping the tests check (tests/test_hf_modern.py's models and helpers), and whether export -> import
+gives the same weights bit for bit.
+
 ``step-time``: the speedrun recipe's layout (configs/shakespeare-speedrun.yaml: rope, QK-norm, ReLU²,
 LayerNorm) against its exportable twin (rope, QK-norm, SwiGLU at 8/3 width, RMSNorm: Qwen3's layout),
 both through the engine's real training step with the recipe's settings (Muon, batch 48, context 64),
@@ -12,6 +16,7 @@ in one process, in alternating rounds; prints median ms per step and the ratio. 
 not time to loss 1.89: whether the twin reaches 1.89 as fast needs bench/speedrun.py on a quiet machine.
 
     python bench/hf_modern.py continue [--steps 20]
+    python bench/hf_modern.py exactness
     python bench/hf_modern.py step-time [--rounds 7 --steps 10]
 """
 from __future__ import annotations
@@ -89,6 +94,34 @@ def continue_pretraining(args) -> None:
     print(f"{type(hf).__name__}: largest logit gap to headstart on a padded batch {float(gap):.2e}; files in {work}")
 
 
+def exactness(args) -> None:
+    import logging
+    import transformers
+    sys.path.insert(0, str(ROOT / "tests"))
+    logging.disable(logging.WARNING)  # the import's notes (GQA expanded, rows added) are not figures
+    import test_hf_modern as t
+    from headstart.engine.checkpoint import model_tensors
+    from headstart.text.pretrained import load_text_model
+
+    for name, (fields, _) in t.VARIANTS.items():
+        tmp = Path(tempfile.mkdtemp())
+        run, model = t.text_run(tmp, **{**t.MODERN, **fields})
+        cli("export", run, "--out", tmp / "hf")
+        hf = transformers.AutoModelForCausalLM.from_pretrained(tmp / "hf").eval()
+        gap = t.same_logits_on_a_padded_batch(hf, model, load_text_model(run)[1])
+        cli("import", tmp / "hf", "--out", tmp / "back")
+        back, ours = model_tensors(load_text_model(tmp / "back")[0]), model_tensors(model)
+        same = back.keys() == ours.keys() and all(torch.equal(back[k], ours[k]) for k in ours)
+        print(f"export {name} -> {type(hf).__name__}: max |logit gap| {gap:.1e}; import back: "
+              f"{'identical weights' if same else 'DIFFERENT weights'}")
+    for kind, settings in t.IMPORTED:
+        tmp = Path(tempfile.mkdtemp())
+        source, hf = t.hf_decoder(tmp, kind, **settings)
+        cli("import", source, "--out", tmp / "run")
+        model, tokenizer, _, _ = load_text_model(tmp / "run")
+        print(f"import {kind} {settings}: max |logit gap| {t.same_logits_on_a_padded_batch(hf.eval(), model, tokenizer):.1e}")
+
+
 def speedrun_models() -> dict[str, dict]:
     model = yaml.safe_load(SPEEDRUN.read_text())["model"]
     twin = {**model, "activation": "swiglu", "norm": "rmsnorm", "d_ff": 352}  # modern-nano's SwiGLU width
@@ -138,11 +171,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
     sub.add_parser("continue").add_argument("--steps", type=int, default=20)
+    sub.add_parser("exactness")
     timing = sub.add_parser("step-time")
     timing.add_argument("--rounds", type=int, default=7)
     timing.add_argument("--steps", type=int, default=10, help="steps per round")
     args = ap.parse_args()
-    (continue_pretraining if args.command == "continue" else step_time)(args)
+    {"continue": continue_pretraining, "exactness": exactness, "step-time": step_time}[args.command](args)
     print(f"reproduce: python bench/hf_modern.py {' '.join(sys.argv[1:])}")
 
 

@@ -114,8 +114,11 @@ def hf_decoder(tmp_path, kind: str = "llama", **settings):
     return tmp_path / f"hf-{kind}", model
 
 
-@pytest.mark.parametrize("kind, settings", [("llama", {"rope_theta": 500.0}), ("llama", {"mlp_bias": True}),
-                                            ("qwen2", {}), ("qwen3", {"tie_word_embeddings": True})])
+IMPORTED = [("llama", {"rope_theta": 500.0}), ("llama", {"mlp_bias": True}), ("qwen2", {}),
+            ("qwen3", {"tie_word_embeddings": True})]
+
+
+@pytest.mark.parametrize("kind, settings", IMPORTED)
 def test_a_transformers_decoder_imports_with_the_same_logits(tmp_path, kind, settings):
     source, hf = hf_decoder(tmp_path, kind, **settings)
     code, out = run_cli("import", source, "--out", tmp_path / "run")

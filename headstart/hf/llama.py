@@ -24,8 +24,9 @@ from .common import StateReader
 log = logging.getLogger(__name__)
 LLAMA, QWEN3 = "LlamaForCausalLM", "Qwen3ForCausalLM"
 MODEL_TYPES = {LLAMA: "llama", QWEN3: "qwen3"}
-# headstart's QK-norm eps is fixed (blocks.py); Qwen3 uses rms_norm_eps for its QK-norm as well.
-QK_NORM_EPS = 1e-6
+# headstart's RMSNorm eps when norm_eps is unset, and its QK-norm's always (blocks.py); Qwen3 uses
+# rms_norm_eps for its QK-norm as well, so a Qwen3 export needs norm_eps at that value.
+RMSNORM_EPS = QK_NORM_EPS = 1e-6
 # What the nearest exportable setting of each field is, for the refusal message.
 WANTED = dict(causal=True, positions="rope", norm="rmsnorm", activation="swiglu", norm_position="pre",
               embedding_norm=False, mlm_transform=False)
@@ -70,7 +71,7 @@ def hf_config(cfg: TransformerConfig, special: dict[str, int]) -> dict:
         "vocab_size": cfg.vocab_size, "hidden_size": cfg.d_model, "intermediate_size": cfg.ff_width,
         "num_hidden_layers": cfg.n_layer, "num_attention_heads": cfg.n_head, "num_key_value_heads": cfg.n_head,
         "head_dim": cfg.head_dim, "hidden_act": "silu", "max_position_embeddings": cfg.context_length,
-        "rms_norm_eps": cfg.norm_eps or QK_NORM_EPS,
+        "rms_norm_eps": cfg.norm_eps or RMSNORM_EPS,
         # transformers 5 reads rope_parameters; older readers (and llama.cpp, vLLM) read rope_theta.
         "rope_parameters": {"rope_type": "default", "rope_theta": cfg.rope_base}, "rope_theta": cfg.rope_base,
         "attention_bias": cfg.bias, "attention_dropout": cfg.dropout, "tie_word_embeddings": cfg.tie_embeddings,
@@ -156,7 +157,7 @@ def config_from_hf(config: dict) -> TransformerConfig:
     if kv_heads < heads:
         log.info("grouped-query attention (%d key/value heads for %d query heads) becomes one key/value head per "
                  "query head: the same function, %d copies of each key/value head", kv_heads, heads, heads // kv_heads)
-    eps = config.get("rms_norm_eps", 1e-6)
+    eps = config.get("rms_norm_eps", RMSNORM_EPS)
     qk_norm = model_type == "qwen3"
     if qk_norm and eps != QK_NORM_EPS:
         raise ValueError(f"rms_norm_eps={eps}: Qwen3 uses it for its QK-norm too, and headstart's QK-norm eps "
