@@ -222,8 +222,9 @@ def export(checkpoint: Path, out: Path, fmt: str) -> None:
     classifier/ folder) as a Hugging Face model directory, or a classifier as ONNX.
 
     \b
-    causal LM -> GPT2LMHeadModel, masked LM (bert-classic-* layout) -> BertForMaskedLM,
-    ViT -> ViTModel; classifiers -> GPT2ForSequenceClassification (pooling: last),
+    causal LM -> GPT2LMHeadModel (modern-* rotary layout: LlamaForCausalLM, with qk_norm
+    Qwen3ForCausalLM), masked LM (bert-classic-* layout) -> BertForMaskedLM,
+    ViT -> ViTModel; classifiers -> GPT2/Llama/Qwen3ForSequenceClassification (pooling: last),
     BertForSequenceClassification (bert-classic-*, pooling: first), ViTForImageClassification
     (pool: cls); load them with transformers' Auto classes.  --format onnx: any classifier.
     """
@@ -236,7 +237,7 @@ def export(checkpoint: Path, out: Path, fmt: str) -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="A new headstart run directory.")
 def import_command(source: Path, out: Path) -> None:
-    """Import a Hugging Face GPT-2 or BERT model directory (safetensors) as a headstart run.
+    """Import a Hugging Face GPT-2, BERT, Llama, Qwen2 or Qwen3 model directory (safetensors) as a run.
 
     \b
     Then:  headstart finetune  with  init: OUT

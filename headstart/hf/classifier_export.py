@@ -1,5 +1,5 @@
 """A fine-tuned classifier as a transformers directory: causal text models as
-``GPT2ForSequenceClassification``, BERT-layout ones as ``BertForSequenceClassification``, CLS-pooled ViTs
+``GPT2ForSequenceClassification`` (rotary ones as ``Llama``/``Qwen3ForSequenceClassification``), BERT-layout ones as ``BertForSequenceClassification``, CLS-pooled ViTs
 as ``ViTForImageClassification``, with the labels as ``id2label``.
 
 Each mapping gives transformers' logits within float32 rounding of headstart's (tests/test_classifier_export.py
@@ -18,7 +18,7 @@ from ..errors import HeadstartError
 from ..models import TextTransformer
 from ..models.vit import VisionTransformer
 from ..text.tokenizer import special_token_ids
-from . import bert, gpt2, vit
+from . import bert, gpt2, llama, vit
 from .common import StateReader
 from .directory import BERT_HINT, check_new_directory, refuse, tokenizer_files, write_directory
 
@@ -57,6 +57,8 @@ def export_classifier(source, out) -> Path:
 def _text_files(classifier) -> tuple[dict, str, str]:
     objective, folder = classifier.objective, classifier.folder
     cfg = objective.model.cfg
+    if cfg.causal and cfg.positions == "rope":
+        return _llama_files(classifier)
     if cfg.causal:
         mapping, architecture, wanted, reads = gpt2, "GPT2ForSequenceClassification", "last", "the last token"
         hint = ONNX_HINT
@@ -74,6 +76,30 @@ def _text_files(classifier) -> tuple[dict, str, str]:
     tokenizer = classifier.backbone.tokenizer
     files = {"config.json": mapping.hf_config(cfg, special_token_ids(tokenizer)), "model.safetensors": tensors,
              **tokenizer_files(tokenizer, cfg, classifier.backbone.max_length)}
+    return files, architecture, notes
+
+
+def _llama_files(classifier) -> tuple[dict, str, str]:
+    objective, folder = classifier.objective, classifier.folder
+    cfg, state = objective.model.cfg, objective.model.state_dict()
+    architecture = llama.architecture(cfg).replace("ForCausalLM", "ForSequenceClassification")
+    problems = llama.unsupported(cfg, state)
+    refuse(folder, architecture, problems, llama.nearest(problems) + ", or export it with --format onnx")
+    if objective.pooling != "last" or objective.conv is not None or not isinstance(objective.norm, nn.Identity):
+        raise HeadstartError(f"{folder}: pooling: {objective.pooling} cannot be represented in transformers' "
+                             f"{architecture}, which classifies the last token; fine-tune with pooling: last to "
+                             f"export it there, or export it with --format onnx instead")
+    bias = objective.head.bias
+    if bias is not None and bias.detach().abs().max() > 0:
+        raise HeadstartError(f"{folder}: the classifier head's bias cannot be represented in transformers' "
+                             f"{architecture} (its score layer has no bias, and RMSNorm none to fold it into)"
+                             f"{ONNX_HINT}")
+    tokenizer = classifier.backbone.tokenizer
+    files = {"config.json": llama.hf_config(cfg, special_token_ids(tokenizer)),
+             "model.safetensors": llama.classifier_to_hf(state, cfg, objective.head.weight),
+             **tokenizer_files(tokenizer, cfg, classifier.backbone.max_length)}
+    notes = ("The classifier reads the last token that is not the pad token (`config.pad_token_id`): pad on the "
+             "right, as the tokenizer does.")
     return files, architecture, notes
 
 

@@ -1,8 +1,9 @@
 """Write a headstart checkpoint as a Hugging Face model directory.
 
-    config.json, model.safetensors            GPT2LMHeadModel / BertForMaskedLM / ViTModel, or for a
-                                              fine-tuned classifier (classifier_export.py)
-                                              GPT2/BertForSequenceClassification / ViTForImageClassification
+    config.json, model.safetensors            GPT2LMHeadModel / LlamaForCausalLM / Qwen3ForCausalLM /
+                                              BertForMaskedLM / ViTModel, or for a fine-tuned classifier
+                                              (classifier_export.py) GPT2/Llama/Qwen3/BertForSequence-
+                                              Classification / ViTForImageClassification
     tokenizer.json, tokenizer_config.json,    text models: load with AutoTokenizer
     special_tokens_map.json
     preprocessor_config.json                  ViTs: load with AutoImageProcessor
@@ -19,10 +20,15 @@ from ..classifier.saved import CLASSIFIER_DIR
 from ..engine.checkpoint import read_state, resolve_checkpoint
 from ..errors import HeadstartError
 from ..text.tokenizer import special_token_ids
-from . import bert, gpt2, vit
+from . import bert, gpt2, llama, vit
 from .directory import BERT_HINT, check_new_directory, refuse, tokenizer_files, write_directory
 
 FORMATS = ("hf", "onnx")
+GPT2_HINT = ("; a rotary decoder (positions: rope, norm: rmsnorm, activation: swiglu, as the modern-* presets) "
+             "exports to LlamaForCausalLM instead")
+# ModernBERT is transformers' rotary encoder, but not headstart's layout: said rather than approximated.
+ROTARY_ENCODER = ("no transformers class holds a rotary headstart encoder exactly: ModernBERT normalises the "
+                  "embeddings and has no norm before its first attention")
 
 def export(source, out, fmt: str = "hf") -> Path:
     """Export ``source`` to the new directory ``out`` in format ``fmt`` (``hf`` or ``onnx``): a fine-tuning
@@ -63,11 +69,19 @@ def _text_files(checkpoint) -> tuple[dict, str]:
     from ..text.pretrained import load_text_model
 
     model, tokenizer, checkpoint, _ = load_text_model(checkpoint)
-    cfg, special = model.cfg, special_token_ids(tokenizer)
+    cfg, special, state = model.cfg, special_token_ids(tokenizer), model.state_dict()
+    if cfg.causal and cfg.positions == "rope":  # Llama, or Qwen3 with QK-norm
+        architecture = llama.architecture(cfg)
+        problems = llama.unsupported(cfg, state)
+        refuse(checkpoint, architecture, problems, llama.nearest(problems) if problems else "")
+        return {"config.json": llama.hf_config(cfg, special), "model.safetensors": llama.to_hf(state, cfg),
+                **tokenizer_files(tokenizer, cfg, cfg.context_length)}, architecture
     mapping, architecture = (gpt2, "GPT2LMHeadModel") if cfg.causal else (bert, "BertForMaskedLM")
-    hint = "" if cfg.causal else BERT_HINT + " to export a masked LM"
+    hint = GPT2_HINT if cfg.causal else BERT_HINT + " to export a masked LM"
+    if not cfg.causal and cfg.positions == "rope":
+        hint = f"{hint} ({ROTARY_ENCODER})"
     refuse(checkpoint, architecture, mapping.unsupported(cfg), hint)
-    return {"config.json": mapping.hf_config(cfg, special), "model.safetensors": mapping.to_hf(model.state_dict(), cfg),
+    return {"config.json": mapping.hf_config(cfg, special), "model.safetensors": mapping.to_hf(state, cfg),
             **tokenizer_files(tokenizer, cfg, cfg.context_length)}, architecture
 
 

@@ -1,4 +1,4 @@
-"""Turn a Hugging Face GPT-2 or BERT directory into a headstart run directory.
+"""Turn a Hugging Face GPT-2, BERT, Llama, Qwen2 or Qwen3 directory into a headstart run directory.
 
 The result (``OUT/checkpoints/step_000000``) is an ordinary headstart checkpoint: ``finetune`` and
 ``compare`` take it as ``init``, and ``pretrain`` continues pre-training from it (``init:``) on text
@@ -19,10 +19,11 @@ from ..engine.checkpoint import load_tensors, model_tensors, write_json_atomic
 from ..errors import HeadstartError
 from ..models import TextTransformer
 from ..text.tokenizer import load_tokenizer, with_special_tokens
-from . import bert, gpt2
+from . import bert, gpt2, llama
 
 log = logging.getLogger(__name__)
-MAPPINGS = {"gpt2": gpt2, "bert": bert}
+# Qwen2 is Llama with query/key/value biases; Qwen3 is Llama with QK-norm (see llama.py).
+MAPPINGS = {"gpt2": gpt2, "bert": bert, "llama": llama, "qwen2": llama, "qwen3": llama}
 PICKLE_WEIGHTS = ("pytorch_model.bin", "tf_model.h5", "flax_model.msgpack", "model.ckpt.index")
 
 

@@ -19,6 +19,20 @@ BERT_LAYOUT = dict(norm_position="post", embedding_norm=True, mlm_transform=True
 PRESETS.update({f"bert-classic-{size}": {**PRESETS[f"bert-{size}"], **BERT_LAYOUT}
                 for size in ("nano", "micro", "mini", "base")})
 
+# The layout of today's open decoders (Llama, Qwen): rotary positions, RMSNorm, a SwiGLU MLP 8/3 as wide
+# as the model (so it costs what a 4x GELU MLP costs), no biases.  Exportable to LlamaForCausalLM by
+# construction, and with `qk_norm: true` to Qwen3ForCausalLM.
+MODERN_LAYOUT = dict(positions="rope", norm="rmsnorm", activation="swiglu", bias=False)
+
+
+def swiglu_width(d_model: int) -> int:
+    """8/3 d_model, rounded up to a multiple of 32: SwiGLU's three matrices cost what GELU's two 4x ones do."""
+    return -(-8 * d_model // (3 * 32)) * 32
+
+
+PRESETS.update({f"modern-{size}": {**PRESETS[gpt], **MODERN_LAYOUT, "d_ff": swiglu_width(PRESETS[gpt]["d_model"])}
+                for size, gpt in (("nano", "gpt-nano"), ("micro", "gpt-micro"), ("mini", "gpt-mini"),
+                                  ("small", "gpt2-small"))})
 
 def preset_fields(name: str) -> dict:
     """The fields of preset ``name``; a ValueError lists the known names otherwise."""
