@@ -59,6 +59,7 @@ class ArmRecipe(BaseModel):
     epochs: Optional[float] = Field(default=None, gt=0)
     pooling: Optional[Literal["first", "mean", "last", "max", "mean_max", "cnn"]] = None
     refit: Optional[bool] = None
+    select: Optional[Literal["best", "last"]] = None
 
 
 class CompareConfig(BaseModel):
@@ -182,6 +183,7 @@ def _run_config(cfg: CompareConfig, arm: str, budget: Optional[int], seed: int, 
         "run_dir": run_dir, "init": cfg.also.get(arm, cfg.pretrained), "scratch": base == "scratch",
         "task": task, "strategy": (recipe.strategy or cfg.strategy).model_dump(),
         "pooling": recipe.pooling or cfg.pooling, "dropout": cfg.dropout, "epochs": recipe.epochs or cfg.epochs,
+        **({"select": recipe.select} if recipe.select is not None else {}),
         "train": train, **({"semi_supervised": cfg.semi_supervised.model_dump()} if arm.endswith(SEMI) else {})},
         source)
 

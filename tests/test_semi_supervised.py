@@ -58,6 +58,17 @@ def test_consistency_training_on_text_logs_its_mask_rate_and_counts_only_labels(
     assert (tmp_path / "ft" / "classifier" / "classifier.json").exists()
 
 
+def test_select_last_scores_the_final_model_without_early_stopping(tmp_path, skipgram_run):  # noqa: F811
+    # FixMatch reports its final model: a handful of validation labels saturates early, and "best" would
+    # then be the first step that got them all right.
+    cfg = text_config(tmp_path, skipgram_run, method="fixmatch", threshold=0.5)
+    cfg = cfg.model_copy(update={"select": "last", "train": cfg.train.model_copy(update={"patience": 1})})
+    results = finetune(cfg)
+    planned = cfg.schedule(results["labels"]).steps
+    assert results["steps"] == results["best_step"] == planned  # patience 1 stopped nothing
+    assert results["best_checkpoint"].endswith(f"step_{planned:06d}")
+
+
 def test_self_training_fine_tunes_a_teacher_then_a_student_on_its_pseudo_labels(tmp_path, skipgram_run):  # noqa: F811
     results = finetune(text_config(tmp_path, skipgram_run, method="self_training", threshold=0.5))
     record = results["self_training"]

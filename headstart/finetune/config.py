@@ -125,6 +125,10 @@ class FinetuneConfig(Strict):
     epochs: Optional[float] = Field(default=None, gt=0, description="passes over the training labels; sets "
                                     "train.steps (and evaluates once a pass), so few labels get as many passes "
                                     "as many labels do; null: train.steps")
+    select: Literal["best", "last"] = Field(default="best", description="the checkpoint scored and kept: the best "
+                                            "on validation (early stopping), or the last, with no early stopping "
+                                            "(FixMatch reports its final model: with a handful of validation "
+                                            "labels, accuracy saturates long before training is done)")
     semi_supervised: Optional[SemiSupervisedConfig] = Field(default=None, description="also learn from an "
                                                             "unlabeled pool (see SemiSupervisedConfig)")
     train: TrainConfig

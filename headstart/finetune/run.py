@@ -63,13 +63,14 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=Non
     if cfg.strategy.name == "linear_probe" and cfg.strategy.solver == "lbfgs":
         return _solved_probe(cfg, modality, train, val, test, num_classes, device, extra)
     backbone, objective, val_src, result = _train(cfg, modality, train, val, cfg.run_dir, on_eval, num_classes,
-                                                  device, early_stopping=True, pool=pool,
+                                                  device, early_stopping=cfg.select == "best", pool=pool,
                                                   resume_from=latest if resume else None, stop_at=stop_at)
-    best = result.best_checkpoint or result.last_checkpoint
+    best = result.last_checkpoint if cfg.select == "last" else (result.best_checkpoint or result.last_checkpoint)
+    best_step = result.step if cfg.select == "last" else result.best_eval and result.best_eval["step"]
     load_objective_weights(objective, best)  # the best step's backbone and head
     summary = {"init": backbone.source, "strategy": cfg.strategy.name, "lr": cfg.train.lr, "labels": len(train),
                "validation_labels": len(val), "validation_counted": cfg.task.val is None,
-               "label_names": train.label_names, "best_step": result.best_eval and result.best_eval["step"],
+               "label_names": train.label_names, "best_step": best_step,
                "val": evaluate_classifier(objective, val_src.in_order(), device, num_classes),
                "steps": result.step, "seconds": result.seconds, "cost": result.cost,
                "best_checkpoint": str(best), "interrupted": result.interrupted, **_semi_record(cfg, pool), **extra}
