@@ -122,10 +122,12 @@ def find(predicate: Callable[[Modality], bool]) -> Optional[Modality]:
 
 
 def modalities() -> list[Modality]:
-    """Every modality, built-in and registered, in registration order."""
+    """Every modality: the built-ins in ``BUILTIN``'s order (whichever code imported one first), then the
+    others in the order they registered.  The order is what messages list and the objective union holds."""
     for _ in _each():
         pass
-    return list(_registered.values())
+    builtin = [import_module(name).MODALITY for name in BUILTIN]
+    return builtin + [m for m in _registered.values() if m not in builtin]
 
 
 def modality(name: str) -> Modality:
