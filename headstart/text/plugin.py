@@ -9,9 +9,10 @@ from typing import Literal
 from pydantic import Field
 
 from ..modality import Modality, Objective, ObjectiveSettings, lazy, lazy_object, register
+from ..models.config import KIND as TRANSFORMER
 
 MANIFEST_FORMAT = "headstart.text_shards"  # what `headstart prepare text` writes (shards.py reads it)
-TRANSFORMER_KIND = "transformer"  # the model record's kind in a text transformer's checkpoint
+TRANSFORMER_KIND = TRANSFORMER  # the model record's kind in a text transformer's checkpoint
 WORD_VECTORS_KIND = "word_vectors"
 MASK_PROB = Field(default=0.15, gt=0, lt=1, description="fraction of tokens chosen for masking")
 
