@@ -38,14 +38,13 @@ def prepare() -> None:
 
 
 def _register_prepare_commands() -> None:
-    from .audio.prepare_cli import audio_command
-    from .text.prepare_cli import text_command
-    from .pairs.prepare_cli import pairs_command
-    from .vision.prepare_cli import images_command
-    prepare.add_command(text_command, name="text")
-    prepare.add_command(images_command, name="images")
-    prepare.add_command(audio_command, name="audio")
-    prepare.add_command(pairs_command, name="pairs")
+    """Each modality's `prepare NAME` and its own commands (text: generate, recipe, select), as it registered
+    them (``headstart.modality``)."""
+    from .modality import modalities
+    for modality in modalities():
+        prepare.add_command(modality.prepare_command(), name=modality.name)
+        for name, command in modality.commands.items():
+            cli.add_command(command(), name=name)
 
 
 def config_command(set_example: str):
@@ -191,28 +190,6 @@ def rank(checkpoints, train_file, fmt, text_field, label_field, encoding, max_ex
 
 @cli.command()
 @click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
-@click.option("--prompt", default="", help="Text to continue; empty starts a new document.")
-@click.option("--max-new-tokens", default=200, show_default=True, type=click.IntRange(min=1))
-@click.option("--temperature", default=0.8, show_default=True, type=float, help="0 = greedy; a finite number >= 0.")
-@click.option("--top-k", default=200, show_default=True, type=click.IntRange(min=0), help="0 = no limit.")
-@click.option("--num-samples", default=1, show_default=True, type=click.IntRange(min=1))
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--unknown-chars", type=click.Choice(["error", "replace"]), default="error", show_default=True,
-              help="A prompt character the tokenizer does not know: an error, or replaced by <unk> (with a warning).")
-def generate(checkpoint: Path, prompt: str, max_new_tokens: int, temperature: float, top_k: int,
-             num_samples: int, seed: int, unknown_chars: str) -> None:
-    """Sample text from a causal-LM CHECKPOINT (a run directory or a checkpoints/step_* directory)."""
-    from .text.generate import generate as run_generate
-    for i, text in enumerate(run_generate(checkpoint, prompt, max_new_tokens=max_new_tokens,
-                                          temperature=temperature, top_k=top_k or None,
-                                          num_samples=num_samples, seed=seed, unknown_chars=unknown_chars)):
-        if num_samples > 1:
-            click.echo(f"--- sample {i + 1} ---")
-        click.echo(text)
-
-
-@cli.command()
-@click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="A new directory for the exported model.")
 @click.option("--format", "fmt", type=click.Choice(["hf", "onnx"]), default="hf", show_default=True,
@@ -269,43 +246,18 @@ def demo(out: Path | None, steps: int | None, images: bool, audio: bool, gpt: bo
     if gpt:
         from .demo import run_gpt_demo
         run_gpt_demo(out or Path("headstart-demo-gpt"), steps=steps)
-    elif audio:
-        from .audio.demo import run_audio_demo
-        run_audio_demo(out or Path("headstart-demo-audio"), steps=steps)
-    elif images:
-        from .vision.demo import run_image_demo
-        run_image_demo(out or Path("headstart-demo-images"), steps=steps)
+    elif audio or images:  # the modality's own demo, as it registered it
+        from .modality import modality
+        name = "images" if images else "audio"
+        modality(name).demo(out or Path(f"headstart-demo-{name}"), steps=steps)
     else:
         from .demo import run_demo
         run_demo(out or Path("headstart-demo"), steps=steps)
 
 
-@cli.command()
-@click.argument("data", type=click.Path(path_type=Path))
-@click.option("--time-budget", required=True, metavar="DURATION",
-              help="Wall time you can give pre-training: 20m, 1.5h, or seconds.")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=Path("pretrain.yaml"),
-              show_default=True, help="Where to write the pre-training config.")
-def recipe(data: Path, time_budget: str, device: str, out: Path) -> None:
-    """Write the pre-training config that transfers best for DATA (a `prepare text` folder) in the time you
-    have, chosen from headstart's equal-wall-time measurements; prints why."""
-    import yaml
-
-    from .text.recipes import text_recipe
-    config, reasons = text_recipe(data, time_budget, device)
-    out.write_text("".join(f"# {line}\n" for line in reasons) + yaml.safe_dump(config, sort_keys=False))
-    click.echo("\n".join(reasons) + f"\nwrote {out}; run it with: headstart pretrain {out}")
-
-
 def _register_audit_command() -> None:
     from .audit.cli import audit_command
     cli.add_command(audit_command, name="audit")
-
-
-def _register_select_command() -> None:
-    from .text.select_cli import select_command
-    cli.add_command(select_command, name="select")
 
 
 def _register_classifier_commands() -> None:
@@ -317,7 +269,6 @@ def _register_classifier_commands() -> None:
 def main(argv=None) -> None:
     _register_prepare_commands()
     _register_audit_command()
-    _register_select_command()
     _register_classifier_commands()
     try:
         cli.main(args=argv, prog_name="headstart", standalone_mode=False)

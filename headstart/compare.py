@@ -34,7 +34,7 @@ from .finetune.run import finetune
 from .finetune.strategies import StrategyConfig
 from .finetune.task import TaskModality, budget_labels, split_task, task_modality
 from .label_budget import stratified_subset
-from .pairs.evaluate import DEFAULT_TEMPLATES
+from .modality import checkpoint_kind, of_checkpoint_kind
 from .transfer.logme import logme_score
 from .transfer.probes import PROBE_PROTOCOL, knn_probe, linear_probe, project_2d
 from .transfer.report import write_report
@@ -96,9 +96,9 @@ class CompareConfig(BaseModel):
                                           "reported as an arm beside it, e.g. an imported Hugging Face model")
     rank: list[Path] = Field(default_factory=list, description="more checkpoints to score with LogME")
     probe_examples: int = Field(default=2000, gt=0, description="training examples the probes use at most")
-    zero_shot_templates: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_TEMPLATES), min_length=1,
-        description="image-text checkpoints on an image task: prompts, {} = class name, for zero-shot accuracy")
+    zero_shot_templates: Optional[list[str]] = Field(
+        default=None, min_length=1, description="image-text checkpoints on an image task: prompts, {} = class "
+                                                "name, for zero-shot accuracy; default: the image-text modality's")
     pretraining_reference: Optional[Path] = Field(
         default=None, description="another pre-training run of the same objective (e.g. from random towers "
                                   "or random weights): both validation-loss curves and the steps each needs "
@@ -350,20 +350,23 @@ def pretraining_curves(pretrained: Path, reference: Path, target_loss: Optional[
             "seconds": {name: runs[role][2].get("elapsed_seconds") for name, role in zip(curves, runs)}}
 
 
-def _image_text_studies(cfg: CompareConfig, modality: TaskModality, eval_key: str) -> dict:
-    """Zero-shot accuracy and retrieval when the pre-trained checkpoint is an image-text model."""
-    from .pairs.pretrained import is_dual_encoder
-    if not is_dual_encoder(cfg.pretrained):
+def _modality_studies(cfg: CompareConfig, modality: TaskModality, eval_key: str) -> dict:
+    """What the pre-trained checkpoint's own modality adds, e.g. zero-shot accuracy and retrieval for an
+    image-text model."""
+    try:
+        state = read_state(resolve_checkpoint(cfg.pretrained, "best"))
+    except HeadstartError:
         return {}
-    if modality.name != "images":
-        raise HeadstartError(f"{cfg.pretrained} is an image-text model: its image tower fine-tunes on an image "
-                             f"task (a folder from `headstart prepare images`), not a {modality.name} one")
-    from .pairs.compare_studies import retrieval_study, zero_shot_study
-    _, _, test = split_task(_run_config(cfg, "pretrained", None, cfg.seeds[0], cfg.run_dir), modality)
+    owner = of_checkpoint_kind(checkpoint_kind(state.get("config", {}).get("model")))
+    if owner is None or owner.compare_studies is None:
+        return {}
     run_dir, _, state = _run_folder(cfg.pretrained)
-    return {"zero_shot": {**zero_shot_study(cfg.pretrained, test, cfg.zero_shot_templates),
-                          "split": eval_key},
-            "retrieval": retrieval_study(run_dir, state.get("step"))}
+
+    def held_out():
+        return split_task(_run_config(cfg, "pretrained", None, cfg.seeds[0], cfg.run_dir), modality)[2]
+    return owner.compare_studies(cfg.pretrained, task_modality=modality.name, held_out=held_out,
+                                 templates=cfg.zero_shot_templates, eval_key=eval_key, run_dir=run_dir,
+                                 step=state.get("step"))
 
 
 def _contamination_check(cfg: CompareConfig, modality: TaskModality, state: dict, eval_key: str) -> Optional[dict]:
@@ -457,7 +460,7 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
                        "budget": largest}
     target = cfg.target_accuracy or 0.9 * max(max(c["accuracy"]) for c in curves.values())
     studies = _frozen_feature_studies(cfg, modality, largest, eval_key)
-    studies.update(_image_text_studies(cfg, modality, eval_key))
+    studies.update(_modality_studies(cfg, modality, eval_key))
     if cfg.pretraining_reference is not None:
         studies["pretraining_curves"] = pretraining_curves(cfg.pretrained, cfg.pretraining_reference, cfg.target_loss)
     if (semi := semi_study(semi_runs, budgets, cfg.seeds)) is not None:

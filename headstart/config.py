@@ -8,20 +8,21 @@ from __future__ import annotations
 import difflib
 import typing
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
+from . import modality as registry  # the objectives each modality registered, with their settings
 from .engine.config import TrainConfig
 from .errors import HeadstartError
-from .models.audio_encoder import AUDIO_PRESETS, AudioEncoderConfig, audio_config
+from .modality import ObjectiveSettings
+from .models.audio_encoder import AudioEncoderConfig, audio_config
 from .models.config import TransformerConfig
-from .models.presets import PRESETS, preset_fields
+from .models.presets import preset_fields
 from .models.resnet import ResNetConfig
-from .models.vision_presets import VISION_PRESETS, VIT_PRESETS, VisionConfig, vision_config
+from .models.vision_presets import VIT_PRESETS, VisionConfig, vision_config
 from .models.vit import ViTConfig
-from .models.word_vectors import WordVectorsConfig
 
 
 class Strict(BaseModel):
@@ -34,124 +35,32 @@ class DataConfig(Strict):
                                                                    "default: model context")
 
 
-TEXT_OBJECTIVES = ("causal_lm", "masked_lm", "electra", "skipgram", "cbow")
-# Word vectors: a bag-of-embeddings model (models/word_vectors.py), not a transformer.
-WORD_VECTOR_OBJECTIVES = ("skipgram", "cbow")
-IMAGE_OBJECTIVES = ("simclr", "mae", "supervised")
-AUDIO_OBJECTIVES = ("best_rq",)
-PAIR_OBJECTIVES = ("clip", "siglip")
 # model.embeddings_from: a skip-gram / CBOW run whose vectors start a new text transformer's token embeddings
 # (text/embeddings_from.py).  In the model section, as it says how that model starts, but no architecture
 # field: TransformerConfig, which checkpoints are rebuilt from, stays the architecture alone.
-TRANSFORMER_TEXT_OBJECTIVES = ("causal_lm", "masked_lm", "electra")
 EMBEDDINGS_FROM = "embeddings_from"
-
-# Each objective's knobs and their defaults.  A knob of another objective is an error, so a mistyped
-# objective name never silently drops its settings.  causal_lm accepts mask_prob (unused) as it
-# always has, so text configs and the run records of earlier text runs read the same.
-OBJECTIVE_KNOBS: dict[str, dict[str, Any]] = {
-    "masked_lm": {"mask_prob": 0.15},
-    "causal_lm": {"mask_prob": 0.15},
-    # The official ELECTRA code's defaults (configure_pretraining.py).
-    "electra": {"mask_prob": 0.15, "generator_size": 0.25, "disc_weight": 50.0},
-    # word2vec's window and negatives; sample 1e-4 rather than gensim's 1e-3: a corpus of millions of
-    # words has more frequent words to thin out (measured on IMDb in BENCHMARKS.md).
-    "skipgram": {"window": 5, "negative": 5, "sample": 1e-4},
-    "cbow": {"window": 5, "negative": 5, "sample": 1e-4},
-    "simclr": {"temperature": 0.5, "projection_dim": 128, "projection_hidden_dim": 512,
-               "crop_scale": (0.08, 1.0), "flip_p": 0.5, "blur_p": 0.5, "jitter_strength": 0.5},
-    "mae": {"mask_ratio": 0.75, "decoder_dim": 128, "decoder_layers": 2, "decoder_heads": 4, "norm_pix_loss": True},
-    "supervised": {},
-    # BEST-RQ: see headstart/objectives/best_rq.py for why these differ from the paper's 0.01 / 400 ms.
-    "best_rq": {"mask_prob": 0.05, "mask_span": 10, "codebook_size": 8192, "codebook_dim": 16, "num_codebooks": 1,
-                "noise_std": 0.1},
-    # The papers' initial temperatures; SigLIP's bias starts at -10 because almost every pair is a negative.
-    "clip": {"init_temperature": 0.07},
-    "siglip": {"init_temperature": 0.1, "init_bias": -10.0},
-}
-
-# The model an objective gets when the config names none.
-DEFAULT_PRESETS = {"causal_lm": "gpt-nano", "masked_lm": "gpt-nano", "simclr": "resnet-tiny", "mae": "vit-nano",
-                   "best_rq": "audio-tiny",
-                   # ELECTRA's discriminator is BERT's encoder: BERT's layout exports to transformers.
-                   "electra": "bert-classic-nano",
-                   "supervised": "resnet-tiny"}
+DEFAULT_OBJECTIVE = "causal_lm"  # an objective section without a name, as it always was
 
 
-class ObjectiveConfig(Strict):
-    """The pre-training objective and its knobs; knobs left out take the defaults in OBJECTIVE_KNOBS."""
+def _objective_name(section: Any) -> Optional[str]:
+    if isinstance(section, dict):
+        return section.get("name", DEFAULT_OBJECTIVE)
+    return getattr(section, "name", None)
 
-    name: Literal["causal_lm", "masked_lm", "electra", "skipgram", "cbow", "simclr", "mae", "supervised", "best_rq", "clip",
-                  "siglip"] = "causal_lm"
-    mask_prob: Optional[float] = Field(default=None, gt=0, lt=1, description="masked_lm, electra: fraction of "
-                                       "tokens chosen; best_rq: chance that a frame starts a masked span")
-    # electra
-    generator_size: Optional[float] = Field(default=None, gt=0, le=1, description="electra: the generator's "
-                                            "width as a fraction of the discriminator's, in whole heads (at "
-                                            "least one), at the same depth")
-    disc_weight: Optional[float] = Field(default=None, gt=0, description="electra: weight of the discriminator's "
-                                         "loss beside the generator's masked-LM loss")
-    # skipgram, cbow
-    window: Optional[int] = Field(default=None, gt=0, description="skipgram/cbow: words on each side that count "
-                                  "as context (word2vec's window; each pass draws a shorter one per word)")
-    negative: Optional[int] = Field(default=None, gt=0, description="skipgram/cbow: noise words per pair "
-                                    "(negative sampling)")
-    sample: Optional[float] = Field(default=None, ge=0, lt=1, description="skipgram/cbow: frequent words are "
-                                    "thinned out above this frequency (word2vec's sample; 0 = off)")
-    # simclr
-    temperature: Optional[float] = Field(default=None, gt=0, description="simclr: NT-Xent temperature")
-    projection_dim: Optional[int] = Field(default=None, gt=0, description="simclr: width the loss sees")
-    projection_hidden_dim: Optional[int] = Field(default=None, gt=0, description="simclr: projection head's width")
-    crop_scale: Optional[tuple[float, float]] = Field(default=None, description="simclr: random crop's area range")
-    flip_p: Optional[float] = Field(default=None, ge=0, le=1, description="simclr: share of views mirrored "
-                                    "left-right (0 for digits and text, where a mirror image is another symbol)")
-    blur_p: Optional[float] = Field(default=None, ge=0, le=1, description="simclr: share of views blurred")
-    jitter_strength: Optional[float] = Field(default=None, ge=0, description="simclr: colour distortion strength s "
-                                             "(brightness, contrast, saturation 0.8 s; hue 0.2 s)")
-    # mae
-    mask_ratio: Optional[float] = Field(default=None, gt=0, lt=1, description="mae: share of patches hidden")
-    decoder_dim: Optional[int] = Field(default=None, gt=0)
-    decoder_layers: Optional[int] = Field(default=None, gt=0)
-    decoder_heads: Optional[int] = Field(default=None, gt=0)
-    norm_pix_loss: Optional[bool] = Field(default=None, description="mae: predict per-patch normalised pixels")
-    # best_rq
-    mask_span: Optional[int] = Field(default=None, gt=0, description="best_rq: frames in each masked span")
-    codebook_size: Optional[int] = Field(default=None, gt=1, description="best_rq: random codebook entries")
-    codebook_dim: Optional[int] = Field(default=None, gt=0, description="best_rq: random projection width")
-    num_codebooks: Optional[int] = Field(default=None, gt=0, description="best_rq: independent quantizers")
-    noise_std: Optional[float] = Field(default=None, ge=0, description="best_rq: std of the noise in masked frames")
-    # clip, siglip
-    init_temperature: Optional[float] = Field(default=None, gt=0, description="clip/siglip: the learnable "
-                                              "temperature's start (logits = cosine / temperature)")
-    init_bias: Optional[float] = Field(default=None, description="siglip: the learnable logit bias's start")
 
-    @property
-    def modality(self) -> str:
-        if self.name in TEXT_OBJECTIVES:
-            return "text"
-        return "audio" if self.name in AUDIO_OBJECTIVES else "pairs" if self.name in PAIR_OBJECTIVES else "images"
+def objective_union():
+    """The ``objective`` section's type: one settings class per registered objective, told apart by ``name``,
+    so that a knob of another objective is an unknown key of this one."""
+    settings = [objective.settings for m in registry.modalities() for objective in m.objectives]
+    tagged = tuple(Annotated[cls, Tag(cls.model_fields["name"].default)] for cls in settings)
+    return Annotated[Union[tagged], Discriminator(_objective_name)]
 
-    def fill_knobs(self) -> None:
-        """Refuse knobs of other objectives; give this one's the defaults."""
-        own = OBJECTIVE_KNOBS[self.name]
-        for key in sorted(self.model_fields_set - {"name"} - set(own)):
-            if getattr(self, key) is not None:
-                owner = next(name for name, knobs in OBJECTIVE_KNOBS.items() if key in knobs)
-                takes = f"its knobs: {', '.join(own)}" if own else "it has no knobs"
-                raise ValueError(f"objective.{key}: a knob of {owner}, not of {self.name} ({takes})")
-        for key, default in own.items():
-            if getattr(self, key) is None:
-                setattr(self, key, default)
-        if self.name == "simclr" and not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
-            raise ValueError(f"objective.crop_scale: expected [low, high] with 0 < low <= high <= 1, "
-                             f"got {list(self.crop_scale)}")
-        if self.name == "mae" and self.decoder_dim % self.decoder_heads:
-            raise ValueError(f"objective.decoder_dim ({self.decoder_dim}) must be divisible by "
-                             f"objective.decoder_heads ({self.decoder_heads})")
 
-    def record(self) -> dict:
-        """The name and this objective's knobs, as a run records them."""
-        return self.model_dump(mode="json", exclude_none=True)
+ObjectiveConfig = objective_union()
+
+
+def objective_settings(name: str) -> type[ObjectiveSettings]:
+    return registry.objective(name).settings
 
 
 class MonitorConfig(Strict):
@@ -160,45 +69,6 @@ class MonitorConfig(Strict):
     knn_train_images: int = Field(default=2000, ge=0, description="labeled train images the online kNN probe "
                                                                   "is fitted on; 0 turns it off")
     knn_val_images: int = Field(default=1000, gt=0, description="val images it is scored on")
-
-
-class TowersConfig(Strict):
-    """An image-text model's ``model`` section: each tower a preset plus fields, or a headstart checkpoint
-    to start from (``image_init``: an image run such as MAE or SimCLR; ``text_init``: a text run such as
-    masked LM, whose tokenizer the pairs must be prepared with)."""
-
-    image: Optional[dict[str, Any]] = Field(default=None, description="image tower: preset and fields; "
-                                            "default vit-nano")
-    text: Optional[dict[str, Any]] = Field(default=None, description="text tower: preset and fields; "
-                                           "default bert-nano")
-    image_init: Optional[Path] = Field(default=None, description="start the image tower from this image run")
-    text_init: Optional[Path] = Field(default=None, description="start the text tower from this text run")
-    embed_dim: int = Field(default=128, gt=0, description="width of the shared embedding space")
-
-    def filled(self) -> dict[str, Any]:
-        for tower in ("image", "text"):
-            check_preset_name(getattr(self, tower), f"model.{tower}.")
-            if getattr(self, tower) is not None and getattr(self, f"{tower}_init") is not None:
-                raise ValueError(f"model.{tower} and model.{tower}_init: give one (a tower started from a "
-                                 f"checkpoint keeps its architecture)")
-        image = None if self.image_init else dict(self.image or {"preset": "vit-nano"})
-        text = None if self.text_init else dict(self.text or {"preset": "bert-nano"})
-        if image is not None:
-            image.setdefault("preset", "vit-nano")
-            if image["preset"] not in VISION_PRESETS:
-                raise ValueError(f"model.image.preset: unknown image preset {image['preset']!r}; known: "
-                                 f"{', '.join(sorted(VISION_PRESETS))}")
-            patch = image.get("patch_size", VISION_PRESETS[image["preset"]].get("patch_size", 1))
-            resolve_vision_model(image, image_size=patch if isinstance(patch, int) and patch > 0 else 1, channels=1)
-        if text is not None:
-            text.setdefault("preset", "bert-nano")
-            if text["preset"] not in PRESETS:
-                raise ValueError(f"model.text.preset: unknown text preset {text['preset']!r}; known: "
-                                 f"{', '.join(sorted(PRESETS))}")
-            text.setdefault("causal", False)
-            resolve_model(text, vocab_size=1)
-        return {"image": image, "text": text, "image_init": self.image_init and str(self.image_init),
-                "text_init": self.text_init and str(self.text_init), "embed_dim": self.embed_dim}
 
 
 class PretrainConfig(Strict):
@@ -211,14 +81,14 @@ class PretrainConfig(Strict):
         default=None, description="preset name plus any field of its config (TransformerConfig, ViTConfig, "
                                   "ResNetConfig); default by objective: gpt-nano, resnet-tiny, mae: vit-nano; "
                                   "text transformers: embeddings_from, a skipgram/cbow run to seed the tokens")
-    objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
+    objective: ObjectiveConfig = Field(default_factory=lambda: objective_settings(DEFAULT_OBJECTIVE)())
     monitor: Optional[MonitorConfig] = Field(default=None, description="images only; default: the kNN probe on")
     train: TrainConfig
 
     @property
     def modality(self) -> str:
-        """"text" or "images": what the objective trains on."""
-        return self.objective.modality
+        """What the objective trains on: the name of the modality that registered it ("text", "images", ...)."""
+        return registry.of_objective(self.objective.name).name
 
     @property
     def embeddings_from(self) -> Optional[Path]:  # the word-vector run that seeds the token embeddings
@@ -230,126 +100,36 @@ class PretrainConfig(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> "PretrainConfig":
-        self.objective.fill_knobs()
+        self.objective.check()
         check_preset_name(self.model, "model.")
         self._check_embeddings_from()
-        if self.modality == "images":
-            return self._check_images()
-        if self.monitor is not None:
+        owner = registry.of_objective(self.objective.name)
+        if self.monitor is not None and not owner.takes_monitor:
             raise ValueError(f"monitor: the online kNN probe watches image pre-training, not {self.objective.name}")
-        if self.modality == "audio":
-            return self._check_audio()
-        if self.modality == "pairs":
-            return self._check_pairs()
-        if self.objective.name in WORD_VECTOR_OBJECTIVES:
-            return self._check_word_vectors()
-        if self.init is not None:
-            if self.model is not None:
-                raise ValueError("give model or init, not both: a run continued from init keeps its architecture")
-            return self
-        if not self.architecture:  # no model section, or embeddings_from alone: the objective's default size
-            self.model = {"preset": DEFAULT_PRESETS[self.objective.name], **(self.model or {})}
-        if self.model.get("preset") in VISION_PRESETS:
-            raise ValueError(f"model.preset: {self.model['preset']} is an image model; objective "
-                             f"{self.objective.name} trains a text model ({', '.join(sorted(PRESETS))})")
-        arch = resolve_model(self.architecture, vocab_size=self.model.get("vocab_size", 1),
-                             causal=self.objective.name == "causal_lm")
-        if self.data.seq_len and self.data.seq_len > arch.context_length:
-            raise ValueError(f"data.seq_len ({self.data.seq_len}) exceeds the model's context_length "
-                             f"({arch.context_length})")
+        if owner.check_config is not None:  # the modality's own checks; it fills in its defaults
+            owner.check_config(self)
         return self
+
+    @property
+    def default_preset(self) -> Optional[str]:
+        """The model the objective trains when the config names none."""
+        return registry.objective(self.objective.name).default_preset
 
     def _check_embeddings_from(self) -> None:
         if EMBEDDINGS_FROM not in (self.model or {}):
             return
         name, source = self.objective.name, self.model[EMBEDDINGS_FROM]
-        if name not in TRANSFORMER_TEXT_OBJECTIVES:
-            trains = ("word vectors, from scratch" if name in WORD_VECTOR_OBJECTIVES else
+        text = registry.modality("text")  # whose transformers (trained by the engine) it seeds
+        transformers = [o.name for o in text.objectives if o.own_trainer is None]
+        if name not in transformers:
+            trains = ("word vectors, from scratch" if self.modality == "text" else
                       {"images": "an image model", "audio": "an audio model"}.get(self.modality, "an image-text model"))
             raise ValueError(f"model.embeddings_from: word vectors start a text transformer's token embeddings "
-                             f"({', '.join(TRANSFORMER_TEXT_OBJECTIVES)}); objective {name} trains {trains}")
+                             f"({', '.join(transformers)}); objective {name} trains {trains}")
         if self.init is not None:
             raise ValueError("model.embeddings_from: init already holds the token embeddings; give one of the two")
         if not isinstance(source, (str, Path)) or not str(source).strip():
             raise ValueError(f"model.embeddings_from: expected the path of a skipgram or cbow run, got {source!r}")
-
-    def _check_word_vectors(self) -> "PretrainConfig":
-        if self.init is not None:
-            raise ValueError(f"init: {self.objective.name} trains word vectors from the start; continuing a run "
-                             f"is not supported")
-        if self.data.seq_len is not None:
-            raise ValueError(f"data.seq_len: {self.objective.name} reads whole documents (window: objective.window)")
-        self.model = dict(self.model or {})
-        if "vocab_size" in self.model:
-            raise ValueError("model.vocab_size: set by the prepared data's word tokenizer; remove it")
-        try:
-            WordVectorsConfig(**{**self.model, "vocab_size": 1})
-        except ValidationError as e:
-            raise ValueError(format_validation_error(e, WordVectorsConfig, prefix="model.")) from None
-        return self
-
-    def _check_images(self) -> "PretrainConfig":
-        name = self.objective.name
-        if self.data.seq_len is not None:
-            raise ValueError("data.seq_len: a text setting; images keep the size they were prepared at")
-        if self.init is not None:
-            if self.model is not None:
-                raise ValueError("give model or init, not both: a run continued from init keeps its architecture")
-            return self
-        self.model = dict(self.model or {})
-        self.model.setdefault("preset", DEFAULT_PRESETS[name])
-        spec = dict(self.model)
-        preset = spec.pop("preset")
-        if preset in PRESETS:
-            raise ValueError(f"model.preset: {preset} is a text model; objective {name} trains an image model "
-                             f"({', '.join(sorted(VISION_PRESETS))})")
-        if preset not in VISION_PRESETS:
-            raise ValueError(f"model.preset: unknown image preset {preset!r}; known: "
-                             f"{', '.join(sorted(VISION_PRESETS))}")
-        if name == "mae" and preset not in VIT_PRESETS:
-            raise ValueError(f"model.preset: objective mae needs a ViT ({', '.join(sorted(VIT_PRESETS))}); "
-                             f"{preset} is a ResNet")
-        for key in ("image_size", "channels"):
-            if key in spec:
-                raise ValueError(f"model.{key}: set by the prepared images; remove it")
-        # The image size is not known until the data is read: check the fields on a one-patch image.
-        patch = spec.get("patch_size", VISION_PRESETS[preset].get("patch_size", 1))
-        resolve_vision_model(self.model, image_size=patch if isinstance(patch, int) and patch > 0 else 1, channels=1)
-        if self.monitor is None:
-            self.monitor = MonitorConfig()
-        return self
-
-    def _check_audio(self) -> "PretrainConfig":
-        if self.data.seq_len is not None:
-            raise ValueError("data.seq_len: a text setting; an audio model's max_frames bounds a clip")
-        if self.init is not None:
-            if self.model is not None:
-                raise ValueError("give model or init, not both: a run continued from init keeps its architecture")
-            return self
-        self.model = dict(self.model or {})
-        self.model.setdefault("preset", DEFAULT_PRESETS[self.objective.name])
-        if self.model["preset"] not in AUDIO_PRESETS:
-            raise ValueError(f"model.preset: {self.model['preset']} is not an audio model; objective "
-                             f"{self.objective.name} trains one of {', '.join(sorted(AUDIO_PRESETS))}")
-        if "n_mels" in self.model:
-            raise ValueError("model.n_mels: set by the prepared audio; remove it")
-        resolve_audio_model(self.model, n_mels=1)  # the fields' checks; n_mels comes with the data
-        return self
-
-    def _check_pairs(self) -> "PretrainConfig":
-        if self.data.seq_len is not None:
-            raise ValueError("data.seq_len: a text setting; captions keep the length they were prepared at "
-                             "(prepare pairs --caption-len)")
-        if self.init is not None:
-            if self.model is not None:
-                raise ValueError("give model or init, not both: a run continued from init keeps its architecture")
-            return self
-        try:
-            towers = TowersConfig.model_validate(self.model or {})
-        except ValidationError as e:
-            raise ValueError(format_validation_error(e, TowersConfig, prefix="model.")) from None
-        self.model = towers.filled()
-        return self
 
     def record(self) -> dict:
         """The resolved config as a run records it (config.yaml, state.json): other objectives' knobs
@@ -479,10 +259,42 @@ def _shown_key(part) -> str:
     return text if text.isprintable() else repr(text)
 
 
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def _objective_error(err: dict, prefix: str) -> Optional[str]:
+    """The message of an error in the ``objective`` section (a union told apart by ``name``): keys as the user
+    wrote them (``objective.KEY``, not the union member's tag), a knob of another objective named as such."""
+    loc, names = tuple(err["loc"]), registry.objective_names()
+    if err["type"] == "union_tag_invalid":
+        expected = _listed([repr(n) for n in names])
+        return f"{prefix}objective.name: input should be {expected} (got {err['ctx']['tag']!r})"
+    if err["type"] == "union_tag_not_found":
+        return f"{prefix}objective: expected a section with a name, one of {', '.join(names)} (got {err.get('input')!r})"
+    if len(loc) < 2 or loc[1] not in names:
+        return None
+    tag, key = loc[1], loc[2] if len(loc) > 2 else None
+    if err["type"] != "extra_forbidden" or len(loc) != 3:
+        err = {**err, "loc": ("objective",) + loc[2:]}
+        return format_validation_error(ValidationError.from_exception_data("objective", [err]), BaseModel, prefix)
+    own = [k for k in objective_settings(tag).model_fields if k != "name"]
+    owners = [n for n in names if n != tag and key in objective_settings(n).model_fields]
+    if owners:
+        takes = f"its knobs: {', '.join(own)}" if own else "it has no knobs"
+        return f"{prefix}objective.{_shown_key(key)}: a knob of {_listed(owners)}, not of {tag} ({takes})"
+    close = difflib.get_close_matches(str(key), own, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else (f" (known: {', '.join(own)})" if own else " (it has no knobs)")
+    return f"{prefix}objective.{_shown_key(key)}: unknown key{hint}"
+
+
 def format_validation_error(e: ValidationError, cls: type[BaseModel], prefix: str = "") -> str:
     parts = []
     for err in e.errors():
         loc = tuple(err["loc"])
+        if loc[:1] == ("objective",) and (message := _objective_error(err, prefix)) is not None:
+            parts.append(message)
+            continue
         key = prefix + ".".join(map(_shown_key, loc)) if loc else prefix.rstrip(".")
         if err["type"] == "extra_forbidden":
             known = _fields_at(cls, loc[:-1])

@@ -1,88 +1,54 @@
-"""``headstart pretrain``: read the config, let the data's modality assemble model, objective and
-batches, and hand them to the engine."""
+"""``headstart pretrain``: read the config, let the data's modality (found in the registry, never imported
+here) assemble model, objective and batches, and hand them to the engine."""
 from __future__ import annotations
 
-import json
 import logging
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Union
 
 import yaml
 from torch import nn
 
-from .audio.arrays import MANIFEST_FORMAT as AUDIO_FORMAT
-from .config import (AUDIO_OBJECTIVES, IMAGE_OBJECTIVES, PAIR_OBJECTIVES, TEXT_OBJECTIVES, WORD_VECTOR_OBJECTIVES,
-                     PretrainConfig, load_pretrain_config)
+from . import modality
+from .config import PretrainConfig, load_pretrain_config
 from .engine import Checkpointer, Trainer, TrainResult
-from .engine.data import BatchSource
 from .engine.distributed import barrier, init_from_env
 from .engine.rng import RNGStateError, seed_everything
 from .errors import HeadstartError
-from .output_folder import MANIFEST_NAME
-from .pairs.arrays import MANIFEST_FORMAT as PAIRS_FORMAT
-from .text.shards import MANIFEST_FORMAT as TEXT_FORMAT
-from .vision.arrays import MANIFEST_FORMAT as IMAGE_FORMAT
+from .modality import PretrainSetup  # noqa: F401  (its home before the registry; imported from here by users)
 
 log = logging.getLogger("headstart")
 
-MODALITY_OF_FORMAT = {TEXT_FORMAT: "text", IMAGE_FORMAT: "images", AUDIO_FORMAT: "audio", PAIRS_FORMAT: "pairs"}
-OBJECTIVES_OF = {"text": TEXT_OBJECTIVES, "images": IMAGE_OBJECTIVES, "audio": AUDIO_OBJECTIVES,
-                 "pairs": PAIR_OBJECTIVES}
 # Run-config keys a resume may change: moving the data, or watching the run differently.
 # Where things live may change between a stop and a resume (a moved run or data folder); what is
 # computed may not.
-RESUMABLE_CONFIG_KEYS = frozenset({"run_dir", "data.path", "monitor.knn_train_images", "monitor.knn_val_images"})
-
-
-@dataclass
-class PretrainSetup:
-    """What a modality's builder hands to the engine."""
-
-    objective: nn.Module  # holds the model as .model
-    train_data: BatchSource
-    val_data: BatchSource
-    run_config: dict  # the config's record plus what the data settled: the model's full config, ...
-    flops_per_unit: float = 0.0  # training FLOPs per train_data unit, for MFU; 0 when not counted
-    extra_files: dict[str, Path] = field(default_factory=dict)  # copied into every checkpoint
-    monitor: Optional[Callable[[nn.Module, dict], dict]] = None  # more validation metrics
-    summary: str = ""  # for the log: the model's size
-    per_step: str = ""  # for the log: what one optimizer step trains on, e.g. "1536 tokens"
-    # What a new run (not a resumed one, whose checkpoint holds the weights) does to the model before the
-    # first step, e.g. seed token embeddings from word vectors; returns a line for the log.
-    fresh_start: Optional[Callable[[], str]] = None
+# model.kind: text checkpoints from before model records named their kind resume under code that writes it
+# (a real change of model shows in the architecture's own keys).
+RESUMABLE_CONFIG_KEYS = frozenset({"run_dir", "data.path", "monitor.knn_train_images", "monitor.knn_val_images",
+                                   "model.kind"})
 
 
 def prepared_modality(path: Path) -> Optional[str]:
-    """"text", "images", "audio" or "pairs", as the prepared folder's manifest says; None when it cannot tell (the
-    modality's own reader then says what is wrong with the folder)."""
-    try:
-        manifest = json.loads((Path(path) / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return MODALITY_OF_FORMAT.get(manifest.get("format")) if isinstance(manifest, dict) else None
+    """The name of the modality ("text", "images", ...) whose ``prepare`` wrote folder ``path``; None when it
+    cannot tell (the modality's own reader then says what is wrong with the folder)."""
+    found = modality.prepared_modality(path)
+    return found.name if found is not None else None
+
+
+def check_data_modality(cfg: PretrainConfig) -> None:
+    """``data.path`` must hold what the objective trains on."""
+    found = prepared_modality(cfg.data.path) or cfg.modality
+    if found != cfg.modality:
+        names = modality.modality(found).objective_names
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+        raise HeadstartError(f"objective.name: {cfg.objective.name} trains on {cfg.modality}, but data.path "
+                             f"{cfg.data.path} holds {found} (`headstart prepare {found}`); use {listed}")
 
 
 def build_setup(cfg: PretrainConfig) -> PretrainSetup:
-    modality = prepared_modality(cfg.data.path) or cfg.modality
-    if modality != cfg.modality:
-        names = OBJECTIVES_OF[modality]
-        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
-        raise HeadstartError(f"objective.name: {cfg.objective.name} trains on {cfg.modality}, but data.path "
-                             f"{cfg.data.path} holds {modality} (`headstart prepare {modality}`); use {listed}")
-    # Imported here: a text run never loads the image code, nor an image run the tokenizer.
-    if modality == "text":
-        from .text.pretrain_setup import text_setup
-        return text_setup(cfg)
-    if modality == "audio":
-        from .audio.pretrain_setup import audio_setup
-        return audio_setup(cfg)
-    if modality == "pairs":
-        from .pairs.pretrain_setup import pairs_setup
-        return pairs_setup(cfg)
-    from .vision.pretrain_setup import image_setup
-    return image_setup(cfg)
+    check_data_modality(cfg)
+    return modality.modality(cfg.modality).pretrain_setup(cfg)
 
 
 def pretrain(config: Union[PretrainConfig, str, Path], overrides: list[str] = (),
@@ -91,8 +57,10 @@ def pretrain(config: Union[PretrainConfig, str, Path], overrides: list[str] = ()
     ``resume=PATH`` from that checkpoint.  ``on_eval(step, val_metrics) -> stop?`` is the engine's hook
     after each evaluation (``Trainer``)."""
     cfg = config if isinstance(config, PretrainConfig) else load_pretrain_config(config, overrides)
-    if cfg.objective.name in WORD_VECTOR_OBJECTIVES:
-        return _pretrain_word_vectors(cfg, resume)
+    own_trainer = modality.objective(cfg.objective.name).own_trainer
+    if own_trainer is not None:  # e.g. word vectors, which gensim trains
+        check_data_modality(cfg)
+        return own_trainer(cfg, resume)
     here = init_from_env()  # under torchrun: join the process group; otherwise one process
     seed_everything(cfg.train.seed)  # before building the model: initial weights depend on the seed
     setup = build_setup(cfg)
@@ -160,21 +128,3 @@ def no_scores_without_a_loss(monitor: Optional[Monitor]) -> Monitor:
                     loss, ", ".join(scores) or "no score")
         return {**extra, **{name: math.nan for name in scores}}
     return checked
-
-
-def _pretrain_word_vectors(cfg: PretrainConfig, resume) -> TrainResult:
-    """Skip-gram / CBOW: gensim trains them (see ``text/word_vectors.py`` for why), in one process."""
-    from .text.word_vectors import train_word_vectors
-    if prepared_modality(cfg.data.path) not in (None, "text"):
-        raise HeadstartError(f"objective.name: {cfg.objective.name} trains on text, but data.path {cfg.data.path} "
-                             f"holds {prepared_modality(cfg.data.path)}")
-    if init_from_env().distributed:
-        raise HeadstartError(f"{cfg.objective.name} runs in one process (gensim uses every core of it); "
-                             f"start it without torchrun")
-    if resume:
-        raise HeadstartError(f"--resume: {cfg.objective.name} runs do not resume; start a new run_dir (each pass "
-                             f"left a checkpoint you can fine-tune)")
-    if Checkpointer(cfg.run_dir / "checkpoints").latest() is not None:
-        raise HeadstartError(f"{cfg.run_dir} already holds checkpoints; set run_dir to a new directory")
-    seed_everything(cfg.train.seed)
-    return train_word_vectors(cfg, {**cfg.record(), "task": "pretrain_text"})

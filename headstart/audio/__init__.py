@@ -1,8 +1,21 @@
 """Audio: prepare (log-mel features once, memory-mapped), batch with padding masks, pre-train (BEST-RQ),
 fine-tune utterance classifiers."""
-from .arrays import AudioArrays, load_audio_manifest
-from .features import LogMel, mel_filterbank
-from .prepare import prepare_audio
-from .pretrained import load_audio_model
+# Loaded on first use (PEP 562): registering the modality (plugin.py) imports this package, and that must
+# not import its code (a text run imports no image decoder).
+from importlib import import_module
 
-__all__ = ["AudioArrays", "LogMel", "load_audio_manifest", "load_audio_model", "mel_filterbank", "prepare_audio"]
+_API = {
+    "AudioArrays": ".arrays",
+    "load_audio_manifest": ".arrays",
+    "LogMel": ".features",
+    "mel_filterbank": ".features",
+    "prepare_audio": ".prepare",
+    "load_audio_model": ".pretrained",
+}
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    if name not in _API:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_API[name], __name__), name)

@@ -18,7 +18,7 @@ import numpy as np
 from headstart.errors import HeadstartError
 from headstart.output_folder import MANIFEST_NAME, manifest_split, open_listed_npy, read_manifest
 
-MANIFEST_FORMAT = "headstart.audio_features"
+from .plugin import MANIFEST_FORMAT  # named where the modality registers
 MANIFEST_VERSION = 1
 SPLITS = ("train", "val")
 

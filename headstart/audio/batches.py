@@ -8,7 +8,7 @@ import torch
 
 from ..engine.data import EpochSampler
 from ..errors import HeadstartError
-from ..finetune.task import LabeledBatches
+from ..modality import LabeledBatches
 from .arrays import AudioArrays
 
 

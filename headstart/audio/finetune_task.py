@@ -13,7 +13,7 @@ from ..config import resolve_audio_model
 from ..errors import HeadstartError
 from ..finetune.config import FinetuneConfig
 from ..finetune.prepared_task import LabeledRows, PreparedFolderTask
-from ..finetune.task import TaskBackbone, with_dropout
+from ..modality import TaskBackbone, with_dropout
 from ..models.audio_encoder import AudioEncoder
 from ..objectives.audio_classification import AudioClassification
 from ..transfer.probes import linear_probe

@@ -9,7 +9,7 @@ from ..engine.distributed import world
 from ..errors import HeadstartError
 from ..models.audio_encoder import AudioEncoder
 from ..objectives.best_rq import BestRQ
-from ..pretrain import PretrainSetup
+from ..modality import PretrainSetup
 from .arrays import AudioArrays
 from .batches import AudioBatches
 from .pretrained import audio_model_record, load_audio_model

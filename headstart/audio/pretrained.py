@@ -5,14 +5,20 @@ from pydantic import ValidationError
 
 from ..engine.checkpoint import load_model_weights, read_state, resolve_checkpoint
 from ..errors import HeadstartError
+from ..modality import Pretrained
 from ..models.audio_encoder import AudioEncoder, AudioEncoderConfig
-
-AUDIO_KIND = "audio_encoder"
+from .plugin import AUDIO_KIND  # named where the modality registers
 
 
 def audio_model_record(cfg: AudioEncoderConfig) -> dict:
     """What a checkpoint stores to rebuild the encoder: ``{"kind": "audio_encoder", **config}``."""
     return {"kind": AUDIO_KIND, **cfg.model_dump(mode="json")}
+
+
+def load_pretrained(checkpoint, kind: str) -> Pretrained:
+    """The registry's loader of audio checkpoints (``headstart.modality.load_pretrained``)."""
+    model, found, state = load_audio_model(checkpoint)
+    return Pretrained(model, found, state, kind)
 
 
 def load_audio_model(path, prefer: str = "best"):

@@ -1,21 +1,18 @@
 """What a modality supplies to save, rebuild and feed a fine-tuned classifier (``ClassifierIO``).
 
-The modalities are found by name (``IO_MODULES``), as fine-tuning finds them, so this package names no
-modality code: text, images and audio each implement ``ClassifierIO`` in their own folder.
+The modalities are looked up in the registry (``headstart.modality``), as fine-tuning finds them, so this
+package names no modality code: text, images and audio each implement ``ClassifierIO`` in their own folder.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from importlib import import_module
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
+from .. import modality as registry
 from ..errors import HeadstartError
 from ..path_kind import not_an_input
-
-IO_MODULES = {"text": "headstart.text.classifier_io", "images": "headstart.vision.classifier_io",
-              "audio": "headstart.audio.classifier_io"}
 
 
 @dataclass
@@ -60,9 +57,11 @@ class ClassifierIO(ABC):
 
 
 def classifier_io(modality: str) -> ClassifierIO:
-    if modality not in IO_MODULES:
-        raise HeadstartError(f"classifier modality {modality!r}: expected one of {', '.join(IO_MODULES)}")
-    return import_module(IO_MODULES[modality]).IO()
+    found = registry.find(lambda m: m.name == modality and m.classifier_io is not None)
+    if found is None:
+        known = [m.name for m in registry.modalities() if m.classifier_io is not None]
+        raise HeadstartError(f"classifier modality {modality!r}: expected one of {', '.join(known)}")
+    return found.classifier_io()
 
 
 def inference_config(folder: Path, *, pooling: str = "auto", max_length: Optional[int] = None):

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import HeadstartError
 from .config import DataRef, TaskConfig
-from .task import TaskModality
+from ..modality import TaskModality
 
 SPLITS = ("train", "val")
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..classifier.saved import CLASSIFIER_DIR
 from ..engine.checkpoint import read_state, resolve_checkpoint
 from ..errors import HeadstartError
+from ..modality import checkpoint_kind, load_pretrained
 from ..text.tokenizer import special_token_ids
 from . import bert, gpt2, llama, vit
 from .directory import BERT_HINT, check_new_directory, refuse, tokenizer_files, write_directory
@@ -55,20 +56,19 @@ def export_checkpoint(source, out) -> Path:
     checkpoint = resolve_checkpoint(source)
     out = Path(out)
     check_new_directory(out)
-    record = (read_state(checkpoint).get("config", {}).get("model") or {})
-    if record.get("kind") is None:
+    kind = checkpoint_kind(read_state(checkpoint).get("config", {}).get("model") or {})
+    if kind == "transformer":
         files, architecture = _text_files(checkpoint)
     else:
-        files, architecture = _image_files(checkpoint, record.get("kind"))
+        files, architecture = _image_files(checkpoint, kind)
     write_directory(out, files, f"# {architecture} exported by headstart\n\nFrom checkpoint `{checkpoint}`.\n"
                                 f"Load it with `transformers.Auto*.from_pretrained(\"{out}\")`.\n")
     return out
 
 
 def _text_files(checkpoint) -> tuple[dict, str]:
-    from ..text.pretrained import load_text_model
-
-    model, tokenizer, checkpoint, _ = load_text_model(checkpoint)
+    loaded = load_pretrained(checkpoint)
+    model, tokenizer, checkpoint = loaded.model, loaded.tokenizer, loaded.checkpoint
     cfg, special, state = model.cfg, special_token_ids(tokenizer), model.state_dict()
     if cfg.causal and cfg.positions == "rope":  # Llama, or Qwen3 with QK-norm
         architecture = llama.architecture(cfg)
@@ -89,12 +89,13 @@ def _image_files(checkpoint, kind) -> tuple[dict, str]:
     from ..models.dual_encoder import KIND as DUAL_ENCODER
     from ..models.vision_presets import VISION_KINDS
     from ..models.vit import VisionTransformer
-    from ..vision.pretrained import load_image_model
 
     if kind not in (*VISION_KINDS, DUAL_ENCODER):
         raise HeadstartError(f"{checkpoint}: a {kind} model has no Hugging Face export here "
                              f"(supported: causal LM -> GPT-2, masked LM -> BERT, ViT -> ViTModel)")
-    model, checkpoint, _ = load_image_model(checkpoint)
+    loaded = load_pretrained(checkpoint)
+    # An image-text model exports its image tower.
+    model, checkpoint = (loaded.model.image if kind == DUAL_ENCODER else loaded.model), loaded.checkpoint
     if not isinstance(model, VisionTransformer):
         raise HeadstartError(f"{checkpoint}: only ViT image models export to Hugging Face (this one is a "
                              f"{type(model).__name__}, which has no transformers equivalent)")

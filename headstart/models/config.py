@@ -9,6 +9,9 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
+KIND = "transformer"  # the kind a text checkpoint's model record names
+
+
 class TransformerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -36,6 +39,14 @@ class TransformerConfig(BaseModel):
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     tie_embeddings: bool = True
     rope_base: float = Field(default=10000.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _record_kind(cls, data):
+        """A checkpoint's model record names its kind beside these fields: such a record loads as it is."""
+        if isinstance(data, dict) and data.get("kind") == KIND:
+            data = {key: value for key, value in data.items() if key != "kind"}
+        return data
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> "TransformerConfig":

@@ -23,7 +23,7 @@ import numpy as np
 from headstart.errors import HeadstartError
 from headstart.output_folder import MANIFEST_NAME, manifest_split, open_listed_npy, read_manifest
 
-MANIFEST_FORMAT = "headstart.image_text_pairs"
+from .plugin import MANIFEST_FORMAT  # named where the modality registers
 MANIFEST_VERSION = 1
 SPLITS = ("train", "val")
 

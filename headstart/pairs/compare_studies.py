@@ -4,13 +4,26 @@ figures the pre-training run measured on its validation pairs."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
 from ..engine.metrics import read_metrics
-from .evaluate import zero_shot_accuracy
+from ..errors import HeadstartError
+from .evaluate import DEFAULT_TEMPLATES, zero_shot_accuracy
 from .pretrained import load_dual_encoder
+
+
+def image_text_studies(pretrained: Path, *, task_modality: str, held_out: Callable[[], object],
+                       templates: Optional[Sequence[str]], eval_key: str, run_dir: Path, step: int) -> dict:
+    """``compare``'s studies of an image-text checkpoint: zero-shot accuracy on the task's held-out images
+    (``held_out()``; templates None: ``DEFAULT_TEMPLATES``) and the run's retrieval figures at ``step``."""
+    if task_modality != "images":
+        raise HeadstartError(f"{pretrained} is an image-text model: its image tower fine-tunes on an image "
+                             f"task (a folder from `headstart prepare images`), not a {task_modality} one")
+    return {"zero_shot": {**zero_shot_study(pretrained, held_out(), templates or DEFAULT_TEMPLATES),
+                          "split": eval_key},
+            "retrieval": retrieval_study(run_dir, step)}
 
 
 def zero_shot_study(pretrained: Path, held_out, templates: Sequence[str]) -> dict:

@@ -15,7 +15,7 @@ from ..models.dual_encoder import DualEncoder
 from ..models.vision_presets import vision_model
 from ..models.vit import VisionTransformer
 from ..objectives.image_text import ImageTextContrastive
-from ..pretrain import PretrainSetup
+from ..modality import PretrainSetup
 from ..text.pretrained import load_text_model
 from ..text.tokenizer import load_tokenizer
 from ..vision.pretrained import check_image_model_fits, load_image_model

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from ..engine.checkpoint import load_model_weights, read_state, resolve_checkpoint
 from ..errors import HeadstartError
+from ..modality import Pretrained
 from ..models.dual_encoder import KIND, DualEncoder, dual_encoder_from_record
 from ..text.tokenizer import load_tokenizer
 
@@ -30,6 +31,12 @@ def load_dual_encoder(path, prefer: str = "best") -> tuple[DualEncoder, object, 
     tokenizer = load_tokenizer(Path(checkpoint) / "tokenizer.json")
     model.eval()
     return model, tokenizer, checkpoint, state
+
+
+def load_pretrained(checkpoint, kind: str) -> Pretrained:
+    """The registry's loader of image-text checkpoints (``headstart.modality.load_pretrained``)."""
+    model, tokenizer, found, state = load_dual_encoder(checkpoint)
+    return Pretrained(model, found, state, kind, tokenizer)
 
 
 def is_dual_encoder(path) -> bool:

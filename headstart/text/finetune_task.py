@@ -12,23 +12,18 @@ from torch import nn
 from ..config import resolve_model
 from ..errors import HeadstartError
 from ..finetune.config import DataRef, FinetuneConfig, TaskConfig
-from ..finetune.task import TaskBackbone, TaskModality, with_dropout
+from ..modality import TaskBackbone, TaskModality, with_dropout
 from ..models import TextTransformer
 from ..objectives import Classification
 from ..transfer.probes import tfidf_logreg
 from .input_texts import read_texts
 from .labeled import LabeledTexts, align_labels, read_labeled
-from .noise import token_noise
+from .noise import text_views
 from .pretrained import load_text_model, load_word_vectors, text_model_kind
 from .task_batches import TextClassificationBatches, encode_texts
 from .tokenizer import load_tokenizer, special_token_ids
 
 log = logging.getLogger("headstart")
-
-
-def _text_views(tokenizer):
-    """Consistency views of text: the clean text teaches a copy with words deleted and replaced (UDA)."""
-    return (lambda batch: batch), token_noise(tokenizer.get_vocab_size())
 
 
 class TextBackbone(TaskBackbone):
@@ -62,7 +57,7 @@ class TextBackbone(TaskBackbone):
         return f"{self.pooling} pooling"
 
     def consistency_views(self, method: str):
-        return _text_views(self.tokenizer)
+        return text_views(self.tokenizer)
 
 
 class TextTask(TaskModality):

@@ -25,3 +25,8 @@ def token_noise(vocab_size: int, delete: float = 0.15, replace: float = 0.15) ->
         random_ids = torch.randint(0, vocab_size, inputs.shape, device=inputs.device)
         return {**batch, "inputs": torch.where(swap, random_ids, inputs), "padding_mask": keep}
     return noised
+
+
+def text_views(tokenizer) -> tuple[Callable[[dict], dict], Callable[[dict], dict]]:
+    """Consistency views of text: the clean text teaches a copy with words deleted and replaced (UDA)."""
+    return (lambda batch: batch), token_noise(tokenizer.get_vocab_size())

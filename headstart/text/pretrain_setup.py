@@ -9,7 +9,8 @@ from ..engine.distributed import world
 from ..errors import HeadstartError
 from ..models import TextTransformer
 from ..objectives import CausalLM, Electra, MaskedLM
-from ..pretrain import PretrainSetup
+from ..modality import PretrainSetup
+from .plugin import TRANSFORMER_KIND
 from .pretrained import load_text_model
 from .shards import TokenShards
 from .tokenizer import load_tokenizer
@@ -33,12 +34,12 @@ def text_setup(cfg: PretrainConfig) -> PretrainSetup:
                            tokens_per_window=seq_len, rank=here.rank, world_size=here.world_size, split="val")
 
     run_config = cfg.record()
-    run_config["model"] = model.cfg.model_dump(mode="json")
+    run_config["model"] = {"kind": TRANSFORMER_KIND, **model.cfg.model_dump(mode="json")}
     run_config["data"]["tokenizer_sha256"] = train_shards.manifest["tokenizer"]["sha256"]
     run_config["task"] = "pretrain_text"
     fresh_start = None
     if cfg.embeddings_from is not None:
-        # Recorded as given, beside the architecture (run_config["model"] stays a TransformerConfig, which
+        # Recorded as given, beside the architecture (run_config["model"] stays a TransformerConfig and its kind, which
         # checkpoints are rebuilt from); a resume must name the same source, so the record stays true.
         run_config["embeddings_from"] = str(cfg.embeddings_from)
 

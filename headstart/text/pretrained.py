@@ -9,6 +9,8 @@ from ..engine.checkpoint import load_model_weights, read_state, resolve_checkpoi
 from ..errors import HeadstartError
 from ..models import TextTransformer, TransformerConfig
 from ..models.word_vectors import WordVectorModel, WordVectorsConfig
+from ..modality import Pretrained
+from .plugin import TRANSFORMER_KIND, WORD_VECTORS_KIND
 from .tokenizer import load_tokenizer
 
 
@@ -16,7 +18,14 @@ def text_model_kind(path, prefer: str = "best") -> str:
     """"transformer" or "word_vectors": which text model a run or checkpoint holds."""
     state = read_state(resolve_checkpoint(path, prefer))
     kind = (state.get("config", {}).get("model") or {}).get("kind")
-    return "word_vectors" if kind == "word_vectors" else "transformer"
+    return WORD_VECTORS_KIND if kind == WORD_VECTORS_KIND else TRANSFORMER_KIND
+
+
+def load_pretrained(checkpoint: Path, kind: str) -> Pretrained:
+    """The registry's loader of text checkpoints (``headstart.modality.load_pretrained``)."""
+    load = load_word_vectors if kind == WORD_VECTORS_KIND else load_text_model
+    model, tokenizer, found, state = load(checkpoint)
+    return Pretrained(model, found, state, kind, tokenizer)
 
 
 def load_word_vectors(path, prefer: str = "best"):
@@ -47,15 +56,16 @@ def load_text_model(path, prefer: str = "best"):
     """Return ``(model, tokenizer, checkpoint_dir, state)`` for a run directory or checkpoint."""
     checkpoint = resolve_checkpoint(path, prefer)
     state = read_state(checkpoint)
-    kind = (state.get("config", {}).get("model") or {}).get("kind")
-    if kind == "word_vectors":
+    record = dict(state.get("config", {}).get("model") or {})
+    kind = record.pop("kind", None)  # none in checkpoints from before text recorded its kind
+    if kind == WORD_VECTORS_KIND:
         raise HeadstartError(f"{checkpoint}: word vectors, not a transformer (fine-tune, compare and rank take "
                              f"it as it is; a transformer starts from it with model.embeddings_from)")
-    if kind is not None:
+    if kind not in (None, TRANSFORMER_KIND):
         raise HeadstartError(f"{checkpoint}: not a text model (its state.json names a {kind} model; "
                              f"for an image model use load_image_model, or a prepared image folder as the task)")
     try:
-        arch = TransformerConfig(**state["config"]["model"])
+        arch = TransformerConfig(**record)
     except (KeyError, TypeError, ValidationError) as e:
         raise HeadstartError(f"{checkpoint}/state.json: no valid model config ({str(e).splitlines()[0]})") from None
     model = TextTransformer(arch)

@@ -19,7 +19,7 @@ import numpy as np
 from headstart.errors import HeadstartError
 from headstart.output_folder import MANIFEST_NAME, read_manifest
 
-MANIFEST_FORMAT = "headstart.text_shards"
+from .plugin import MANIFEST_FORMAT  # named where the modality registers
 MANIFEST_VERSION = 1
 SPLITS = ("train", "val")
 _DTYPES = {"uint16": np.dtype("<u2"), "uint32": np.dtype("<u4")}

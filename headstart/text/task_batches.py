@@ -6,7 +6,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..finetune.task import LabeledBatches
+from ..modality import LabeledBatches
 
 
 def encode_texts(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:

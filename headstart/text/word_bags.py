@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from ..finetune.task import LabeledBatches
+from ..modality import LabeledBatches
 from .tokenizer import special_token_ids
 
 

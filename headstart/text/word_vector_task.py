@@ -9,10 +9,11 @@ import torch
 from torch import nn
 
 from ..finetune.config import FinetuneConfig
-from ..finetune.task import TaskBackbone, with_dropout
+from ..modality import TaskBackbone, with_dropout
 from ..models.word_vectors import WordVectorModel
 from ..objectives import Classification
 from .labeled import LabeledTexts
+from .noise import text_views
 from .tokenizer import special_token_ids
 from .word_bags import WordBagBatches, WordBagEncoder
 
@@ -50,8 +51,7 @@ class WordVectorBackbone(TaskBackbone):
                                   f"random init (architecture of {self.source})", self.cfg)
 
     def consistency_views(self, method: str):
-        from .finetune_task import _text_views  # one text noise for both text backbones
-        return _text_views(self.tokenizer)
+        return text_views(self.tokenizer)  # one text noise for both text backbones
 
     def describe(self) -> str:
         arch = self.model.cfg

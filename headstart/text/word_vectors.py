@@ -29,8 +29,10 @@ from torch import nn
 
 from ..engine import TrainResult
 from ..engine.checkpoint import Checkpointer, save_fitted, write_json_atomic
+from ..engine.distributed import init_from_env
 from ..engine.energy import EnergyMeter
 from ..engine.metrics import MetricsLogger
+from ..engine.rng import seed_everything
 from ..engine.signals import StopRequest
 from ..errors import HeadstartError
 from ..models.word_vectors import WordVectorModel, WordVectorsConfig, sif_weights
@@ -167,6 +169,20 @@ def _to_model(gensim_model, words: np.ndarray, skip: np.ndarray, arch: WordVecto
         if arch.subword_buckets:
             objective.model.subwords.weight.copy_(torch.from_numpy(np.asarray(gensim_model.wv.vectors_ngrams)))
     return objective
+
+
+def pretrain_word_vectors(cfg, resume) -> TrainResult:
+    """``headstart pretrain`` of skip-gram / CBOW: gensim trains them (see above for why), in one process."""
+    if init_from_env().distributed:
+        raise HeadstartError(f"{cfg.objective.name} runs in one process (gensim uses every core of it); "
+                             f"start it without torchrun")
+    if resume:
+        raise HeadstartError(f"--resume: {cfg.objective.name} runs do not resume; start a new run_dir (each pass "
+                             f"left a checkpoint you can fine-tune)")
+    if Checkpointer(cfg.run_dir / "checkpoints").latest() is not None:
+        raise HeadstartError(f"{cfg.run_dir} already holds checkpoints; set run_dir to a new directory")
+    seed_everything(cfg.train.seed)
+    return train_word_vectors(cfg, {**cfg.record(), "task": "pretrain_text"})
 
 
 def train_word_vectors(cfg, run_config: dict) -> TrainResult:

@@ -1,9 +1,25 @@
 """Images: prepare (decode once into uint8 arrays), read batches, augment on the device."""
-from .arrays import ImageArrays, load_image_manifest
-from .augment import SimCLRAugment, color_jitter, gaussian_blur, random_grayscale, random_resized_crop
-from .batches import ImageBatches
-from .prepare import prepare_images, sklearn_digits_images
-from .pretrained import load_image_model
+# Loaded on first use (PEP 562): registering the modality (plugin.py) imports this package, and that must
+# not import its code (a text run imports no image decoder).
+from importlib import import_module
 
-__all__ = ["ImageArrays", "ImageBatches", "SimCLRAugment", "color_jitter", "gaussian_blur", "load_image_manifest",
-           "load_image_model", "prepare_images", "random_grayscale", "random_resized_crop", "sklearn_digits_images"]
+_API = {
+    "ImageArrays": ".arrays",
+    "load_image_manifest": ".arrays",
+    "SimCLRAugment": ".augment",
+    "color_jitter": ".augment",
+    "gaussian_blur": ".augment",
+    "random_grayscale": ".augment",
+    "random_resized_crop": ".augment",
+    "ImageBatches": ".batches",
+    "prepare_images": ".prepare",
+    "sklearn_digits_images": ".prepare",
+    "load_image_model": ".pretrained",
+}
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    if name not in _API:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_API[name], __name__), name)

@@ -18,7 +18,7 @@ from headstart.errors import HeadstartError
 from headstart.npy_rows import set_npy_rows
 from headstart.output_folder import MANIFEST_NAME, manifest_split, open_listed_npy, read_manifest
 
-MANIFEST_FORMAT = "headstart.image_arrays"
+from .plugin import MANIFEST_FORMAT  # named where the modality registers
 MANIFEST_VERSION = 1
 SPLITS = ("train", "val")
 

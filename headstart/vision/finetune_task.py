@@ -14,7 +14,7 @@ from ..config import resolve_vision_model
 from ..errors import HeadstartError
 from ..finetune.config import FinetuneConfig
 from ..finetune.prepared_task import LabeledRows, PreparedFolderTask
-from ..finetune.task import LabeledBatches, TaskBackbone, with_dropout
+from ..modality import LabeledBatches, TaskBackbone, with_dropout
 from ..models.vision_presets import vision_model
 from ..models.vit import VisionTransformer
 from ..objectives.image_classification import ImageClassification

@@ -14,7 +14,7 @@ from ..models.vit import VisionTransformer
 from ..objectives.image_classification import ImageClassification
 from ..objectives.mae import MAE
 from ..objectives.simclr import SimCLR
-from ..pretrain import PretrainSetup
+from ..modality import PretrainSetup
 from .arrays import ImageArrays
 from .augment import SimCLRAugment
 from .batches import ImageBatches

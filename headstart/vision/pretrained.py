@@ -6,6 +6,7 @@ from torch import nn
 
 from ..engine.checkpoint import load_model_weights, read_state, resolve_checkpoint
 from ..errors import HeadstartError
+from ..modality import Pretrained
 from ..models.dual_encoder import KIND as DUAL_ENCODER
 from ..models.vision_presets import VISION_KINDS, vision_model_from_record
 from ..models.vit import VisionTransformer
@@ -37,6 +38,12 @@ def load_image_model(path, prefer: str = "best"):
     load_model_weights(model, checkpoint, prefix=prefix)
     model.eval()
     return model, checkpoint, state
+
+
+def load_pretrained(checkpoint, kind: str) -> Pretrained:
+    """The registry's loader of image checkpoints (``headstart.modality.load_pretrained``)."""
+    model, found, state = load_image_model(checkpoint)
+    return Pretrained(model, found, state, kind)
 
 
 def check_image_model_fits(model: nn.Module, shape: tuple[int, int, int], checkpoint) -> None:
