@@ -2,7 +2,7 @@
 fine-tune utterance classifiers."""
 # Loaded on first use (PEP 562): registering the modality (plugin.py) imports this package, and that must
 # not import its code (a text run imports no image decoder).
-from importlib import import_module
+from ..lazy_api import lazy_getattr
 
 _API = {
     "AudioArrays": ".arrays",
@@ -14,8 +14,4 @@ _API = {
 }
 __all__ = sorted(_API)
 
-
-def __getattr__(name: str):
-    if name not in _API:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(_API[name], __name__), name)
+__getattr__ = lazy_getattr(__name__, _API)

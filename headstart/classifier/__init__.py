@@ -4,7 +4,7 @@
     clf.predict(["a gripping film", "dull"])          # ['1', '0']
     clf.predict_proba(["a gripping film"])            # (1, classes) probabilities, columns = clf.labels
 """
-from importlib import import_module
+from ..lazy_api import lazy_getattr
 
 # Loaded on first use: a modality's reader of inputs imports ``classifier.io`` alone, without the
 # fine-tuning code that ``classifier.py`` and ``saved.py`` build on.
@@ -12,8 +12,4 @@ _API = {"Classifier": ".classifier", "load_classifier": ".classifier", "CLASSIFI
         "save_classifier": ".saved"}
 __all__ = sorted(_API)
 
-
-def __getattr__(name):
-    if name in _API:
-        return getattr(import_module(_API[name], __name__), name)
-    raise AttributeError(f"module 'headstart.classifier' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _API)

@@ -1,7 +1,7 @@
 """Images: prepare (decode once into uint8 arrays), read batches, augment on the device."""
 # Loaded on first use (PEP 562): registering the modality (plugin.py) imports this package, and that must
 # not import its code (a text run imports no image decoder).
-from importlib import import_module
+from ..lazy_api import lazy_getattr
 
 _API = {
     "ImageArrays": ".arrays",
@@ -18,8 +18,4 @@ _API = {
 }
 __all__ = sorted(_API)
 
-
-def __getattr__(name: str):
-    if name not in _API:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(_API[name], __name__), name)
+__getattr__ = lazy_getattr(__name__, _API)
