@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from headstart.transfer.report import _escape as e, _html_table, html_page
+from headstart.report_html import escape as e, html_page, html_table as _html_table
 
 _BAR_STYLE = ".bar { background: #4c78a8; height: 10px; display: inline-block; }"
 SCREEN_NOTE = ("This is a screen, not a verdict. It counts how often each occupation word has a female or a male "

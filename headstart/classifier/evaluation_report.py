@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from headstart.transfer.report import _escape, _html_table, _img, _json_safe, _pct, html_page
+from headstart.report_html import escape as _escape, html_page, html_table as _html_table, img as _img, json_safe as _json_safe, pct as _pct
 from headstart.transfer.report_plots import _render, short
 
 _NOTES = {

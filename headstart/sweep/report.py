@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import yaml
 
-from ..transfer.report import _escape, _fence, _html_table, _img, _md, _md_table, html_page
+from ..report_html import escape as _escape, fence as _fence, html_page, html_table as _html_table, img as _img, md as _md, md_table as _md_table
 from ..transfer.report_plots import _render, short
 from .config import RangeParam
 
