@@ -19,7 +19,7 @@ from .errors import HeadstartError
 from .modality import ObjectiveSettings
 from .models.audio_encoder import AudioEncoderConfig, audio_config
 from .models.config import TransformerConfig
-from .models.presets import preset_fields
+from .models.presets import check_preset_name, preset_fields
 from .models.resnet import ResNetConfig
 from .models.vision_presets import VIT_PRESETS, VisionConfig, vision_config
 from .models.vit import ViTConfig
@@ -141,12 +141,6 @@ class PretrainConfig(Strict):
         return data
 
 
-def check_preset_name(spec: Optional[dict], prefix: str = "model.") -> None:
-    """A preset is named by a string; a list or mapping there would fail later as a TypeError (unhashable)."""
-    if isinstance(spec, dict) and "preset" in spec and not isinstance(spec["preset"], str):
-        raise ValueError(f"{prefix}preset: expected the name of a preset, got {spec['preset']!r}")
-
-
 def resolve_model(spec: dict, *, vocab_size: int, causal: Optional[bool] = None) -> TransformerConfig:
     """Preset fields, then the user's overrides, then what the data and objective dictate."""
     spec = dict(spec)
@@ -170,6 +164,22 @@ def resolve_vision_model(spec: dict, *, image_size, channels: int) -> VisionConf
     except ValidationError as e:
         config_class = ViTConfig if preset in VIT_PRESETS else ResNetConfig
         raise ValueError(format_validation_error(e, config_class, prefix="model.")) from None
+
+
+def model_section(cfg, no_seq_len: str) -> bool:
+    """The start every image and audio objective's config check shares: no ``data.seq_len`` (``no_seq_len`` says
+    what bounds an example instead), not both ``model`` and ``init``; then ``model`` as a dict with the
+    objective's default preset filled in.  False when the run continues from ``init``, which keeps its own
+    architecture and leaves nothing more to check."""
+    if cfg.data.seq_len is not None:
+        raise ValueError(f"data.seq_len: a text setting; {no_seq_len}")
+    if cfg.init is not None:
+        if cfg.model is not None:
+            raise ValueError("give model or init, not both: a run continued from init keeps its architecture")
+        return False
+    cfg.model = dict(cfg.model or {})
+    cfg.model.setdefault("preset", cfg.default_preset)
+    return True
 
 
 def resolve_audio_model(spec: dict, *, n_mels: int) -> AudioEncoderConfig:

@@ -195,18 +195,7 @@ train: {{steps: 4, batch_size: 8, lr: 1.0e-3, warmup_steps: 1, eval_every: 4, lo
     assert code == 0, out
     assert json.loads((tmp_path / "ft" / "results.json").read_text())["init"].endswith("step_000000")
 
-    (tmp_path / "corpus.txt").write_text("\n\n".join(TEXTS))
-    assert run_cli("prepare", "text", tmp_path / "corpus.txt", "--out", tmp_path / "data", "--tokenizer",
-                   tmp_path / "run" / "tokenizer.json", "--workers", "0")[0] == 0
-    (tmp_path / "more.yaml").write_text(f"""
-run_dir: {tmp_path / "more"}
-init: {tmp_path / "run"}
-data: {{path: {tmp_path / "data"}, seq_len: 16}}
-objective: {{name: masked_lm}}
-train: {{steps: 3, batch_size: 4, lr: 1.0e-3, warmup_steps: 1, eval_every: 3, eval_batches: 1}}
-""")
-    code, out = run_cli("pretrain", tmp_path / "more.yaml")
-    assert code == 0, out
+    continue_pretraining(tmp_path, tmp_path / "run", "masked_lm")
     assert (tmp_path / "more" / "checkpoints" / "step_000003" / "model.safetensors").exists()
 
 
@@ -269,3 +258,20 @@ def test_a_bad_or_escaping_shard_index_is_a_one_line_error(tmp_path, index):
     (source / "model.safetensors.index.json").write_text(index)
     code, out = run_cli("import", source, "--out", tmp_path / "run")
     assert code == 2 and "model.safetensors.index.json" in out and "\n" not in out.strip()
+
+
+def continue_pretraining(tmp_path, imported, objective: str) -> None:
+    """3 steps of ``objective`` on TEXTS, tokenized with the imported run's tokenizer, from its weights
+    (into ``tmp_path / "more"``)."""
+    (tmp_path / "corpus.txt").write_text("\n\n".join(TEXTS))
+    assert run_cli("prepare", "text", tmp_path / "corpus.txt", "--out", tmp_path / "data", "--tokenizer",
+                   imported / "tokenizer.json", "--workers", "0")[0] == 0
+    (tmp_path / "more.yaml").write_text(f"""
+run_dir: {tmp_path / "more"}
+init: {imported}
+data: {{path: {tmp_path / "data"}, seq_len: 16}}
+objective: {{name: {objective}}}
+train: {{steps: 3, batch_size: 4, lr: 1.0e-3, warmup_steps: 1, eval_every: 3, eval_batches: 1}}
+""")
+    code, out = run_cli("pretrain", tmp_path / "more.yaml")
+    assert code == 0, out

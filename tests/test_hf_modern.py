@@ -13,7 +13,7 @@ from headstart.engine.checkpoint import model_tensors
 from headstart.models.presets import preset_fields
 from headstart.text.generate import sample
 from headstart.text.pretrained import load_text_model
-from test_hf_interop import TEXTS, padded_batch, perturbed, text_run
+from test_hf_interop import TEXTS, continue_pretraining, padded_batch, perturbed, text_run
 from test_pretrain_cli import run_cli
 
 transformers = pytest.importorskip("transformers", reason="the round trip is checked with transformers itself")
@@ -143,18 +143,7 @@ def test_sharded_bfloat16_weights_import_as_transformers_wrote_them(tmp_path):
 def test_an_imported_llama_continues_pretraining_and_exports_again(tmp_path):
     source, _ = hf_decoder(tmp_path)
     assert run_cli("import", source, "--out", tmp_path / "run")[0] == 0
-    (tmp_path / "corpus.txt").write_text("\n\n".join(TEXTS))
-    assert run_cli("prepare", "text", tmp_path / "corpus.txt", "--out", tmp_path / "data", "--tokenizer",
-                   tmp_path / "run" / "tokenizer.json", "--workers", "0")[0] == 0
-    (tmp_path / "more.yaml").write_text(f"""
-run_dir: {tmp_path / "more"}
-init: {tmp_path / "run"}
-data: {{path: {tmp_path / "data"}, seq_len: 16}}
-objective: {{name: causal_lm}}
-train: {{steps: 3, batch_size: 4, lr: 1.0e-3, warmup_steps: 1, eval_every: 3, eval_batches: 1}}
-""")
-    code, out = run_cli("pretrain", tmp_path / "more.yaml")
-    assert code == 0, out
+    continue_pretraining(tmp_path, tmp_path / "run", "causal_lm")
 
     assert run_cli("export", tmp_path / "more", "--out", tmp_path / "again")[0] == 0
     hf = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "again").eval()

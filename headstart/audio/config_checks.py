@@ -2,19 +2,13 @@
 in plugin.py as the modality's ``check_config``); raises ValueError naming the key."""
 from __future__ import annotations
 
-from ..config import resolve_audio_model
+from ..config import model_section, resolve_audio_model
 from ..models.audio_encoder import AUDIO_PRESETS
 
 
 def check_audio(cfg) -> None:
-    if cfg.data.seq_len is not None:
-        raise ValueError("data.seq_len: a text setting; an audio model's max_frames bounds a clip")
-    if cfg.init is not None:
-        if cfg.model is not None:
-            raise ValueError("give model or init, not both: a run continued from init keeps its architecture")
+    if not model_section(cfg, "an audio model's max_frames bounds a clip"):
         return
-    cfg.model = dict(cfg.model or {})
-    cfg.model.setdefault("preset", cfg.default_preset)
     if cfg.model["preset"] not in AUDIO_PRESETS:
         raise ValueError(f"model.preset: {cfg.model['preset']} is not an audio model; objective "
                          f"{cfg.objective.name} trains one of {', '.join(sorted(AUDIO_PRESETS))}")

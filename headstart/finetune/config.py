@@ -6,8 +6,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..config import check_preset_name
 from ..engine.config import TrainConfig
+from ..models.presets import check_preset_name
 from .strategies import StrategyConfig
 
 # Fine-tuning defaults: a lower learning rate than pre-training, warm-up, early stopping.

@@ -39,3 +39,9 @@ def preset_fields(name: str) -> dict:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(sorted(PRESETS))}")
     return dict(PRESETS[name])
+
+
+def check_preset_name(spec: dict | None, prefix: str = "model.") -> None:
+    """A preset is named by a string; a list or mapping there would fail later as a TypeError (unhashable)."""
+    if isinstance(spec, dict) and "preset" in spec and not isinstance(spec["preset"], str):
+        raise ValueError(f"{prefix}preset: expected the name of a preset, got {spec['preset']!r}")

@@ -2,21 +2,15 @@
 in plugin.py as the modality's ``check_config``); raises ValueError naming the key."""
 from __future__ import annotations
 
-from ..config import MonitorConfig, resolve_vision_model
+from ..config import MonitorConfig, model_section, resolve_vision_model
 from ..models.presets import PRESETS
 from ..models.vision_presets import VISION_PRESETS, VIT_PRESETS
 
 
 def check_images(cfg) -> None:
     name = cfg.objective.name
-    if cfg.data.seq_len is not None:
-        raise ValueError("data.seq_len: a text setting; images keep the size they were prepared at")
-    if cfg.init is not None:
-        if cfg.model is not None:
-            raise ValueError("give model or init, not both: a run continued from init keeps its architecture")
+    if not model_section(cfg, "images keep the size they were prepared at"):
         return
-    cfg.model = dict(cfg.model or {})
-    cfg.model.setdefault("preset", cfg.default_preset)
     spec = dict(cfg.model)
     preset = spec.pop("preset")
     if preset in PRESETS:
