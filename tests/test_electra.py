@@ -68,7 +68,7 @@ def test_loss_falls_and_the_discriminator_learns_to_spot_replacements():
 def discriminator_input(objective, tokens, sampled_token: int, monkeypatch):
     """The tokens the discriminator reads when the generator always samples ``sampled_token``."""
     monkeypatch.setattr(electra, "sample_replacements",
-                        lambda logits, candidates: torch.full((len(logits),), sampled_token))
+                        lambda logits, candidates, uniform: torch.full((len(logits),), sampled_token))
     seen = {}
     hidden_states = objective.model.hidden_states
 
@@ -109,8 +109,17 @@ def test_replacements_only_where_masked_and_a_sample_equal_to_the_original_is_or
 def test_the_generator_never_samples_a_special_token():
     logits = torch.zeros(1000, 64)
     logits[:, MASK] = 50.0  # an untrained generator may favour [mask]
-    samples = electra.sample_replacements(logits, torch.arange(60))
+    samples = electra.sample_replacements(logits, torch.arange(60), torch.rand(1000))
     assert samples.max() < 60
+
+
+def test_replacements_follow_the_generators_softmax():
+    logits = torch.full((20_000, 6), 9.0)  # the specials 0-2 would win if they were candidates
+    logits[:, 3:] = torch.log(torch.tensor([0.1, 0.2, 0.7]))
+    uniform = torch.rand(20_000, generator=torch.Generator().manual_seed(0))
+    samples = electra.sample_replacements(logits, torch.tensor([3, 4, 5]), uniform)
+    share = torch.bincount(samples, minlength=6).float() / 20_000
+    assert torch.allclose(share, torch.tensor([0, 0, 0, 0.1, 0.2, 0.7]), atol=0.015)
 
 
 def test_padding_and_special_positions_are_not_scored(monkeypatch):

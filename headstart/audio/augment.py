@@ -5,18 +5,20 @@ Park et al. 2019, without time warping (the paper found it the least useful part
 frames (and at most ``max_time_fraction`` of the clip) set to zero, the mean of normalised features.
 Defaults are sized for one-second keywords at 40 mel bins, like Speech Commands recipes; the
 paper's LibriSpeech values (F=27 of 80 bins, T=100 frames) would blank most of such a clip.
-Draws come from the global torch RNG, which the engine saves and restores on resume.
+Draws are the engine's per-example draws (``engine.draws``), the global torch RNG outside training.
 """
 from __future__ import annotations
 
 import torch
 
+from ..engine import draws
+
 
 def _bands(lengths: torch.Tensor, count: int, width: torch.Tensor, size: int) -> torch.Tensor:
     """(B, size) bool: ``count`` random spans per row of up to ``width`` (B,) positions within ``lengths`` (B,)."""
     b = lengths.shape[0]
-    widths = (torch.rand(b, count, device=lengths.device) * (width[:, None] + 1)).floor()
-    starts = (torch.rand(b, count, device=lengths.device) * (lengths[:, None] - widths + 1).clamp(min=1)).floor()
+    widths = (draws.rand(b, count, device=lengths.device) * (width[:, None] + 1)).floor()
+    starts = (draws.rand(b, count, device=lengths.device) * (lengths[:, None] - widths + 1).clamp(min=1)).floor()
     positions = torch.arange(size, device=lengths.device)[None, None, :]
     return ((positions >= starts[..., None]) & (positions < (starts + widths)[..., None])).any(1)
 
@@ -60,5 +62,5 @@ def random_warp_and_stretch(features: torch.Tensor, padding_mask: torch.Tensor, 
     """``warp_and_stretch`` with a pitch and a speed factor drawn uniformly per clip (UDA's and Kaldi's speed
     perturbation use 0.9-1.1)."""
     b = features.shape[0]
-    draw = lambda low, high: torch.rand(b, device=features.device, dtype=features.dtype) * (high - low) + low  # noqa: E731
+    draw = lambda low, high: draws.rand(b, device=features.device).to(features.dtype) * (high - low) + low  # noqa: E731
     return warp_and_stretch(features, padding_mask, draw(*pitch), draw(*speed))

@@ -42,7 +42,7 @@ class AudioBatches:
         self.with_labels = with_labels and arrays.labels is not None
 
     def batch(self, index: int) -> dict[str, torch.Tensor]:
-        clips, labels = self.arrays.read(np.sort(self.sampler.indices(index)))
+        clips, labels = self.arrays.read(self.sampler.indices(index))  # in file order
         batch = collate_clips(clips, self.arrays.feature_mean, self.arrays.feature_std, self.max_frames)
         if self.with_labels:
             batch["labels"] = torch.from_numpy(np.asarray(labels, dtype=np.int64))

@@ -36,6 +36,10 @@ class TrainConfig(BaseModel):
     parallel: Literal["ddp", "fsdp"] = Field(
         default="ddp", description="under torchrun: ddp (a full copy per process) or fsdp (FSDP2 fully_shard: "
                                    "parameters, gradients and optimizer state split across processes)")
+    sync_batch_norm: bool = Field(
+        default=True, description="under torchrun: BatchNorm layers normalise over every process's batch together, "
+                                  "as one process would (SimCLR's global BN); false = per process, one all-reduce "
+                                  "fewer per BatchNorm layer")
     eval_every: int = Field(default=250, gt=0)
     eval_batches: int = Field(default=20, gt=0)
     log_every: int = Field(default=10, gt=0)

@@ -26,9 +26,9 @@ class BatchSource(Protocol):
 class EpochSampler:
     """Which examples batch ``i`` holds, for data of ``count`` examples read in batches of ``batch_size``.
 
-    Epoch ``e`` is a permutation seeded by ``(seed, e)``; batch ``i`` takes positions
-    ``[i * B, (i + 1) * B)`` of the epochs laid end to end, interleaved across ``world_size`` ranks so
-    that ranks never share an example within an epoch.  A pure function of ``(seed, i)``: a resumed
+    Epoch ``e`` is a permutation seeded by ``(seed, e)``; global batch ``i`` takes positions
+    ``[i * W * B, (i + 1) * W * B)`` of the epochs laid end to end and each of the ``W`` ranks its ``B`` of
+    them, so that ranks never share an example within an epoch.  A pure function of ``(seed, i)``: a resumed
     run asks for the same batch again, with nothing replayed.
     """
 
@@ -44,10 +44,15 @@ class EpochSampler:
         return self._epoch[1]
 
     def indices(self, index: int) -> np.ndarray:
-        first = (index * self.world_size + self.rank) * self.batch_size
-        positions = np.arange(first, first + self.batch_size, dtype=np.int64)
-        out = np.empty(self.batch_size, dtype=np.int64)
+        """This rank's examples of batch ``index``, in increasing order: the global batch (``world_size x B``
+        examples) is sorted, then cut into the ranks' slices, so the ranks' batches laid end to end are the one
+        process batch of ``world_size x B`` row for row (per-example draws follow rows: ``engine.draws``), and
+        a memory map is read forward."""
+        width = self.batch_size * self.world_size
+        positions = np.arange(index * width, (index + 1) * width, dtype=np.int64)
+        out = np.empty(width, dtype=np.int64)
         for epoch in np.unique(positions // self.count):  # a batch may straddle the end of an epoch
             in_epoch = positions // self.count == epoch
             out[in_epoch] = self._permutation(int(epoch))[positions[in_epoch] % self.count]
-        return out
+        out.sort()
+        return out[self.rank * self.batch_size:(self.rank + 1) * self.batch_size]

@@ -22,7 +22,8 @@ from torch import nn
 from tqdm import tqdm
 
 from ..errors import HeadstartError
-from . import rng
+from . import draws, rng
+from .batch_norm import synchronize_batch_norms
 from .checkpoint import (Checkpointer, incomplete, load_objective_weights, load_tensors, optimizer_from_tensors,
                          read_state, unwrap, write_json_atomic)
 from .config import TrainConfig
@@ -113,6 +114,8 @@ class Trainer:
             retain_freed_memory()  # activations are re-allocated every step: don't page-fault them in again
         self.objective = objective.to(self.device)
         self.model = objective.model
+        if self.world.distributed and cfg.sync_batch_norm:
+            synchronize_batch_norms(self.objective, self.device)
         self.parallel = _wrap_parallel(self.objective, cfg, self.device) if self.world.distributed else None
         self.train_data, self.val_data = train_data, val_data
         self.flops_per_unit = flops_per_unit
@@ -193,12 +196,13 @@ class Trainer:
         data_seconds, units, metric_sums, loss_sum = 0.0, 0, {}, 0.0
         for micro in range(cfg.grad_accum):
             t0 = time.perf_counter()
-            batch = self._to_device(self.train_data.batch(self.step * cfg.grad_accum + micro))
+            index = self.step * cfg.grad_accum + micro
+            batch = self._to_device(self.train_data.batch(index))
             data_seconds += time.perf_counter() - t0
             units += self.train_data.units(batch)
             # Gradients are averaged across processes on the last micro-batch only.
             with self._gradient_sync(micro == cfg.grad_accum - 1):
-                with autocast(self.device, self.amp_dtype):
+                with autocast(self.device, self.amp_dtype), draws.batch_draws(cfg.seed, draws.TRAIN, index):
                     out = self.forward(batch)
                 (out.loss / cfg.grad_accum).backward()
             loss_sum += out.loss.detach().float()
@@ -241,7 +245,7 @@ class Trainer:
             else:
                 sums: dict[str, float] = {}
                 for i in range(self.cfg.eval_batches):
-                    with autocast(self.device, self.amp_dtype):
+                    with autocast(self.device, self.amp_dtype), draws.batch_draws(self.cfg.seed, draws.EVAL, i):
                         out = self.objective(self._to_device(self.val_data.batch(i)))
                     for k, v in out.metrics.items():
                         sums[k] = sums.get(k, 0.0) + v.detach().float() / self.cfg.eval_batches

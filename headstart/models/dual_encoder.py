@@ -33,8 +33,17 @@ class DualEncoder(nn.Module):
         for proj in (self.image_proj, self.text_proj):  # CLIP's init: std = width^-0.5
             nn.init.normal_(proj.weight, std=proj.in_features ** -0.5)
         # log(1 / temperature), as CLIP parametrises it: the scale stays positive and moves multiplicatively.
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / init_temperature)))
-        self.logit_bias = nn.Parameter(torch.tensor(float(init_bias))) if init_bias is not None else None
+        # Shape (1,), not a scalar: FSDP2 cannot shard a 0-d parameter.
+        self.logit_scale = nn.Parameter(torch.tensor([math.log(1 / init_temperature)]))
+        self.logit_bias = nn.Parameter(torch.tensor([float(init_bias)])) if init_bias is not None else None
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Checkpoints written before the (1,) shape hold 0-d tensors: the same number.
+        for name in ("logit_scale", "logit_bias"):
+            value = state_dict.get(prefix + name)
+            if value is not None and value.dim() == 0:
+                state_dict[prefix + name] = value.reshape(1)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) float in [0, 1] -> (B, embed_dim), unit length."""

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..engine import draws
 from ..kernels import Linear
 from ..models.audio_encoder import SUBSAMPLING
 from .base import ObjectiveOutput
@@ -55,8 +56,10 @@ class BestRQ(nn.Module):
 
     def span_mask(self, padding_mask: torch.Tensor) -> torch.Tensor:
         """(B, T) bool: frames in spans of ``mask_span`` that start where a uniform draw < mask_prob
-        (the global torch RNG, which the engine restores on resume); padding is never masked."""
-        starts = (torch.rand(padding_mask.shape, device=padding_mask.device) < self.mask_prob).float()
+        (each clip's own draws, ``engine.draws.rand_rows``: the same whatever else is in the batch); padding is
+        never masked."""
+        lengths = padding_mask.sum(1)
+        starts = (draws.rand_rows(lengths, padding_mask.shape[1], device=padding_mask.device) < self.mask_prob).float()
         # A frame is masked when a span started within the last mask_span frames: a causal box filter.
         covered = F.conv1d(F.pad(starts.unsqueeze(1), (self.mask_span - 1, 0)),
                            torch.ones(1, 1, self.mask_span, device=starts.device)).squeeze(1)
@@ -71,7 +74,8 @@ class BestRQ(nn.Module):
         # a masked frame's noise is not shifted by a normalisation applied after it.
         frames = self.model.normalize(frames, padding)
         masked = self.span_mask(padding)
-        noisy = torch.where(masked.unsqueeze(-1), torch.randn_like(frames) * self.noise_std, frames)
+        noise = draws.randn_rows(padding.sum(1), frames.shape[1], frames.shape[2], device=frames.device, dtype=frames.dtype)
+        noisy = torch.where(masked.unsqueeze(-1), noise * self.noise_std, frames)
         hidden, out_mask = self.model.encode(noisy, padding, normalized=True)
         targets = self.targets(frames)
         # An encoder position is scored when any of its frames was masked, and it is not padding.
@@ -81,6 +85,9 @@ class BestRQ(nn.Module):
         # Only the scored positions go through the heads (8192-way): a boolean index, which costs one
         # device sync, instead of projecting every position to the codebook.
         chosen = hidden[scored]  # (N, d_model)
+        # Each head's loss is summed here and divided by the processes' mean count, so that under torchrun their
+        # average is the one-process loss (``draws.global_count``); computed before the branch below, by every process.
+        n_scored = draws.global_count(scored.sum()).clamp(min=1)
         if chosen.shape[0] == 0:  # a batch with nothing masked (tiny clips): no signal, but a valid graph
             zero = hidden.sum() * 0.0
             return ObjectiveOutput(zero, {"loss": zero.detach(), "masked_accuracy": zero.detach(),
@@ -89,8 +96,8 @@ class BestRQ(nn.Module):
         for c, head in enumerate(self.heads):
             logits = head(chosen).float()
             labels = targets[..., c][scored]
-            losses.append(F.cross_entropy(logits, labels))
-            correct.append((logits.argmax(-1) == labels).float().mean())
+            losses.append(F.cross_entropy(logits, labels, reduction="sum") / n_scored)
+            correct.append((logits.argmax(-1) == labels).float().sum() / n_scored)
         loss = torch.stack(losses).mean()
         return ObjectiveOutput(loss, {"loss": loss.detach(), "masked_accuracy": torch.stack(correct).mean().detach(),
                                       "masked_fraction": fraction})

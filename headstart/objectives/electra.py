@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..engine import draws
 from ..kernels import Linear
 from ..models.blocks import TransformerStack, init_weights
 from ..models.config import TransformerConfig
@@ -55,11 +56,15 @@ class Generator(nn.Module):
         return self.project_out(self.stack(self.project_in(self.drop(embeddings))))
 
 
-def sample_replacements(logits: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+def sample_replacements(logits: torch.Tensor, candidates: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
     """One token per row of ``logits`` (N, vocab), drawn from the softmax over ``candidates`` only, so a
-    special token (separator, padding, [mask]) is never written into the discriminator's input."""
-    probs = torch.softmax(logits[:, candidates].float(), dim=-1)
-    return candidates[torch.multinomial(probs, 1).squeeze(1)]
+    special token (separator, padding, [mask]) is never written into the discriminator's input.
+
+    Inverse-CDF sampling with one uniform draw per row (N,), not ``torch.multinomial``: the draw for a
+    position is then the engine's per-example draw, the same however the batch is split over processes."""
+    cdf = torch.softmax(logits[:, candidates].float(), dim=-1).cumsum(-1)
+    picked = torch.searchsorted(cdf, (uniform.float() * cdf[:, -1]).unsqueeze(1)).squeeze(1)
+    return candidates[picked.clamp(max=len(candidates) - 1)]
 
 
 class Electra(nn.Module):
@@ -94,19 +99,21 @@ class Electra(nn.Module):
                                       replacement_ids=self.replacement_ids, prob=self.mask_prob)
         chosen = targets != IGNORE
         # Counts clamped at 1, not branched on: a batch with nothing chosen gives 0, not NaN, with no sync.
-        n_chosen = chosen.sum().clamp(min=1)
+        # Global counts (``draws.global_count``): the processes' losses average to the one-process loss.
+        n_chosen = draws.global_count(chosen.sum()).clamp(min=1)
         # As MaskedLM, only the chosen positions are projected to the vocabulary.
         gen_logits = self.model.logits(self.generator(self.model.embed(masked))[chosen]).float()
         gen_loss = F.cross_entropy(gen_logits, targets[chosen], reduction="sum") / n_chosen
         gen_correct = (gen_logits.argmax(-1) == targets[chosen]).sum()
 
         corrupted = tokens.clone()
-        corrupted[chosen] = sample_replacements(gen_logits.detach(), self.replacement_ids)
+        corrupted[chosen] = sample_replacements(gen_logits.detach(), self.replacement_ids,
+                                                draws.rand(*tokens.shape, device=tokens.device)[chosen])
         # Compared with the original, not with "was chosen": a sample that equals the original is
         # original (the paper's labelling), so the discriminator is never asked to guess the impossible.
         replaced = corrupted != tokens
         scored = ~torch.isin(tokens, self.special_id_tensor)
-        n_scored = scored.sum().clamp(min=1)
+        n_scored = draws.global_count(scored.sum()).clamp(min=1)
         disc_logits = self.disc_head(self.model.hidden_states(corrupted)).squeeze(-1)[scored].float()
         labels = replaced[scored].float()
         disc_loss = F.binary_cross_entropy_with_logits(disc_logits, labels, reduction="sum") / n_scored

@@ -63,4 +63,4 @@ class ImageTextContrastive(nn.Module):
         else:
             loss, accuracy = siglip_loss(image_emb.float(), text_emb.float(), scale, self.model.logit_bias)
         return ObjectiveOutput(loss, {"loss": loss.detach(), "contrastive_accuracy": accuracy.detach(),
-                                      "logit_scale": scale.detach()})
+                                      "logit_scale": scale.detach().squeeze()})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..engine import draws
 from ..kernels import Linear
 from ..models.blocks import TransformerStack, init_weights
 from ..models.config import TransformerConfig
@@ -22,10 +23,10 @@ def random_patch_mask(batch: int, num_patches: int, mask_ratio: float,
     ``visible`` (B, K) patch indices, ``masked`` (B, num_patches) bool, True where hidden.
 
     Sorting uniform noise gives each image its own random subset of exactly K patches in one op.
-    The noise comes from the global torch RNG, which the engine saves and restores on resume.
+    The noise is the engine's per-example draw (``engine.draws``).
     """
     keep = int(num_patches * (1 - mask_ratio))
-    noise = torch.rand(batch, num_patches, device=device)
+    noise = draws.rand(batch, num_patches, device=device)
     visible = noise.argsort(dim=1)[:, :keep]
     masked = torch.ones(batch, num_patches, dtype=torch.bool, device=device)
     masked.scatter_(1, visible, False)

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..engine import draws
 from .base import ObjectiveOutput, perplexity
 
 IGNORE = -100
@@ -28,7 +29,9 @@ def mask_tokens(tokens: torch.Tensor, *, mask_id: int, special_ids: Iterable[int
     """
     specials = special_ids if torch.is_tensor(special_ids) else torch.tensor(sorted(set(special_ids)))
     specials = specials.to(tokens.device)  # a no-op for MaskedLM's buffer, already on the device
-    draw = lambda: torch.rand(tokens.shape, device=tokens.device, generator=generator)  # noqa: E731
+    # Without a generator: the engine's per-example draws (the same masks however a batch is split over processes).
+    draw = lambda: (torch.rand(tokens.shape, device=tokens.device, generator=generator) if generator is not None  # noqa: E731
+                    else draws.rand(*tokens.shape, device=tokens.device))
     chosen = (draw() < prob) & ~torch.isin(tokens, specials)
     targets = torch.where(chosen, tokens, torch.full_like(tokens, IGNORE))
     action = draw()
@@ -36,13 +39,14 @@ def mask_tokens(tokens: torch.Tensor, *, mask_id: int, special_ids: Iterable[int
     inputs[chosen & (action < 0.8)] = mask_id
     randomise = chosen & (action >= 0.8) & (action < 0.9)
     replacement_ids = replacement_ids.to(tokens.device)
-    picks = torch.randint(len(replacement_ids), tokens.shape, device=tokens.device, generator=generator)
+    picks = (torch.randint(len(replacement_ids), tokens.shape, device=tokens.device, generator=generator)
+             if generator is not None else draws.randint(len(replacement_ids), *tokens.shape, device=tokens.device))
     inputs[randomise] = replacement_ids[picks][randomise]
     return inputs, targets
 
 
 class MaskedLM(nn.Module):
-    """Batch ``{"tokens": (B, T)}``; masks with the global torch RNG (saved and restored on resume)."""
+    """Batch ``{"tokens": (B, T)}``; masks per example from the engine's draws (``engine.draws``)."""
 
     derived_metrics = staticmethod(perplexity)  # added to evaluation results
     sequence_offset = 0
@@ -63,6 +67,9 @@ class MaskedLM(nn.Module):
         # Project only the chosen positions to the vocabulary: ~7x less head compute than all of them.
         hidden = self.model.hidden_states(inputs)[chosen]
         logits = self.model.logits(hidden).float()
-        loss = F.cross_entropy(logits, targets[chosen])
-        accuracy = (logits.argmax(-1) == targets[chosen]).float().mean()
+        # Summed and divided by the global batch's mean count per process: under torchrun the processes' losses
+        # average to the mean over every chosen token, as on one process, however unevenly the masks fall.
+        n_chosen = draws.global_count(chosen.sum()).clamp(min=1)
+        loss = F.cross_entropy(logits, targets[chosen], reduction="sum") / n_chosen
+        accuracy = (logits.argmax(-1) == targets[chosen]).float().sum() / n_chosen
         return ObjectiveOutput(loss, {"loss": loss.detach(), "masked_accuracy": accuracy.detach()})

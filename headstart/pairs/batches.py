@@ -31,7 +31,7 @@ class PairBatches:
         self.sampler = EpochSampler(len(arrays), min(batch_size, len(arrays)), seed, rank, world_size)
 
     def batch(self, index: int) -> dict[str, torch.Tensor]:
-        return pair_batch(*self.arrays.read(np.sort(self.sampler.indices(index))))
+        return pair_batch(*self.arrays.read(self.sampler.indices(index)))
 
     def units(self, batch: dict) -> int:
         return batch["images"].shape[0]

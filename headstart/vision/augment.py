@@ -5,8 +5,9 @@ parameters per image, so there is no Python loop over images and a GPU augments 
 trains (per-image CPU augmentation is what starves accelerators in open_clip #899 and #703).
 
 Randomness comes from ``generator`` when one is given (a ``torch.Generator`` on any device; the few
-parameters are drawn there and moved to the images), else from the global torch RNG, which the
-engine saves and restores on resume.  kornia.augmentation does the same jobs but has no
+parameters are drawn there and moved to the images), else from the engine's per-example draws
+(``engine.draws``: the same however a batch is split over processes; the global torch RNG outside
+training).  kornia.augmentation does the same jobs but has no
 ``generator=`` and silently ignores one passed in (kornia #4427), so these are plain torch ops.
 """
 from __future__ import annotations
@@ -18,13 +19,18 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from ..engine import draws
+
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, as torchvision and Pillow convert RGB to grayscale
 
 
 def _uniform(low: float, high: float, shape: tuple[int, ...], generator: Optional[torch.Generator],
              like: torch.Tensor) -> torch.Tensor:
-    device = generator.device if generator is not None else like.device
-    return (torch.rand(shape, generator=generator, device=device) * (high - low) + low).to(like.device, like.dtype)
+    if generator is None:  # the engine's per-example draws (``engine.draws``), or the global RNG outside training
+        drawn = draws.rand(*shape, device=like.device)
+    else:
+        drawn = torch.rand(shape, generator=generator, device=generator.device)
+    return (drawn * (high - low) + low).to(like.device, like.dtype)
 
 
 def _chance(p: float, batch: int, generator: Optional[torch.Generator], like: torch.Tensor) -> torch.Tensor:
@@ -113,7 +119,8 @@ def color_jitter(images: torch.Tensor, *, brightness: float = 0.4, contrast: flo
     factor = {name: _uniform(1 - amount, 1 + amount, (b,), generator, images).view(b, 1, 1, 1)
               for name, amount in (("brightness", brightness), ("contrast", contrast), ("saturation", saturation))}
     shift = _uniform(-hue, hue, (b,), generator, images).view(b, 1, 1)
-    order = torch.randperm(4, generator=generator, device=generator.device if generator is not None else images.device)
+    order = (torch.randperm(4, generator=generator, device=generator.device) if generator is not None
+             else draws.randperm(4, device=images.device))
     out = images
     for step in order.tolist():
         if step == 0:
