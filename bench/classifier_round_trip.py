@@ -96,7 +96,8 @@ def image_run(work: Path) -> tuple[Path, list[str], list]:
 
 
 def audio_run(work: Path) -> tuple[Path, list[str], list]:
-    from headstart.audio.prepare import find_audio_files, is_val, prepare_audio
+    from headstart.audio.prepare import find_audio_files, prepare_audio
+    from headstart.modality.splits import is_val
     data, recordings = work / "fsdd-data", SHARED / "fsdd" / "recordings"
     if not (data / "manifest.json").exists():
         prepare_audio([recordings], data, sample_rate=8000, n_mels=40, val_fraction=0.2,

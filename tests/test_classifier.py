@@ -158,7 +158,8 @@ def test_sound_files_predict_as_their_prepared_copies_scored(audio_run, words, t
     """Each prepared validation clip's probabilities equal those of its sound file read afresh, and a
     corrupt file among them is skipped and named."""
     from headstart.audio.arrays import AudioArrays
-    from headstart.audio.prepare import find_audio_files, is_val
+    from headstart.audio.prepare import find_audio_files
+    from headstart.modality.splits import is_val
     val = AudioArrays(words / "labeled", "val")
     val_files = [f.path for f in find_audio_files([words / "wav"]) if is_val(f.relative, 0.25)]
     assert len(val_files) == len(val)

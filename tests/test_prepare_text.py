@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 import headstart.text.prepare as prepare_module
 from headstart.errors import HeadstartError
+from headstart.modality.splits import is_val
 from headstart.text import TokenShards, load_manifest, load_tokenizer, prepare_text
 from headstart.text.cleaning import clean_text, document_digest
 from headstart.text.prepare_cli import text_command
@@ -247,7 +248,7 @@ def test_split_is_by_whole_document_and_deterministic(corpus, tmp_path):
     assert sorted(train + val) == sorted(PARAGRAPHS) and not set(train) & set(val)
     assert 0 < len(val) < len(train)
     # The split depends on the document's hash only, never on its position or on the other documents.
-    assert all((int.from_bytes(document_digest(d)[:8], "big") / 2**64 < 0.3) for d in val)
+    assert all(is_val(document_digest(d), 0.3) for d in val) and not any(is_val(document_digest(d), 0.3) for d in train)
     assert documents_in(tmp_path / "b", "val") == val
 
 

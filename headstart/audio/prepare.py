@@ -24,7 +24,6 @@ import os
 import re
 import sys
 import time
-import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -37,6 +36,7 @@ from tqdm import tqdm
 from headstart.audio.arrays import MANIFEST_FORMAT, MANIFEST_VERSION, SPLITS
 from headstart.audio.features import LOG_FLOOR, LogMel
 from headstart.errors import HeadstartError
+from headstart.modality.splits import val_flags
 from headstart.npy_rows import NpyAppender
 from headstart.output_folder import headstart_version, staged_output, write_manifest
 from headstart.path_kind import not_an_input
@@ -216,11 +216,6 @@ def sorted_class_names(names: set[str]) -> list[str]:
     return sorted(names)
 
 
-def is_val(relative: str, val_fraction: float) -> bool:
-    """A file's split from a hash of its path: stable when files are added or removed."""
-    return zlib.crc32(relative.encode()) / 2**32 < val_fraction
-
-
 class SplitWriter:
     def __init__(self, directory: Path, split: str, n_mels: int, labeled: bool):
         self.split, self.directory, self.labeled = split, directory, labeled
@@ -270,10 +265,7 @@ def write_prepared_audio(files: list[AudioFile], label_names: Optional[list[str]
     logmel = LogMel(options.sample_rate, options.n_mels, options.win_ms, options.hop_ms)
     class_names = sorted_class_names(set(label_names)) if label_names is not None else None
     class_id = {name: i for i, name in enumerate(class_names or [])}
-    val = [is_val(file.relative, options.val_fraction) for file in files]
-    if options.val_fraction > 0 and len(files) >= 2 and not any(val):
-        log.warning("no clip fell into val (tiny collection): using the last file as val")
-        val[-1] = True
+    val = val_flags((file.relative for file in files), options.val_fraction, "clip").tolist()
     skipped: list[dict[str, str]] = []
     truncated, samples = 0, 0
     with staged_output(Path(out), overwrite=options.overwrite) as staging:

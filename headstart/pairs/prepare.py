@@ -39,7 +39,7 @@ from headstart.pairs.arrays import MANIFEST_FORMAT, MANIFEST_VERSION, SPLITS
 from headstart.pairs.readers import RawPair, Skip, find_inputs, read_pairs
 from headstart.text.tokenizer import load_tokenizer, special_token_ids, train_bpe
 from headstart.vision.decode import CHANNELS, UnreadableImage, decode_image
-from headstart.vision.readers import hash_fraction
+from headstart.modality.splits import is_val
 
 log = logging.getLogger("headstart.pairs")
 MAX_LISTED = 50  # skipped samples named in the manifest; the counts cover all of them
@@ -143,7 +143,7 @@ def _decode_all(sources: list[Path], staging: Path, shape, opts: PairPrepareOpti
                         "skipping %s: %s%s", item.key, item.reason, f" ({item.detail})" if item.detail else "")
                     continue
                 key, pixels, caption = item
-                split = "val" if hash_fraction(key) < opts.val_fraction else "train"
+                split = "val" if is_val(key, opts.val_fraction) else "train"
                 images[split].add(pixels[None])
                 captions[split].write(json.dumps(caption, ensure_ascii=False) + "\n")
     finally:

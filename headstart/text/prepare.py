@@ -29,6 +29,7 @@ from tokenizers import Tokenizer
 from tqdm import tqdm
 
 from headstart.errors import HeadstartError
+from headstart.modality.splits import is_val
 from headstart.output_folder import check_output_folder, staged_output, write_manifest, headstart_version
 from headstart.text.readers import (
     DOC_UNITS, FORMATS, InputFile, check_encoding, find_input_files, find_problem, read_documents,
@@ -281,9 +282,9 @@ class _SplitRouter:
             return False
         if self.val_from_end:  # documents that start in the last val_fraction of the input bytes
             return offset >= self.val_start_byte
-        # The digest is a uniform 128-bit number: its top 64 bits give a deterministic coin flip
-        # that ignores order and worker count, so a document keeps its split when the corpus grows.
-        return int.from_bytes(digest[:8], "big") / 2**64 < self.val_fraction
+        # The shared rule (``modality.splits``), keyed by the document's content digest: the split ignores order
+        # and worker count, and a document keeps its split when the corpus grows.
+        return is_val(digest, self.val_fraction)
 
     def add(self, digest: bytes, offset: int, tokens: np.ndarray) -> None:
         if self.is_val(digest, offset):

@@ -30,6 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from headstart.errors import HeadstartError
+from headstart.modality.splits import with_one_val
 from headstart.output_folder import staged_output, write_manifest, headstart_version
 from headstart.vision.arrays import MANIFEST_FORMAT, MANIFEST_VERSION, SPLITS, ArrayWriter
 from headstart.vision.decode import CHANNELS
@@ -224,15 +225,11 @@ def _output_size(sources: list[Source], options: ImagePrepareOptions) -> tuple[i
 
 
 def _val_masks(sources: list[Source], val_fraction: float) -> list[np.ndarray]:
+    """Each source's validation rows (``Source.val_mask``, the shared rule of ``modality.splits``), with the
+    tiny-collection case decided over all sources together."""
     masks = [source.val_mask(val_fraction) for source in sources]
-    total = sum(len(mask) for mask in masks)
-    if val_fraction > 0 and total >= 2 and not any(mask.any() for mask in masks):
-        # A tiny collection can draw no validation image at all: rather than a val split that makes
-        # evaluation fail later, the last image becomes validation.
-        log.warning("no image fell into val (tiny collection): using the last image as val")
-        last = max(i for i, mask in enumerate(masks) if len(mask))
-        masks[last][-1] = True
-    return masks
+    flags = with_one_val(np.concatenate(masks) if masks else np.zeros(0, dtype=bool), val_fraction, "image")
+    return np.split(flags, np.cumsum([len(mask) for mask in masks])[:-1])
 
 
 def _max_label(directory: Path, splits: dict[str, dict]) -> int:

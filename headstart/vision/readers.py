@@ -10,7 +10,6 @@ which of them go to validation (``val_mask``), and yields them in a fixed order 
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import tokenize
 import zipfile
@@ -23,6 +22,7 @@ from typing import Optional
 import numpy as np
 
 from headstart.errors import HeadstartError
+from headstart.modality.splits import is_val
 from headstart.path_kind import not_an_input
 from headstart.vision.decode import UnreadableImage, decode_image, fit_pixels
 from headstart.vision.idx import idx_shape, iter_idx_rows, looks_like_idx, read_idx
@@ -62,7 +62,7 @@ class ImageFiles:
         # A hash of the path under the input folder picks the split: a file keeps its split when
         # the folder grows or moves, and the split ignores the order files are listed in.
         keys = (file.relative_to(self.root).as_posix() if file != self.root else file.name for file in self.files)
-        return np.fromiter((hash_fraction(key) < fraction for key in keys), dtype=bool, count=self.count)
+        return np.fromiter((is_val(key, fraction) for key in keys), dtype=bool, count=self.count)
 
     def read(self, height: int, width: int, mode: str) -> Iterator[Decoded]:
         for index, file in enumerate(self.files):
@@ -86,9 +86,8 @@ class ImageArray:
         self.labels = None if labels is None else _check_labels(labels, count, name)
 
     def val_mask(self, fraction: float) -> np.ndarray:
-        # A fixed-seed stream: image i gets draw i whatever the array's length, so appending
-        # images to an array leaves the earlier ones in their split.
-        return np.random.default_rng(0).random(self.count) < fraction
+        # The key is the row's index: appending images to an array leaves the earlier ones in their split.
+        return np.fromiter((is_val(str(i), fraction) for i in range(self.count)), dtype=bool, count=self.count)
 
     def read(self, height: int, width: int, mode: str) -> Iterator[Decoded]:
         start = 0
@@ -96,11 +95,6 @@ class ImageArray:
             labels = None if self.labels is None else self.labels[start: start + len(chunk)]
             yield Decoded(start, fit_pixels(chunk, height, width, mode), labels)
             start += len(chunk)
-
-
-def hash_fraction(key: str) -> float:
-    """A stable number in [0, 1) for ``key``: the same file lands in the same split on every run."""
-    return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "big") / 2**64
 
 
 def _check_labels(labels: np.ndarray, count: int, name: str) -> np.ndarray:
