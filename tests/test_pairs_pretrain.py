@@ -109,7 +109,7 @@ train: {{steps: 2, batch_size: 16, lr: 1.0e-3, eval_every: 2, eval_batches: 1}}
     captions.write_text("\n".join(PHRASES[i % 5].format(c) for i, c in enumerate(list(COLOURS) * 10)) + "\n")
     text_data = tmp_path / "text"
     assert run_cli("prepare", "text", captions, "--out", text_data, "--doc-unit", "line", "--workers", "0",
-                   "--vocab-size", "300")[0] == 0
+                   "--vocab-size", "300", "--val-fraction", "0.3")[0] == 0  # 20 short captions: val needs 8 tokens
     (tmp_path / "mlm.yaml").write_text(f"""
 run_dir: {tmp_path / 'mlm'}
 data: {{path: {text_data}, seq_len: 8}}

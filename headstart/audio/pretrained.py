@@ -1,11 +1,8 @@
 """Load an audio encoder that ``headstart pretrain`` saved: config from state.json, weights from safetensors."""
 from __future__ import annotations
 
-from pydantic import ValidationError
-
-from ..engine.checkpoint import load_model_weights, read_state, resolve_checkpoint
-from ..errors import HeadstartError
 from ..modality import Pretrained
+from ..modality.checkpoints import rebuild_model, without_kind
 from ..models.audio_encoder import AudioEncoder, AudioEncoderConfig
 from .plugin import AUDIO_KIND  # named where the modality registers
 
@@ -27,16 +24,7 @@ def load_audio_model(path, prefer: str = "best"):
     >>> model, checkpoint, state = load_audio_model("runs/fsdd-best-rq")
     >>> model.features(frames, padding_mask)   # (B, d_model) for normalised log-mels (B, T, n_mels)
     """
-    checkpoint = resolve_checkpoint(path, prefer)
-    state = read_state(checkpoint)
-    record = dict(state.get("config", {}).get("model") or {})
-    if record.pop("kind", None) != AUDIO_KIND:
-        raise HeadstartError(f"{checkpoint}: not an audio model (its state.json names no model kind "
-                             f"{AUDIO_KIND}; for text or images use load_text_model or load_image_model)")
-    try:
-        model = AudioEncoder(AudioEncoderConfig(**record))
-    except (TypeError, ValidationError) as e:
-        raise HeadstartError(f"{checkpoint}/state.json: no valid model config ({str(e).splitlines()[0]})") from None
-    load_model_weights(model, checkpoint)
-    model.eval()
-    return model, checkpoint, state
+    return rebuild_model(path, prefer, kinds=(AUDIO_KIND,),
+                         build=lambda record: AudioEncoder(AudioEncoderConfig(**without_kind(record))),
+                         refusal=lambda kind: (f"not an audio model (its state.json names no model kind {AUDIO_KIND}; "
+                                               f"for text or images use load_text_model or load_image_model)"))

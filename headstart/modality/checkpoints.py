@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Collection, Optional
 
+from pydantic import ValidationError
 from torch import nn
 
-from ..engine.checkpoint import read_state, resolve_checkpoint
+from ..engine.checkpoint import load_model_weights, read_state, resolve_checkpoint
 from ..errors import HeadstartError
 from .registry import checkpoint_kind, modalities, of_checkpoint_kind
 
@@ -32,3 +33,35 @@ def load_pretrained(path, prefer: str = "best") -> Pretrained:
         raise HeadstartError(f"{checkpoint}: state.json names a model kind headstart cannot load ({kind!r}; "
                              f"known: {known})")
     return owner.load_checkpoint(checkpoint, kind)
+
+
+def rebuild_model(path, prefer: str, *, kinds: Collection[Optional[str]], build: Callable[[dict], nn.Module],
+                  refusal: Callable[[Optional[str]], str], towers: Optional[dict[str, str]] = None,
+                  config_name: str = "model") -> tuple[nn.Module, Path, dict]:
+    """The steps every modality's loader shares: find the checkpoint, read its model record, check the record's
+    kind is one of ``kinds`` (else ``refusal(kind)``, one line after the checkpoint's path), ``build`` the model
+    from the record (a bad record is one line too), load the weights, eval mode.  ``towers`` maps the kind of a
+    composite model to the field of the part this loader takes (``{"dual_encoder": "image"}``: the image tower,
+    weights under ``image.``).  Returns ``(model, checkpoint, state)``."""
+    checkpoint = resolve_checkpoint(path, prefer)
+    state = read_state(checkpoint)
+    record = state.get("config", {}).get("model")
+    record = record if isinstance(record, dict) else {}
+    prefix = ""
+    field = (towers or {}).get(record.get("kind"))
+    if field is not None:
+        record, prefix = record.get(field) if isinstance(record.get(field), dict) else {}, f"{field}."
+    kind = record.get("kind")
+    if kind not in kinds:
+        raise HeadstartError(f"{checkpoint}: {refusal(kind)}")
+    try:
+        model = build(record)
+    except (KeyError, TypeError, ValidationError) as e:
+        raise HeadstartError(f"{checkpoint}/state.json: no valid {config_name} config ({str(e).splitlines()[0]})") from None
+    load_model_weights(model, checkpoint, prefix=prefix)
+    return model.eval(), checkpoint, state
+
+
+def without_kind(record: dict) -> dict:
+    """A model record less its ``kind``: the config's own fields."""
+    return {k: v for k, v in record.items() if k != "kind"}

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from ..engine.checkpoint import load_model_weights, read_state, resolve_checkpoint
+from ..engine.checkpoint import read_state, resolve_checkpoint
 from ..errors import HeadstartError
 from ..modality import Pretrained
+from ..modality.checkpoints import rebuild_model
 from ..models.dual_encoder import KIND, DualEncoder, dual_encoder_from_record
 from ..text.tokenizer import load_tokenizer
 
@@ -18,19 +17,10 @@ def load_dual_encoder(path, prefer: str = "best") -> tuple[DualEncoder, object, 
     >>> model, tokenizer, checkpoint, state = load_dual_encoder("runs/mnist-clip")
     >>> zero_shot_accuracy(model, tokenizer, pixels, labels, ["0", "1", ...])   # headstart.pairs.evaluate
     """
-    checkpoint = resolve_checkpoint(path, prefer)
-    state = read_state(checkpoint)
-    record = state.get("config", {}).get("model")
-    if not isinstance(record, dict) or record.get("kind") != KIND:
-        raise HeadstartError(f"{checkpoint}: not an image-text model (pre-train one with objective clip or siglip)")
-    try:
-        model = dual_encoder_from_record(record)
-    except (KeyError, TypeError, ValidationError) as e:
-        raise HeadstartError(f"{checkpoint}/state.json: no valid model config ({str(e).splitlines()[0]})") from None
-    load_model_weights(model, checkpoint)
-    tokenizer = load_tokenizer(Path(checkpoint) / "tokenizer.json")
-    model.eval()
-    return model, tokenizer, checkpoint, state
+    model, checkpoint, state = rebuild_model(
+        path, prefer, kinds=(KIND,), build=dual_encoder_from_record,
+        refusal=lambda kind: "not an image-text model (pre-train one with objective clip or siglip)")
+    return model, load_tokenizer(Path(checkpoint) / "tokenizer.json"), checkpoint, state
 
 
 def load_pretrained(checkpoint, kind: str) -> Pretrained:

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from ..engine.checkpoint import load_model_weights, read_state, resolve_checkpoint
+from ..engine.checkpoint import read_state, resolve_checkpoint
 from ..errors import HeadstartError
 from ..models import TextTransformer, TransformerConfig
 from ..models.word_vectors import WordVectorModel, WordVectorsConfig
 from ..modality import Pretrained
+from ..modality.checkpoints import rebuild_model, without_kind
 from .plugin import TRANSFORMER_KIND, WORD_VECTORS_KIND
 from .tokenizer import load_tokenizer
 
@@ -30,15 +29,11 @@ def load_pretrained(checkpoint: Path, kind: str) -> Pretrained:
 
 def load_word_vectors(path, prefer: str = "best"):
     """Return ``(model, tokenizer, checkpoint_dir, state)`` of a skip-gram / CBOW run or checkpoint."""
-    checkpoint = resolve_checkpoint(path, prefer)
-    state = read_state(checkpoint)
-    try:
-        arch = WordVectorsConfig(**state["config"]["model"])
-    except (KeyError, TypeError, ValidationError) as e:
-        raise HeadstartError(f"{checkpoint}/state.json: no valid word-vector config ({str(e).splitlines()[0]})") from None
-    model = WordVectorModel(arch)
-    load_model_weights(model, checkpoint)
-    return model.eval(), _tokenizer_of(checkpoint, arch.vocab_size), checkpoint, state
+    model, checkpoint, state = rebuild_model(
+        path, prefer, kinds=(WORD_VECTORS_KIND,), config_name="word-vector",
+        build=lambda record: WordVectorModel(WordVectorsConfig(**record)),
+        refusal=lambda kind: f"not word vectors (its state.json names a {kind or TRANSFORMER_KIND} model)")
+    return model, _tokenizer_of(checkpoint, model.cfg.vocab_size), checkpoint, state
 
 
 def _tokenizer_of(checkpoint: Path, vocab_size: int):
@@ -54,22 +49,15 @@ def _tokenizer_of(checkpoint: Path, vocab_size: int):
 
 def load_text_model(path, prefer: str = "best"):
     """Return ``(model, tokenizer, checkpoint_dir, state)`` for a run directory or checkpoint."""
-    checkpoint = resolve_checkpoint(path, prefer)
-    state = read_state(checkpoint)
-    record = dict(state.get("config", {}).get("model") or {})
-    kind = record.pop("kind", None)  # none in checkpoints from before text recorded its kind
-    if kind == WORD_VECTORS_KIND:
-        raise HeadstartError(f"{checkpoint}: word vectors, not a transformer (fine-tune, compare and rank take "
-                             f"it as it is; a transformer starts from it with model.embeddings_from)")
-    if kind not in (None, TRANSFORMER_KIND):
-        raise HeadstartError(f"{checkpoint}: not a text model (its state.json names a {kind} model; "
-                             f"for an image model use load_image_model, or a prepared image folder as the task)")
-    try:
-        arch = TransformerConfig(**record)
-    except (KeyError, TypeError, ValidationError) as e:
-        raise HeadstartError(f"{checkpoint}/state.json: no valid model config ({str(e).splitlines()[0]})") from None
-    model = TextTransformer(arch)
-    load_model_weights(model, checkpoint)
-    tokenizer = _tokenizer_of(checkpoint, arch.vocab_size)
-    model.eval()
-    return model, tokenizer, checkpoint, state
+    def refusal(kind):
+        if kind == WORD_VECTORS_KIND:
+            return ("word vectors, not a transformer (fine-tune, compare and rank take it as it is; a transformer "
+                    "starts from it with model.embeddings_from)")
+        return (f"not a text model (its state.json names a {kind} model; for an image model use load_image_model, "
+                f"or a prepared image folder as the task)")
+
+    # No kind: a checkpoint from before text recorded its kind.
+    model, checkpoint, state = rebuild_model(
+        path, prefer, kinds=(None, TRANSFORMER_KIND), refusal=refusal,
+        build=lambda record: TextTransformer(TransformerConfig(**without_kind(record))))
+    return model, _tokenizer_of(checkpoint, model.cfg.vocab_size), checkpoint, state

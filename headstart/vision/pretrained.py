@@ -1,12 +1,11 @@
 """Load an image backbone that ``headstart pretrain`` saved: config from state.json, weights from safetensors."""
 from __future__ import annotations
 
-from pydantic import ValidationError
 from torch import nn
 
-from ..engine.checkpoint import load_model_weights, read_state, resolve_checkpoint
 from ..errors import HeadstartError
 from ..modality import Pretrained
+from ..modality.checkpoints import rebuild_model
 from ..models.dual_encoder import KIND as DUAL_ENCODER
 from ..models.vision_presets import VISION_KINDS, vision_model_from_record
 from ..models.vit import VisionTransformer
@@ -22,22 +21,10 @@ def load_image_model(path, prefer: str = "best"):
     >>> model, checkpoint, state = load_image_model("runs/digits-simclr")
     >>> model.features(images)          # (B, feature_dim) for float images (B, C, H, W) in [0, 1]
     """
-    checkpoint = resolve_checkpoint(path, prefer)
-    state = read_state(checkpoint)
-    record = state.get("config", {}).get("model")
-    prefix = ""
-    if isinstance(record, dict) and record.get("kind") == DUAL_ENCODER:  # an image-text model: its image tower
-        record, prefix = record.get("image"), "image."
-    if not isinstance(record, dict) or record.get("kind") not in VISION_KINDS:
-        raise HeadstartError(f"{checkpoint}: not an image model (its state.json names no model kind of "
-                             f"{', '.join(VISION_KINDS)}; for a text model use load_text_model)")
-    try:
-        model = vision_model_from_record(record)
-    except (TypeError, ValidationError) as e:
-        raise HeadstartError(f"{checkpoint}/state.json: no valid model config ({str(e).splitlines()[0]})") from None
-    load_model_weights(model, checkpoint, prefix=prefix)
-    model.eval()
-    return model, checkpoint, state
+    return rebuild_model(path, prefer, kinds=VISION_KINDS, build=vision_model_from_record,
+                         towers={DUAL_ENCODER: "image"}, refusal=lambda kind: (
+                             f"not an image model (its state.json names no model kind of {', '.join(VISION_KINDS)}; "
+                             f"for a text model use load_text_model)"))
 
 
 def load_pretrained(checkpoint, kind: str) -> Pretrained:
