@@ -21,7 +21,7 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
 from headstart.text.cached_encoder import CachedEncoder  # noqa: E402
 from headstart.text.cleaning import clean_text  # noqa: E402
-from headstart.text.tokenizer import train_bpe  # noqa: E402
+from headstart.tokenizer import train_bpe  # noqa: E402
 
 from prepare_throughput import build_corpus  # noqa: E402
 

@@ -100,7 +100,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3, help="runs of each tool at each size, alternating")
     args = ap.parse_args()
-    from headstart.text.tokenizer import train_bpe
+    from headstart.tokenizer import train_bpe
 
     mib = 2 ** 20
     rows = []

@@ -59,7 +59,7 @@ _API = {
     "export": "headstart.hf.export",
     "export_checkpoint": "headstart.hf",
     "import_checkpoint": "headstart.hf",
-    "run_demo": "headstart.demo",
+    "run_demo": "headstart.text.demo",
     "HeadstartError": "headstart.errors",
 }
 __all__ = sorted(_API) + ["__version__"]

@@ -243,16 +243,12 @@ def demo(out: Path | None, steps: int | None, images: bool, audio: bool, gpt: bo
     """
     if images + audio + gpt > 1:
         raise HeadstartError("give one of --images, --audio or --gpt")
-    if gpt:
-        from .demo import run_gpt_demo
-        run_gpt_demo(out or Path("headstart-demo-gpt"), steps=steps)
-    elif audio or images:  # the modality's own demo, as it registered it
-        from .modality import modality
+    from .modality import modality
+    if audio or images:  # each modality's own demo, as it registered it
         name = "images" if images else "audio"
         modality(name).demo(out or Path(f"headstart-demo-{name}"), steps=steps)
     else:
-        from .demo import run_demo
-        run_demo(out or Path("headstart-demo"), steps=steps)
+        modality("text").demo(out, steps=steps, gpt=gpt)
 
 
 def _register_audit_command() -> None:

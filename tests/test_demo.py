@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from headstart.demo import run_demo, run_gpt_demo
+from headstart.text.demo import run_demo, run_gpt_demo
 from headstart.errors import HeadstartError
 
 

@@ -24,9 +24,7 @@ FOLDERS = {import_module(name).MODALITY.name: name.split(".")[1] for name in BUI
 # Modules outside the modality folders that still import one, and why.  Nothing new belongs here: a new
 # dependency on a modality goes through the registry.
 KNOWN_EXCEPTIONS = {
-    "headstart.demo": "the text demo script: a walkthrough on top of the library, like bench/",
     "headstart.audit": "reads each modality's raw files and prepared folders (not yet behind the registry)",
-    "headstart.hf": "GPT-2 / BERT interop: Hugging Face tokenizer files are text's tokenizer",
 }
 
 

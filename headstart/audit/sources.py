@@ -115,7 +115,7 @@ class _LineCounter:
 def _prepared_documents(folder: Path) -> Iterator[TextDocument]:
     """Decode a prepared folder's documents (train, then val) with its tokenizer."""
     from headstart.text.shards import TokenShards
-    from headstart.text.tokenizer import load_tokenizer
+    from headstart.tokenizer import load_tokenizer
     for split in ("train", "val"):
         shards = TokenShards(folder, split)
         tokenizer = load_tokenizer(shards.tokenizer_path)

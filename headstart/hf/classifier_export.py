@@ -17,7 +17,7 @@ from ..classifier import load_classifier
 from ..errors import HeadstartError
 from ..models import TextTransformer
 from ..models.vit import VisionTransformer
-from ..text.tokenizer import special_token_ids
+from ..tokenizer import special_token_ids
 from . import bert, gpt2, llama, vit
 from .common import StateReader
 from .directory import BERT_HINT, check_new_directory, refuse, tokenizer_files, write_directory

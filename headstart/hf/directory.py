@@ -9,7 +9,7 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from ..errors import HeadstartError
-from ..text.tokenizer import special_token_ids
+from ..tokenizer import special_token_ids
 
 BERT_HINT = ("; BERT is post-norm: pre-train with a bert-classic-* preset "
              "(norm_position: post, embedding_norm, mlm_transform)")

@@ -20,7 +20,7 @@ from ..classifier.saved import CLASSIFIER_DIR
 from ..engine.checkpoint import read_state, resolve_checkpoint
 from ..errors import HeadstartError
 from ..modality import checkpoint_kind, load_pretrained
-from ..text.tokenizer import special_token_ids
+from ..tokenizer import special_token_ids
 from . import bert, gpt2, llama, vit
 from .directory import BERT_HINT, check_new_directory, refuse, tokenizer_files, write_directory
 

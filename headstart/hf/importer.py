@@ -18,7 +18,7 @@ from tokenizers import Tokenizer
 from ..engine.checkpoint import load_tensors, model_tensors, write_json_atomic
 from ..errors import HeadstartError
 from ..models import TextTransformer
-from ..text.tokenizer import load_tokenizer, with_special_tokens
+from ..tokenizer import load_tokenizer, with_special_tokens
 from . import bert, gpt2, llama
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.dual_encoder import DualEncoder
-from ..text.tokenizer import special_token_ids
+from ..tokenizer import special_token_ids
 from ..vision.batches import pixels_to_images
 from .arrays import PairArrays
 from .batches import pair_batch

@@ -37,7 +37,7 @@ from headstart.npy_rows import NpyAppender
 from headstart.output_folder import headstart_version, staged_output, write_manifest
 from headstart.pairs.arrays import MANIFEST_FORMAT, MANIFEST_VERSION, SPLITS
 from headstart.pairs.readers import RawPair, Skip, find_inputs, read_pairs
-from headstart.text.tokenizer import load_tokenizer, special_token_ids, train_bpe
+from headstart.tokenizer import load_tokenizer, special_token_ids, train_bpe
 from headstart.vision.decode import CHANNELS, UnreadableImage, decode_image
 from headstart.modality.splits import is_val
 

@@ -17,7 +17,7 @@ from ..models.vit import VisionTransformer
 from ..objectives.image_text import ImageTextContrastive
 from ..modality import PretrainSetup
 from ..text.pretrained import load_text_model
-from ..text.tokenizer import load_tokenizer
+from ..tokenizer import load_tokenizer
 from ..vision.pretrained import check_image_model_fits, load_image_model
 from .arrays import PairArrays
 from .batches import PairBatches

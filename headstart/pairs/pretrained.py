@@ -8,7 +8,7 @@ from ..errors import HeadstartError
 from ..modality import Pretrained
 from ..modality.checkpoints import rebuild_model
 from ..models.dual_encoder import KIND, DualEncoder, dual_encoder_from_record
-from ..text.tokenizer import load_tokenizer
+from ..tokenizer import load_tokenizer
 
 
 def load_dual_encoder(path, prefer: str = "best") -> tuple[DualEncoder, object, Path, dict]:

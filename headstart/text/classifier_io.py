@@ -13,7 +13,7 @@ from .finetune_task import TextBackbone
 from .input_texts import FORMATS, read_texts
 from .labeled import LabeledTexts
 from .readers import check_encoding, open_binary
-from .tokenizer import load_tokenizer
+from ..tokenizer import load_tokenizer
 from .word_vector_task import WordVectorBackbone
 
 

@@ -17,7 +17,7 @@ from ..engine.checkpoint import read_state, resolve_checkpoint
 from ..errors import HeadstartError
 from ..models import TextTransformer
 from .pretrained import load_word_vectors
-from .tokenizer import load_tokenizer
+from ..tokenizer import load_tokenizer
 
 KEY = "model.embeddings_from"
 

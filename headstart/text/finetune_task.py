@@ -21,7 +21,7 @@ from .labeled import LabeledTexts, align_labels, read_labeled
 from .noise import text_views
 from .pretrained import load_text_model, load_word_vectors, text_model_kind
 from .task_batches import TextClassificationBatches, encode_texts
-from .tokenizer import load_tokenizer, special_token_ids
+from ..tokenizer import load_tokenizer, special_token_ids
 
 log = logging.getLogger("headstart")
 

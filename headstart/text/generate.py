@@ -16,7 +16,7 @@ import torch
 
 from ..errors import HeadstartError
 from .pretrained import load_text_model
-from .tokenizer import SPECIAL_TOKENS, special_token_ids
+from ..tokenizer import SPECIAL_TOKENS, special_token_ids
 
 log = logging.getLogger("headstart")
 

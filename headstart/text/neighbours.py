@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import HeadstartError
 from .pretrained import load_word_vectors
-from .tokenizer import special_token_ids
+from ..tokenizer import special_token_ids
 
 
 def nearest_words(checkpoint, words: list[str], k: int = 5) -> dict[str, list[tuple[str, float]]]:

@@ -77,6 +77,7 @@ MODALITY = register(Modality(
     task=lazy("headstart.text.finetune_task:TextTask"),
     reads_task_files=True,
     classifier_io=lazy("headstart.text.classifier_io:IO"),
+    demo=lazy("headstart.text.demo:run_text_demo"),  # `headstart demo` (and --gpt)
     commands={"generate": lazy_object("headstart.text.commands:generate_command"),
               "recipe": lazy_object("headstart.text.commands:recipe_command"),
               "select": lazy_object("headstart.text.select_cli:select_command")},

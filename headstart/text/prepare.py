@@ -37,7 +37,7 @@ from headstart.text.readers import (
 from headstart.text.shards import (
     MANIFEST_FORMAT, MANIFEST_VERSION, ShardWriter, dtype_name, token_dtype,
 )
-from headstart.text.tokenizer import (
+from headstart.tokenizer import (
     build_char_tokenizer, load_tokenizer, special_token_ids, tokenizer_sha256, train_bpe, train_word_level,
 )
 from headstart.text.workers import CHUNK_CHARS, CHUNK_DOCUMENTS, chunk_runner

@@ -13,7 +13,7 @@ from ..modality import PretrainSetup
 from .plugin import TRANSFORMER_KIND
 from .pretrained import load_text_model
 from .shards import TokenShards
-from .tokenizer import load_tokenizer
+from ..tokenizer import load_tokenizer
 from .windows import TokenWindows
 
 log = logging.getLogger("headstart")

@@ -10,7 +10,7 @@ from ..models.word_vectors import WordVectorModel, WordVectorsConfig
 from ..modality import Pretrained
 from ..modality.checkpoints import rebuild_model, without_kind
 from .plugin import TRANSFORMER_KIND, WORD_VECTORS_KIND
-from .tokenizer import load_tokenizer
+from ..tokenizer import load_tokenizer
 
 
 def text_model_kind(path, prefer: str = "best") -> str:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..modality import LabeledBatches
-from .tokenizer import special_token_ids
+from ..tokenizer import special_token_ids
 
 
 class WordBagEncoder:

@@ -14,7 +14,7 @@ from ..models.word_vectors import WordVectorModel
 from ..objectives import Classification
 from .labeled import LabeledTexts
 from .noise import text_views
-from .tokenizer import special_token_ids
+from ..tokenizer import special_token_ids
 from .word_bags import WordBagBatches, WordBagEncoder
 
 

@@ -37,7 +37,7 @@ from ..engine.signals import StopRequest
 from ..errors import HeadstartError
 from ..models.word_vectors import WordVectorModel, WordVectorsConfig, sif_weights
 from .shards import TokenShards
-from .tokenizer import load_tokenizer
+from ..tokenizer import load_tokenizer
 
 log = logging.getLogger("headstart")
 

@@ -25,7 +25,7 @@ import numpy as np
 from headstart.errors import HeadstartError
 from headstart.text.cached_encoder import CachedEncoder
 from headstart.text.cleaning import clean_text, document_digest, drop_reason
-from headstart.text.tokenizer import tokenizer_from_json
+from headstart.tokenizer import tokenizer_from_json
 
 # A chunk ends at whichever comes first.  CHUNK_CHARS bounds memory: ~1 MB of text is big enough to
 # amortise IPC and small enough to keep RSS flat.  CHUNK_DOCUMENTS only matters for short documents
