@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from headstart.errors import HeadstartError
 
@@ -90,6 +90,18 @@ def read_manifest(prepared_dir, *, made_by: str, expected_format: str, expected_
         raise HeadstartError(f"{path}: version {manifest.get('version')!r} is not supported (this headstart "
                              f"reads version {expected_version}); run `{made_by}` again")
     return manifest
+
+
+def read_format(path) -> Optional[str]:
+    """The ``format`` a prepared folder's manifest names, or None when ``path`` is not a prepared folder (no
+    manifest); a manifest that cannot be read is a one-line error naming it."""
+    manifest = Path(path) / MANIFEST_NAME
+    if not (Path(path).is_dir() and manifest.is_file()):
+        return None
+    try:
+        return json.loads(manifest.read_text(encoding="utf-8")).get("format")
+    except (ValueError, OSError, AttributeError) as error:
+        raise HeadstartError(f"{manifest}: unreadable manifest ({error})") from None
 
 
 def headstart_version() -> str:

@@ -21,13 +21,6 @@ PACKAGE = Path(headstart.__file__).parent
 # Built-in modality folders, from the registry's own list of them: "headstart.vision.plugin" -> vision.
 FOLDERS = {import_module(name).MODALITY.name: name.split(".")[1] for name in BUILTIN}
 
-# Modules outside the modality folders that still import one, and why.  Nothing new belongs here: a new
-# dependency on a modality goes through the registry.
-KNOWN_EXCEPTIONS = {
-    "headstart.audit": "reads each modality's raw files and prepared folders (not yet behind the registry)",
-}
-
-
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -76,10 +69,9 @@ def folder_of(module: str) -> str | None:
     return parts[1] if len(parts) > 1 and parts[1] in FOLDERS.values() else None
 
 
-def test_nothing_outside_a_modality_imports_it_but_the_known_exceptions():
+def test_nothing_outside_a_modality_imports_it():
     found = sorted(f"{importer} imports {target}" for importer, targets in GRAPH.items() for target in targets
-                   if folder_of(target) and folder_of(importer) is None
-                   and not any(importer == known or importer.startswith(known + ".") for known in KNOWN_EXCEPTIONS))
+                   if folder_of(target) and folder_of(importer) is None)
     assert found == [], "the core must look modalities up in headstart.modality:\n" + "\n".join(found)
 
 

@@ -38,4 +38,6 @@ MODALITY = register(Modality(
     task=lazy("headstart.audio.finetune_task:AudioTask"),
     classifier_io=lazy("headstart.audio.classifier_io:IO"),
     demo=lazy("headstart.audio.demo:run_audio_demo"),
+    audit=lazy("headstart.audio.audit:audit"),
+    raw_suffixes=(".wav", ".flac", ".ogg"),
 ))

@@ -2,18 +2,39 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import click
 
-from headstart.errors import HeadstartError
+from headstart.audit.sources import audited_kinds
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    """The command's options; each modality's audit reads those that apply to it."""
+    eval_files: tuple[Path, ...] = ()
+    eval_format: str = "auto"
+    text_field: str = "text"
+    label_field: str = "label"
+    near_dup_threshold: float = 0.8
+    num_perm: int = 128
+    bias_words: Optional[Path] = None
+    bias_window: int = 10
+    fmt: str = "auto"
+    field: str = "text"
+    doc_unit: str = "file"
+    encoding: str = "utf-8"
+    hamming: int = 4
+    examples: int = 20
 
 
 @click.command("audit", epilog="Example: headstart audit corpus/ --out audit/ --eval ../shared/data/sst2/stsa.binary.test")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for audit.json and audit.html.")
-@click.option("--kind", type=click.Choice(["auto", "text", "images", "audio"]), default="auto", show_default=True,
+@click.option("--kind", type=click.Choice(["auto", *audited_kinds()]), default="auto", show_default=True,
               help="What INPUTS hold; 'auto' reads a prepared folder's manifest, else the files' suffixes.")
 @click.option("--eval", "eval_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="An evaluation set to check for contamination (repeatable).")
@@ -49,21 +70,11 @@ def audit_command(inputs, out, kind, eval_files, eval_format, text_field, label_
     folder from `headstart prepare`.  Writes OUT/audit.json and OUT/audit.html."""
     from headstart.audit.report import write_audit_report
     from headstart.audit.sources import detect_kind
+    from headstart.modality import modality
     kind = detect_kind(list(inputs)) if kind == "auto" else kind
-    if kind != "text" and eval_files:
-        raise HeadstartError(f"--eval: contamination is checked for text corpora; {inputs[0]} holds {kind}")
-    if kind == "text":
-        from headstart.audit.text_audit import audit_text
-        result = audit_text(list(inputs), eval_files=list(eval_files), eval_format=eval_format, text_field=text_field,
-                            label_field=label_field, threshold=near_dup_threshold, num_perm=num_perm,
-                            bias_words=bias_words, window=bias_window, fmt=fmt, field=field, doc_unit=doc_unit,
-                            encoding=encoding, examples=examples)
-    elif kind == "images":
-        from headstart.audit.media import audit_images
-        result = audit_images(list(inputs), hamming)
-    else:
-        from headstart.audit.media import audit_audio
-        result = audit_audio(list(inputs))
+    options = AuditOptions(eval_files, eval_format, text_field, label_field, near_dup_threshold, num_perm, bias_words,
+                           bias_window, fmt, field, doc_unit, encoding, hamming, examples)
+    result = modality(kind).audit(list(inputs), options)
     result["command"] = "headstart audit " + " ".join(sys.argv[2:])
     paths = write_audit_report(out, result)
     click.echo(summary(result))

@@ -94,7 +94,8 @@ def contamination(corpus_source: str | Path | Iterable[str | Path], eval_texts: 
     Returns one dict per contaminated example (``index``, ``line``, ``text``, ``document``, ``ngram``,
     ``short``), in the order of ``eval_texts``; an empty list when none is found.
     """
-    from headstart.audit.sources import text_documents
+    from headstart.modality import modality
+    text_documents = modality("text").documents  # raw text and prepared text folders, as prepare reads them
     sources = [corpus_source] if isinstance(corpus_source, (str, Path)) else list(corpus_source)
     ids = WordIds()
     index = EvalIndex("eval", eval_texts, ids, line_numbers=line_numbers)

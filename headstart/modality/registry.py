@@ -65,6 +65,11 @@ class Modality:
     classifier_io: Optional[Callable[[], Any]] = None  # -> ClassifierIO: save, reload and feed classifiers
     commands: dict[str, Callable[[], Any]] = field(default_factory=dict)  # more CLI commands: name -> command
     demo: Optional[Callable[..., Any]] = None  # (out, steps=) -> None: `headstart demo --NAME`
+    # `headstart audit`: (inputs, options) -> the audit's dict (options: headstart.audit.cli.AuditOptions)
+    audit: Optional[Callable[..., dict]] = None
+    raw_suffixes: tuple[str, ...] = ()  # raw files of this modality, for `audit --kind auto` (".wav")
+    # (inputs, **reading) -> iterator of documents with .name and .text: what the contamination check reads
+    documents: Optional[Callable[..., Any]] = None
     # What `compare` adds when the pre-trained checkpoint is one of this modality's: (checkpoint, context) -> dict
     compare_studies: Optional[Callable[..., dict]] = None
     uses: tuple[str, ...] = ()  # modalities whose code it builds on (pairs: the text and image towers)

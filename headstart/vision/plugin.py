@@ -64,4 +64,7 @@ MODALITY = register(Modality(
     task=lazy("headstart.vision.finetune_task:ImageTask"),
     classifier_io=lazy("headstart.vision.classifier_io:IO"),
     demo=lazy("headstart.vision.demo:run_image_demo"),
+    audit=lazy("headstart.vision.audit:audit"),
+    raw_suffixes=(".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".npy", ".npz",
+                  ".gz", ".idx3-ubyte"),
 ))

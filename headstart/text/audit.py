@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from headstart.audit.bias import DEFAULT_WINDOW, BiasScreen, default_word_file, read_word_lists
-from headstart.audit.contamination import NGRAM, EvalIndex
-from headstart.audit.near_dup import SHINGLE_WORDS, NearDuplicateIndex, UnionFind
-from headstart.audit.quality import QualityTally, signals
-from headstart.audit.sources import text_documents
-from headstart.audit.words import WordIds, normalized_words
-from headstart.text.cleaning import document_digest
+from ..audit.bias import DEFAULT_WINDOW, BiasScreen, default_word_file, read_word_lists
+from ..audit.contamination import NGRAM, EvalIndex
+from ..audit.near_dup import SHINGLE_WORDS, NearDuplicateIndex, UnionFind
+from ..audit.quality import QualityTally, signals
+from ..audit.words import WordIds, normalized_words
+from .cleaning import document_digest
+from .documents import text_documents
 
 log = logging.getLogger("headstart.audit")
 EXCERPT = 80
@@ -30,7 +30,7 @@ _SHOWN_NAMES = 5  # documents named per duplicate group in the report
 def read_eval_file(path: Path, fmt: str, text_field: str, label_field: str, encoding: str) -> tuple[list[str], list[int]]:
     """An evaluation set's texts and line numbers: a labeled file as finetune reads it, or plain lines."""
     if fmt == "lines":
-        from headstart.text.readers import decode_line, open_binary
+        from .readers import decode_line, open_binary
         texts, lines = [], []
         with open_binary(Path(path)) as f:
             for number, raw in enumerate(f, start=1):
@@ -39,7 +39,7 @@ def read_eval_file(path: Path, fmt: str, text_field: str, label_field: str, enco
                     texts.append(text)
                     lines.append(number)
         return texts, lines
-    from headstart.text.labeled import read_labeled
+    from .labeled import read_labeled
     labeled = read_labeled(path, fmt=fmt, text_field=text_field, label_field=label_field, encoding=encoding)
     return labeled.texts, labeled.line_numbers
 
@@ -125,3 +125,12 @@ def _cluster_example(group: list[int], near: NearDuplicateIndex, names: list[str
                 "jaccard_to_first": round(float(np.mean(near.signatures[key] == first)), 3)}
                for key in group[:_SHOWN_NAMES]]
     return {"size": len(group), "members": members}
+
+
+def audit(inputs: list[Path], options) -> dict:
+    """The registered audit of text (``headstart.audit.cli``): every option of the command applies."""
+    return audit_text(inputs, eval_files=list(options.eval_files), eval_format=options.eval_format,
+                      text_field=options.text_field, label_field=options.label_field,
+                      threshold=options.near_dup_threshold, num_perm=options.num_perm, bias_words=options.bias_words,
+                      window=options.bias_window, fmt=options.fmt, field=options.field, doc_unit=options.doc_unit,
+                      encoding=options.encoding, examples=options.examples)
