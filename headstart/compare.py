@@ -222,7 +222,10 @@ def _keep_only_the_classifier(run_dir: Path, result: dict) -> dict:
     """A finished comparison run is never resumed: its checkpoints go, and the scored weights stay as the
     run's classifier (``classifier/``, what ``headstart predict`` and ``export`` read), which results.json
     then names.  With word vectors every checkpoint holds the whole table and its Adam moments (360 MB for
-    100,000 words x 300), and a 3-budget, 3-seed comparison kept 20 GB of checkpoints nobody reads."""
+    100,000 words x 300), and a 3-budget, 3-seed comparison kept 20 GB of checkpoints nobody reads.  A modality
+    that saves no standalone classifier (a plug-in without ``classifier_io``) keeps its checkpoints."""
+    if result.get("classifier") is None:
+        return result
     for checkpoints in (run_dir / "checkpoints", run_dir / "refit" / "checkpoints"):
         shutil.rmtree(checkpoints, ignore_errors=True)
     result = {**result, "best_checkpoint": result["classifier"]}

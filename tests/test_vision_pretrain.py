@@ -210,3 +210,13 @@ def test_init_continues_image_pretraining_from_a_checkpoint(tmp_path, digits):
     assert code == 2 and "give model or init, not both" in out
     code, out = run_cli("pretrain", write_config(tmp_path, digits, "mae", model=None), "--set", f"init={first}")
     assert code == 2 and "objective mae needs a ViT" in out
+
+
+def test_a_knob_of_another_objective_is_refused_in_one_line(tmp_path):
+    config = tmp_path / "simclr.yaml"
+    config.write_text(f"run_dir: {tmp_path / 'run'}\ndata: {{path: {tmp_path}}}\nmodel: {RESNET}\n"
+                      "objective: {name: simclr, mask_prob: 0.15}\ntrain: {steps: 2, batch_size: 8, lr: 1.0e-3}\n")
+    with pytest.raises(HeadstartError) as refused:
+        load_pretrain_config(config)
+    assert "objective.mask_prob: a knob of" in str(refused.value) and "not of simclr" in str(refused.value)
+    assert "\n" not in str(refused.value)

@@ -57,7 +57,7 @@ class PreparedFolderTask(TaskModality):
     arrays: Callable  # (prepared_dir, split) -> reader with class_names, labels, __len__, read(indices)
     load_manifest: Callable[[Path], dict]
     data_class: type = LabeledRows
-    unit: str = "examples"  # for messages: "images", "clips"
+    unit: str = "examples"  # "images", "clips": for messages, and the count of a split in the manifest
 
     def compatible(self, train: LabeledRows, other: LabeledRows) -> None:
         """Raise when ``other``'s examples cannot go through the model ``train``'s do (size, channels)."""
@@ -107,7 +107,7 @@ class PreparedFolderTask(TaskModality):
         if key == "task.train":
             return ["train"]
         splits = type(self).load_manifest(ref.path).get("splits", {})
-        return [s for s in SPLITS if any(splits.get(s, {}).get(n) for n in ("images", "clips"))] or ["train"]
+        return [s for s in SPLITS if splits.get(s, {}).get(self.unit)] or ["train"]
 
     def check_overlap(self, task: TaskConfig) -> None:
         train = set(self._splits(task.train, "task.train"))

@@ -81,7 +81,7 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=Non
         summary["cost"] = _added_costs(result.cost, refit.pop("cost"))
     test_src = backbone.batches(test, cfg.train.batch_size) if test is not None else None
     summary["test"] = evaluate_classifier(objective, test_src.in_order(), device, num_classes) if test_src else None
-    summary["classifier"] = str(_save_classifier(cfg, modality, backbone, objective, summary))
+    summary["classifier"] = _save_classifier(cfg, modality, backbone, objective, summary)
     write_json_atomic(cfg.run_dir / "results.json", summary)
     return summary
 
@@ -111,7 +111,7 @@ def _solved_probe(cfg: FinetuneConfig, modality, train, val, test, num_classes: 
                "test": score(test) if test is not None else None, **(extra or {})}
     if extra:  # self-training: the probe also saw the pseudo-labels; the labels are the budget's
         summary["labels"] = extra["labels"] + (len(val) if cfg.task.val is None else 0)
-    summary["classifier"] = str(_save_classifier(cfg, modality, backbone, objective, summary))
+    summary["classifier"] = _save_classifier(cfg, modality, backbone, objective, summary)
     write_json_atomic(cfg.run_dir / "results.json", summary)
     return summary
 
@@ -178,17 +178,23 @@ def _refit(cfg: FinetuneConfig, modality, train, val, best_step: int, num_classe
                        "seconds": result.seconds, "cost": result.cost, "checkpoint": str(result.last_checkpoint)}
 
 
-def _save_classifier(cfg: FinetuneConfig, modality, backbone, objective, summary: dict) -> Path:
+def _save_classifier(cfg: FinetuneConfig, modality, backbone, objective, summary: dict) -> Optional[str]:
     """The run as a classifier that loads on its own (``headstart predict``, ``load_classifier``): the scored
-    weights, labels, and the modality's record of its input pipeline."""
+    weights, labels, and the modality's record of its input pipeline.  None when the modality registers no
+    ``classifier_io`` (a plug-in may not): the run's checkpoints still hold the weights."""
     from ..classifier.io import classifier_io  # the classifier package builds on fine-tuning, not the reverse
     from ..classifier.saved import CLASSIFIER_DIR, save_classifier
+    from ..modality import find
+    if find(lambda m: m.name == modality.name and m.classifier_io is not None) is None:
+        log.info("the %s modality registers no classifier_io: no standalone classifier saved (the checkpoints "
+                 "under %s hold the weights)", modality.name, cfg.run_dir)
+        return None
     record, files = classifier_io(modality.name).record(backbone, cfg)
     trained = {key: summary[key] for key in ("init", "strategy", "labels", "validation_labels", "best_step")}
-    return save_classifier(cfg.run_dir / CLASSIFIER_DIR, modality=modality.name, objective=objective,
+    return str(save_classifier(cfg.run_dir / CLASSIFIER_DIR, modality=modality.name, objective=objective,
                            labels=summary["label_names"], record=record, files=files,
                            provenance={"trained": {**trained, "strategy_config": cfg.strategy.model_dump(mode="json"),
-                                                   "refit": "refit" in summary, "test": summary["test"]}})
+                                                   "refit": "refit" in summary, "test": summary["test"]}}))
 
 
 def _semi_record(cfg: FinetuneConfig, pool) -> dict:

@@ -52,14 +52,21 @@ class StrategyPlan:
 
 
 def apply_strategy(backbone: nn.Module, cfg: StrategyConfig) -> StrategyPlan:
-    """Freeze/wrap ``backbone`` in place as ``cfg`` says; returns what the engine needs to know."""
-    layers = backbone.layers()
-    blocks = layers[1:-1]
+    """Freeze/wrap ``backbone`` in place as ``cfg`` says; returns what the engine needs to know.
+
+    Every strategy but full fine-tuning and the linear probe works on ``backbone.layers()``: the model's layer
+    groups from the input up (embeddings, each block, the final norm), which a model of a plug-in modality may
+    leave out."""
     if cfg.name == "full":
         return StrategyPlan([], None)
     if cfg.name == "linear_probe":
         backbone.requires_grad_(False)
         return StrategyPlan([], None)
+    if not callable(getattr(backbone, "layers", None)):
+        raise ValueError(f"strategy {cfg.name}: {type(backbone).__name__} does not list its layers (no layers() "
+                         f"method); use strategy full or linear_probe")
+    layers = backbone.layers()
+    blocks = layers[1:-1]
     if cfg.name == "freeze_bottom":
         if cfg.freeze_layers > len(blocks):
             raise ValueError(f"strategy.freeze_layers ({cfg.freeze_layers}) exceeds the model's {len(blocks)} blocks")
