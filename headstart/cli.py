@@ -102,9 +102,19 @@ def finetune(config: Path, overrides: tuple[str, ...], resume: bool) -> None:
     \b
     Strategies (strategy.name): full, linear_probe, freeze_bottom, llrd, gradual_unfreeze, lora.
     Writes checkpoints/, metrics.jsonl and results.json (val and test accuracy, macro-F1) to run_dir.
+    Several processes: torchrun --nproc_per_node N -m headstart finetune CONFIG (train.batch_size is per process).
     """
+    from .engine.distributed import shutdown, world
     from .finetune import finetune as run_finetune
-    summary = run_finetune(config, list(overrides), resume=resume)
+    try:
+        summary = run_finetune(config, list(overrides), resume=resume)
+        if world().is_main:
+            _print_finetune(summary)
+    finally:
+        shutdown()
+
+
+def _print_finetune(summary: dict) -> None:
     for split in ("val", "test"):
         m = summary[split]
         if m is None:  # only test is optional; val is of the model it chose, optimistic, never a test score

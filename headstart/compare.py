@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Literal, Optional, Union
@@ -426,6 +427,9 @@ def cost_entry(seconds: Optional[float], records: list[Optional[dict]]) -> dict:
 def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str = "") -> dict:
     """Run the sweep and write the report; returns ``{"results": ..., "report": {format: path}}``."""
     cfg = config if isinstance(config, CompareConfig) else load_compare_config(config, overrides)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise HeadstartError("headstart compare runs its many small fine-tuning runs one after another in one "
+                             "process; under torchrun, run a single arm with headstart finetune")
     modality = task_modality(cfg.task)
     budgets, n_train, n_eval = _budgets(cfg, modality)
     eval_key = "test"  # compare always scores on task.test (its config requires one)

@@ -140,12 +140,13 @@ class FinetuneConfig(Strict):
             data = {**data, "train": {**TRAIN_DEFAULTS, **(data.get("train") or {})}}
         return data
 
-    def schedule(self, n_train: int) -> TrainConfig:
+    def schedule(self, n_train: int, processes: int = 1) -> TrainConfig:
         """``train`` with ``epochs`` turned into steps for ``n_train`` training examples: an evaluation per
-        pass (at most ``train.eval_every`` steps apart) and warm-up over at most a tenth of the steps."""
+        pass (at most ``train.eval_every`` steps apart) and warm-up over at most a tenth of the steps.  Under
+        torchrun a step takes ``batch_size`` examples in each of ``processes``."""
         if self.epochs is None:
             return self.train
-        per_epoch = max(1, -(-n_train // self.train.batch_size))
+        per_epoch = max(1, -(-n_train // (self.train.batch_size * processes)))
         steps = max(1, round(self.epochs * per_epoch))
         every = min(per_epoch, self.train.eval_every)
         return self.train.model_copy(update={"steps": steps, "eval_every": every, "log_every": every,

@@ -6,7 +6,6 @@ reads the labeled splits, builds the backbone and its batches; the engine does t
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Optional, Union
 
@@ -16,6 +15,7 @@ from ..config import apply_overrides, read_yaml, validate
 from ..engine import Checkpointer, Trainer
 from ..engine.checkpoint import load_objective_weights, write_json_atomic
 from ..engine.device import resolve_device
+from ..engine.distributed import barrier, init_from_env, world
 from ..engine.rng import RNGStateError, seed_everything
 from ..errors import HeadstartError
 from .config import FinetuneConfig
@@ -37,9 +37,9 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=Non
     """Fine-tune as ``config`` says; returns (and writes to run_dir/results.json) val and test metrics.
     ``on_eval(step, val_metrics) -> stop?`` is the engine's hook after each evaluation (``Trainer``)."""
     cfg = config if isinstance(config, FinetuneConfig) else load_finetune_config(config, overrides)
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise HeadstartError("headstart finetune runs in one process (small labeled sets fit one device); "
-                             "torchrun is for headstart pretrain")
+    here = init_from_env()  # under torchrun: join the process group; otherwise one process
+    if here.distributed:
+        _check_distributable(cfg)
     latest = Checkpointer(cfg.run_dir / "checkpoints").latest()
     if latest is not None and not resume:
         raise HeadstartError(f"{cfg.run_dir} already holds checkpoints; choose a new run_dir, or continue it with --resume")
@@ -48,7 +48,7 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=Non
     seed_everything(cfg.train.seed)
     modality = task_modality(cfg.task)
     train, val, test = split_task(cfg, modality)
-    device = resolve_device(cfg.train.device)
+    device = resolve_device(cfg.train.device, here.local_rank)  # the trainer's device: this process's GPU
     num_classes = len(train.label_names)
     semi, pool, extra = cfg.semi_supervised, None, {}
     if semi is not None:
@@ -81,8 +81,27 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=Non
         summary["cost"] = _added_costs(result.cost, refit.pop("cost"))
     test_src = backbone.batches(test, cfg.train.batch_size) if test is not None else None
     summary["test"] = evaluate_classifier(objective, test_src.in_order(), device, num_classes) if test_src else None
-    summary["classifier"] = _save_classifier(cfg, modality, backbone, objective, summary)
-    write_json_atomic(cfg.run_dir / "results.json", summary)
+    return _publish(cfg, modality, backbone, objective, summary)
+
+
+def _check_distributable(cfg: FinetuneConfig) -> None:
+    """Under torchrun every process fine-tunes its slice of each batch (``LabeledBatches``), evaluates the whole
+    validation set and takes the same decisions; two settings cannot be split that way."""
+    if cfg.strategy.solver == "lbfgs":
+        raise HeadstartError("strategy.solver lbfgs solves a head in one process; run it without torchrun, or use "
+                             "solver: engine")
+    if cfg.strategy.name == "gradual_unfreeze":
+        raise HeadstartError("strategy gradual_unfreeze changes which parameters train as it goes, which DDP cannot "
+                             "follow across processes; run it without torchrun, or use llrd or freeze_bottom")
+
+
+def _publish(cfg: FinetuneConfig, modality, backbone, objective, summary: dict) -> dict:
+    """The first process saves the classifier and results.json; the others wait for it (a self-training student
+    reads its teacher's files next)."""
+    if world().is_main:
+        summary["classifier"] = _save_classifier(cfg, modality, backbone, objective, summary)
+        write_json_atomic(cfg.run_dir / "results.json", summary)
+    barrier()
     return summary
 
 
@@ -111,9 +130,7 @@ def _solved_probe(cfg: FinetuneConfig, modality, train, val, test, num_classes: 
                "test": score(test) if test is not None else None, **(extra or {})}
     if extra:  # self-training: the probe also saw the pseudo-labels; the labels are the budget's
         summary["labels"] = extra["labels"] + (len(val) if cfg.task.val is None else 0)
-    summary["classifier"] = _save_classifier(cfg, modality, backbone, objective, summary)
-    write_json_atomic(cfg.run_dir / "results.json", summary)
-    return summary
+    return _publish(cfg, modality, backbone, objective, summary)
 
 
 def _train(cfg: FinetuneConfig, modality, train, val, run_dir: Path, on_eval, num_classes: int, device,
@@ -127,7 +144,7 @@ def _train(cfg: FinetuneConfig, modality, train, val, run_dir: Path, on_eval, nu
         plan = apply_strategy(backbone.model, cfg.strategy)
     except ValueError as e:
         raise HeadstartError(str(e)) from None
-    train_cfg = cfg.schedule(len(train))
+    train_cfg = cfg.schedule(len(train), world().world_size)
     if steps is not None:  # a refit: a fixed number of steps, judged once at the end
         train_cfg = train_cfg.model_copy(update={"steps": steps, "eval_every": steps, "patience": None,
                                                  "warmup_steps": min(train_cfg.warmup_steps, steps // 10)})
@@ -149,8 +166,9 @@ def _train(cfg: FinetuneConfig, modality, train, val, run_dir: Path, on_eval, nu
     log.info("fine-tuning %s on %d labeled examples (%d classes), %s strategy%s; %d steps; val %d",
              backbone.source, len(train), num_classes, cfg.strategy.name, f", {how}" if how else "",
              train_cfg.steps, len(val))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(run_config, sort_keys=False))
+    if world().is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(run_config, sort_keys=False))
     if resume_from is not None:  # the engine restores weights, optimizer, RNG and data position: as if never stopped
         try:
             trainer.resume(resume_from)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..engine.distributed import world
 from ..errors import HeadstartError
 
 if TYPE_CHECKING:  # annotations only: the configs live with fine-tuning, above this layer
@@ -39,13 +40,19 @@ class TaskData(Protocol):
 class LabeledBatches(ABC):
     """Batch ``i`` of a labeled split comes from a per-epoch permutation seeded by ``(seed, epoch)``:
     addressable by index, so fine-tuning resumes exactly like pre-training.  ``in_order`` walks every
-    example once, for evaluation.  A modality says how a list of examples becomes a batch."""
+    example once, for evaluation.  A modality says how a list of examples becomes a batch.
+
+    Under torchrun, ``batch_size`` is per process as in pre-training: global batch ``i`` holds ``batch_size x
+    world_size`` examples, sorted, and each process collates its slice, so N processes train on what one process
+    with an N times larger batch would (``engine.draws`` keeps their augmentations the same too)."""
 
     unit = "samples"
 
     def __init__(self, count: int, batch_size: int, seed: int):
+        here = world()
         self.count, self.batch_size, self.seed = count, batch_size, seed
-        self.per_epoch = max(1, -(-count // batch_size))
+        self.rank, self.world_size = here.rank, here.world_size
+        self.per_epoch = max(1, -(-count // (batch_size * self.world_size)))
         self._order: tuple[int, np.ndarray] = (-1, np.empty(0, dtype=np.int64))  # the current epoch's permutation
 
     @abstractmethod
@@ -56,7 +63,13 @@ class LabeledBatches(ABC):
         epoch, position = divmod(index, self.per_epoch)
         if self._order[0] != epoch:  # drawn once per epoch, not at every step
             self._order = (epoch, np.random.Generator(np.random.PCG64([self.seed, epoch])).permutation(self.count))
-        return self.collate(np.sort(self._order[1][position * self.batch_size:(position + 1) * self.batch_size]))
+        width = self.batch_size * self.world_size
+        chosen = np.sort(self._order[1][position * width:(position + 1) * width])
+        if self.world_size == 1:
+            return self.collate(chosen)
+        if len(chosen) < self.world_size:  # an epoch's last, short batch: no process may get none
+            chosen = np.sort(np.concatenate([chosen, self._order[1][:self.world_size - len(chosen)]]))
+        return self.collate(np.array_split(chosen, self.world_size)[self.rank])
 
     def in_order(self) -> Iterator[dict[str, torch.Tensor]]:
         for start in range(0, self.count, self.batch_size):

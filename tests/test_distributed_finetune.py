@@ -1,0 +1,50 @@
+"""Fine-tuning under torchrun: each process takes its slice of every labeled and unlabeled batch, so 2 processes
+with 4 labeled examples each train as 1 process with 8 (gloo on CPU), FixMatch's unlabeled batches included."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from headstart.engine.metrics import read_metrics
+from test_distributed import torchrun
+from test_pretrain_cli import run_cli
+from test_vision_pretrain import RESNET, digits  # noqa: F401  (fixture)
+
+
+def write_config(tmp_path, digits, name, batch_size, semi=True, strategy="full"):  # noqa: F811
+    semi_section = (f"semi_supervised: {{method: fixmatch, unlabeled: {{path: {digits}, split: train}}, "
+                    f"threshold: 0.05, ratio: 2}}") if semi else ""
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"""
+run_dir: {tmp_path / name}
+model: {RESNET}
+task: {{train: {digits}, test: {{path: {digits}, split: val}}, budget: 60, augment: true}}
+strategy: {{name: {strategy}}}
+{semi_section}
+train: {{steps: 4, batch_size: {batch_size}, lr: 2.0e-2, warmup_steps: 1, eval_every: 2, log_every: 1, progress: false}}
+""")
+    return path
+
+
+@pytest.mark.slow
+def test_two_processes_fine_tune_with_fixmatch_exactly_as_one(tmp_path, digits):  # noqa: F811
+    code, out = run_cli("finetune", write_config(tmp_path, digits, "one", batch_size=8))
+    assert code == 0, out
+    done = torchrun(2, "finetune", write_config(tmp_path, digits, "two", batch_size=4))
+    assert done.returncode == 0, done.stderr[-3000:]
+    one, two = read_metrics(tmp_path / "one"), read_metrics(tmp_path / "two")
+    assert [(r["step"], r["split"]) for r in one] == [(r["step"], r["split"]) for r in two]
+    for a, b in zip(one, two):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-5, abs=1e-5), (a, b)
+        if a["split"] == "val":
+            assert b["accuracy"] == a["accuracy"]
+    results = [json.loads((tmp_path / name / "results.json").read_text()) for name in ("one", "two")]
+    assert results[0]["test"]["accuracy"] == pytest.approx(results[1]["test"]["accuracy"], abs=1e-9)
+    assert (tmp_path / "two" / "classifier").is_dir()  # written once, by the first process
+
+
+@pytest.mark.slow
+def test_settings_that_cannot_be_split_across_processes_are_refused(tmp_path, digits):  # noqa: F811
+    done = torchrun(2, "finetune", write_config(tmp_path, digits, "gradual", 4, semi=False, strategy="gradual_unfreeze"))
+    assert done.returncode != 0 and "gradual_unfreeze changes which parameters train" in done.stderr
