@@ -96,7 +96,7 @@ def _per_head(rows: torch.Tensor, order: torch.Tensor, head_dim: int) -> torch.T
 
 
 def to_hf(state: dict[str, torch.Tensor], cfg: TransformerConfig) -> dict[str, torch.Tensor]:
-    get, d, hd, width = StateReader(state), cfg.d_model, cfg.head_dim, cfg.ff_width
+    get, hd, width = StateReader(state), cfg.head_dim, cfg.ff_width
     order = halves_order(hd)
     out = {"model.embed_tokens.weight": get("tok_emb.weight"), "model.norm.weight": get("stack.norm.weight")}
     for i in range(cfg.n_layer):
