@@ -156,7 +156,8 @@ def main() -> None:
               f"{'' if d['significant'] else ' (not significant)'}")
     print(f"frozen features, {args.budget} labels:  " + "  ".join(
         f"{model} linear {100 * p['linear']:.1f} kNN {100 * p['knn']:.1f}" for model, p in results["probes"].items()))
-    print(f"\nsummary: {args.work / 'summary.json'}; report: {args.work / 'compare' / 'report' / 'report.html'}")
+    compare_dir = args.work / ("compare" if not args.semi else f"compare-{args.semi}")
+    print(f"\nsummary: {args.work / 'summary.json'}; report: {compare_dir / 'report' / 'report.html'}")
     print("reproduce: python bench/mnist_transfer.py " + " ".join(sys.argv[1:]))
 
 
