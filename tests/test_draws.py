@@ -37,3 +37,11 @@ def test_outside_training_draws_come_from_the_global_rng():
     drawn = draws.rand(2, 3)
     torch.manual_seed(0)
     assert torch.equal(drawn, torch.rand(2, 3))
+
+
+def test_two_per_row_draws_of_one_batch_are_independent():
+    lengths = torch.tensor([50, 50])
+    with draws.batch_draws(seed=0, stream=draws.TRAIN, index=0):
+        first, second = draws.rand_rows(lengths, 50), draws.rand_rows(lengths, 50)
+    assert not torch.equal(first, second)
+    assert abs(torch.corrcoef(torch.stack([first.flatten(), second.flatten()]))[0, 1]) < 0.3

@@ -36,6 +36,7 @@ class _Draws:
     generators: dict  # device -> torch.Generator, made on first use
     rank: int
     world_size: int
+    row_calls: int = 0  # per-row draws made so far in this batch: each call gets its own streams
 
     def generator(self, device: torch.device) -> torch.Generator:
         key = str(device)
@@ -103,12 +104,16 @@ def _rows(lengths: torch.Tensor, width: int, rest: tuple[int, ...], fill: float,
     out = torch.full((lengths.shape[0], width, *rest), fill, device=device, dtype=dtype)
     sizes = [min(int(n), width) for n in lengths.tolist()]
     first_row = draws.rank * len(sizes) if draws is not None else 0
+    call = 0
+    if draws is not None:  # a second call (noise after a mask) must not reuse the first one's streams
+        draws.row_calls += 1
+        call = draws.row_calls
     for i, n in enumerate(sizes):
         if n == 0:
             continue
         # CPU generators: one per row is cheap (microseconds), and a CUDA draw of a few hundred values
         # is no faster than copying them over.
-        g = (torch.Generator().manual_seed(_mix(draws.seed, first_row + i)) if draws is not None else None)
+        g = (torch.Generator().manual_seed(_mix(draws.seed, call, first_row + i)) if draws is not None else None)
         values = (torch.randn if normal else torch.rand)((n, *rest), generator=g, dtype=dtype)
         out[i, :n] = values.to(device)
     return out

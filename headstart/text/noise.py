@@ -3,12 +3,15 @@ words deleted and some replaced by random words of the vocabulary.
 
 Xie et al. (2020) noised IMDb with back-translation and TF-IDF word replacement; neither fits a laptop
 run offline, and random deletion plus replacement at the same rates is the cheap, model-free stand-in
-(EDA, Wei & Zou 2019).  Draws come from the global torch RNG, which the engine saves and restores."""
+(EDA, Wei & Zou 2019).  Draws are per text over its own tokens (``engine.draws.rand_rows``): the same whatever
+else is in the batch, so fine-tuning under torchrun draws what one process would."""
 from __future__ import annotations
 
 from typing import Callable
 
 import torch
+
+from ..engine import draws
 
 
 def token_noise(vocab_size: int, delete: float = 0.15, replace: float = 0.15) -> Callable[[dict], dict]:
@@ -17,12 +20,14 @@ def token_noise(vocab_size: int, delete: float = 0.15, replace: float = 0.15) ->
     random ids."""
     def noised(batch: dict) -> dict:
         inputs, mask = batch["inputs"], batch["padding_mask"]
-        keep = mask & (torch.rand(mask.shape, device=mask.device) >= delete)
+        lengths, width = mask.sum(1), mask.shape[1]
+        keep = mask & (draws.rand_rows(lengths, width, device=mask.device) >= delete)
         first = mask.long().argmax(1)  # a text whose every token was dropped keeps its first one
         emptied = ~keep.any(1)
         keep[emptied, first[emptied]] = True
-        swap = keep & (torch.rand(mask.shape, device=mask.device) < replace)
-        random_ids = torch.randint(0, vocab_size, inputs.shape, device=inputs.device)
+        swap = keep & (draws.rand_rows(lengths, width, device=mask.device) < replace)
+        random_ids = (draws.rand_rows(lengths, width, fill=0.0, device=inputs.device) * vocab_size).long()
+        random_ids = random_ids.clamp(max=vocab_size - 1)
         return {**batch, "inputs": torch.where(swap, random_ids, inputs), "padding_mask": keep}
     return noised
 
