@@ -49,7 +49,8 @@ _current: contextvars.ContextVar[Optional[_Draws]] = contextvars.ContextVar("hea
 
 
 def _mix(*keys: int) -> int:
-    return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1, np.uint64)[0] >> 1)
+    # SeedSequence takes non-negative entropy: a negative train.seed wraps around (2**64), still one seed each.
+    return int(np.random.SeedSequence([int(k) % 2**64 for k in keys]).generate_state(1, np.uint64)[0] >> 1)
 
 
 @contextlib.contextmanager
