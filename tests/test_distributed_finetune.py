@@ -9,7 +9,9 @@ import pytest
 from headstart.engine.metrics import read_metrics
 from test_distributed import torchrun
 from test_pretrain_cli import run_cli
+from test_semi_supervised import text_task
 from test_vision_pretrain import RESNET, digits  # noqa: F401  (fixture)
+from test_word_vectors import skipgram_run, word_data  # noqa: F401  (fixtures)
 
 
 def write_config(tmp_path, digits, name, batch_size, semi=True, strategy="full"):  # noqa: F811
@@ -42,6 +44,33 @@ def test_two_processes_fine_tune_with_fixmatch_exactly_as_one(tmp_path, digits):
     results = [json.loads((tmp_path / name / "results.json").read_text()) for name in ("one", "two")]
     assert results[0]["test"]["accuracy"] == pytest.approx(results[1]["test"]["accuracy"], abs=1e-9)
     assert (tmp_path / "two" / "classifier").is_dir()  # written once, by the first process
+
+
+@pytest.mark.slow
+def test_two_processes_fine_tune_text_with_consistency_training_exactly_as_one(tmp_path, skipgram_run):  # noqa: F811
+    """Text batches are padded to their longest text, which differs between the halves: the token noise is drawn
+    per text over its own tokens, so it does not."""
+    task = text_task(tmp_path)
+
+    def config(name, batch_size):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(f"""
+run_dir: {tmp_path / name}
+init: {skipgram_run}
+task: {{train: {task['train']}, test: {task['test']}, budget: {task['budget']}, refit: false}}
+semi_supervised: {{method: consistency, unlabeled: {tmp_path / 'pool.txt'}, threshold: 0.5, ratio: 2}}
+train: {{steps: 2, batch_size: {batch_size}, lr: 1.0e-2, warmup_steps: 1, eval_every: 2, log_every: 1, progress: false}}
+""")
+        return path
+
+    code, out = run_cli("finetune", config("one", 4))
+    assert code == 0, out
+    done = torchrun(2, "finetune", config("two", 2))
+    assert done.returncode == 0, done.stderr[-3000:]
+    one, two = read_metrics(tmp_path / "one"), read_metrics(tmp_path / "two")
+    assert [(r["step"], r["split"]) for r in one] == [(r["step"], r["split"]) for r in two]
+    for a, b in zip(one, two):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-5, abs=1e-5), (a, b)
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ from torch import nn
 from ..kernels import Linear
 from .base import ObjectiveOutput
 from .consistency import Consistency, supervised_plus_consistency
+from .heads import ExampleDropout
 
 POOLINGS = ("first", "mean", "last", "max", "mean_max", "cnn")
 CNN_WIDTHS, CNN_FILTERS = (2, 3, 4), 100  # Kim (2014)'s sentence CNN, with bigram filters for short questions
@@ -86,7 +87,7 @@ class Classification(nn.Module):
         # its averages are small (word2vec's vectors, averaged over hundreds of words): normalised, one
         # learning rate suits the head of both.
         self.norm = nn.LayerNorm(width) if feature_norm else nn.Identity()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = ExampleDropout(dropout)  # per-example masks: N processes = 1
         self.head = Linear(width, num_classes)
         nn.init.zeros_(self.head.weight)  # start from uniform predictions: no random bias towards a class
         nn.init.zeros_(self.head.bias)

@@ -2,9 +2,30 @@
 loss, trained with it and thrown away after pre-training."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 
+from ..engine import draws
 from ..kernels import Linear
+
+
+class ExampleDropout(nn.Module):
+    """``nn.Dropout`` whose mask is drawn per example by the engine (``engine.draws``): under torchrun, the same
+    mask whichever process holds the example, so a classifier head's dropout keeps N processes equal to one.
+    Outside training it draws from the global RNG, as ``nn.Dropout`` does; no parameters, no state."""
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = draws.rand(*x.shape, device=x.device) >= self.p
+        return x * keep.to(x.dtype) / (1 - self.p)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
 
 
 class ProjectionHead(nn.Sequential):

@@ -13,6 +13,7 @@ from torch import nn
 from ..kernels import Linear
 from .base import ObjectiveOutput
 from .consistency import Consistency, supervised_plus_consistency
+from .heads import ExampleDropout
 
 
 class ImageClassification(nn.Module):
@@ -26,7 +27,7 @@ class ImageClassification(nn.Module):
                  augment: Optional[Callable[[torch.Tensor], torch.Tensor]] = None, dropout: float = 0.0):
         super().__init__()
         self.model, self.augment = model, augment
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = ExampleDropout(dropout)  # per-example masks: N processes = 1
         self.head = Linear(model.feature_dim, num_classes)
         nn.init.zeros_(self.head.weight)  # start from uniform predictions: no random bias towards a class
         nn.init.zeros_(self.head.bias)
