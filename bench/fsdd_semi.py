@@ -29,7 +29,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fsdd_transfer import AUDIO, FINETUNE, LR_SEARCH, PATTERN, RECORDINGS, pretrain_once, speakers_split  # noqa: E402
+from fsdd_transfer import (AUDIO, FINETUNE, LR_SEARCH, PATTERN, RECORDINGS, pretrain_once,  # noqa: E402
+                           shorten_finetune, speakers_split)
 
 UNLABELED_TAKES = range(0, 25)  # each unseen speaker's takes 0-24: unlabeled; 25-49: the test set
 # Consistency training sees 3 unlabeled clips per labeled one; its loss needs more steps than labels alone.
@@ -92,11 +93,8 @@ def main() -> None:
     ap.add_argument("--semi", choices=["consistency", "self_training"], default="consistency")
     ap.add_argument("--finetune-steps", type=int, default=FINETUNE["steps"], help="lower it for a smoke test")
     args = ap.parse_args()
-    FINETUNE.update(steps=args.finetune_steps, warmup_steps=min(FINETUNE["warmup_steps"], args.finetune_steps),
-                    eval_every=min(FINETUNE["eval_every"], args.finetune_steps))
+    shorten_finetune(args.finetune_steps)
     SEMI_TRAIN.update(steps=max(SEMI_TRAIN["steps"] * args.finetune_steps // 300, 1))
-    if not RECORDINGS.is_dir():
-        sys.exit(f"needs the Free Spoken Digit recordings at {RECORDINGS}")
     from headstart.transfer.claims import paired_delta
     from headstart.transfer.stats import mean_ci
 

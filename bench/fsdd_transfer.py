@@ -79,6 +79,14 @@ def write_splits(work: Path) -> tuple[dict[str, Path], list[str]]:
     return folders, test_speakers
 
 
+def shorten_finetune(steps: int) -> None:
+    """FINETUNE with ``steps`` (a smoke test lowers them), and exit if the recordings are not there."""
+    FINETUNE.update(steps=steps, warmup_steps=min(FINETUNE["warmup_steps"], steps),
+                    eval_every=min(FINETUNE["eval_every"], steps))
+    if not RECORDINGS.is_dir():
+        sys.exit(f"needs the Free Spoken Digit recordings at {RECORDINGS}")
+
+
 def pretrain_once(work: Path, data: Path, steps: int) -> dict:
     from headstart.config import PretrainConfig
     from headstart.pretrain import pretrain
@@ -113,10 +121,7 @@ def main() -> None:
     ap.add_argument("--all-labels", action="store_true",
                     help="also train scratch on every labeled clip of the training speakers (the labels-only reference)")
     args = ap.parse_args()
-    FINETUNE.update(steps=args.finetune_steps, warmup_steps=min(FINETUNE["warmup_steps"], args.finetune_steps),
-                    eval_every=min(FINETUNE["eval_every"], args.finetune_steps))
-    if not RECORDINGS.is_dir():
-        sys.exit(f"needs the Free Spoken Digit recordings at {RECORDINGS}")
+    shorten_finetune(args.finetune_steps)
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args.work.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,7 @@ from .finetune.run import finetune
 from .finetune.strategies import StrategyConfig
 from .finetune.task import TaskModality, budget_labels, split_task, task_modality
 from .label_budget import stratified_subset
-from .modality import checkpoint_kind, of_checkpoint_kind
+from .modality import checkpoint_kind, of_checkpoint_kind, prepared_format
 from .transfer.logme import logme_score
 from .transfer.probes import PROBE_PROTOCOL, knn_probe, linear_probe, project_2d
 from .transfer.report import write_report
@@ -377,12 +377,8 @@ def _contamination_check(cfg: CompareConfig, modality: TaskModality, state: dict
     """The held-out examples that occur in the checkpoint's pre-training corpus (13-gram overlap, or the
     whole example when shorter), logged loudly: a head start measured on them is partly memory."""
     from .audit import contamination
-    from .audit.sources import prepared_format
     corpus = ((state.get("config") or {}).get("data") or {}).get("path")
-    try:
-        fmt = prepared_format(Path(corpus)) if corpus and modality.name == "text" else None
-    except HeadstartError:
-        fmt = None
+    fmt = prepared_format(Path(corpus)) if corpus and modality.name == "text" else None  # None: unreadable too
     if fmt != "headstart.text_shards":
         log.debug("compare: no contamination check (pre-training data %s is gone or not a prepared text folder)", corpus)
         return None

@@ -6,9 +6,7 @@ from pathlib import Path
 
 from headstart.errors import HeadstartError
 from headstart.modality import modalities, of_format
-from headstart.output_folder import read_format as prepared_format
-
-__all__ = ["audited_kinds", "detect_kind", "prepared_format"]
+from headstart.output_folder import read_format
 
 
 def audited_kinds() -> list[str]:
@@ -19,7 +17,7 @@ def audited_kinds() -> list[str]:
 def detect_kind(inputs: list[Path]) -> str:
     """The audited modality of ``inputs``: from a prepared folder's manifest, else from the files' suffixes."""
     first = Path(inputs[0])
-    fmt = prepared_format(first)
+    fmt = read_format(first)
     if fmt is not None:
         owner = of_format(fmt)
         if owner is None or owner.audit is None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
@@ -69,25 +70,24 @@ def _device(device) -> torch.device:
     return torch.device(device) if device is not None else torch.device("cpu")
 
 
-def rand(*shape: int, device=None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """``torch.rand(shape)`` whose first dimension is this process's rows of the global batch."""
+def _this_process_rows(draw, shape: tuple[int, ...], device) -> torch.Tensor:
+    """``draw(shape)`` for the global batch (shape[0] rows in each process), this process's rows of it."""
     draws, device = _current.get(), _device(device)
     if draws is None:
-        return torch.rand(shape, device=device, dtype=dtype)
+        return draw(shape, device=device)
     rows = shape[0]
-    full = torch.rand((rows * draws.world_size, *shape[1:]), device=device, dtype=dtype,
-                      generator=draws.generator(device))
+    full = draw((rows * draws.world_size, *shape[1:]), device=device, generator=draws.generator(device))
     return full[draws.rank * rows:(draws.rank + 1) * rows]
+
+
+def rand(*shape: int, device=None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``torch.rand(shape)`` whose first dimension is this process's rows of the global batch."""
+    return _this_process_rows(functools.partial(torch.rand, dtype=dtype), shape, device)
 
 
 def randint(high: int, *shape: int, device=None) -> torch.Tensor:
     """``torch.randint(high, shape)``, rows as in ``rand``."""
-    draws, device = _current.get(), _device(device)
-    if draws is None:
-        return torch.randint(high, shape, device=device)
-    rows = shape[0]
-    full = torch.randint(high, (rows * draws.world_size, *shape[1:]), device=device, generator=draws.generator(device))
-    return full[draws.rank * rows:(draws.rank + 1) * rows]
+    return _this_process_rows(functools.partial(torch.randint, high), shape, device)
 
 
 def randperm(n: int, device=None) -> torch.Tensor:
@@ -100,24 +100,20 @@ def randperm(n: int, device=None) -> torch.Tensor:
 
 def _rows(lengths: torch.Tensor, width: int, rest: tuple[int, ...], fill: float, normal: bool,
           device, dtype) -> torch.Tensor:
-    """(B, width, *rest): row i holds ``lengths[i]`` draws (uniform or normal), then ``fill``."""
-    draws, device = _current.get(), _device(device)
-    out = torch.full((lengths.shape[0], width, *rest), fill, device=device, dtype=dtype)
-    sizes = [min(int(n), width) for n in lengths.tolist()]
-    first_row = draws.rank * len(sizes) if draws is not None else 0
+    """(B, width, *rest): row i holds ``lengths[i]`` draws (uniform or normal), then ``fill``.  Drawn row by row
+    on CPU generators (one per row costs microseconds) into one host tensor, moved to ``device`` once."""
+    draws = _current.get()
+    out = torch.full((lengths.shape[0], width, *rest), fill, dtype=dtype)
     call = 0
     if draws is not None:  # a second call (noise after a mask) must not reuse the first one's streams
         draws.row_calls += 1
         call = draws.row_calls
-    for i, n in enumerate(sizes):
-        if n == 0:
-            continue
-        # CPU generators: one per row is cheap (microseconds), and a CUDA draw of a few hundred values
-        # is no faster than copying them over.
-        g = (torch.Generator().manual_seed(_mix(draws.seed, call, first_row + i)) if draws is not None else None)
-        values = (torch.randn if normal else torch.rand)((n, *rest), generator=g, dtype=dtype)
-        out[i, :n] = values.to(device)
-    return out
+    first_row = draws.rank * len(lengths) if draws is not None else 0
+    for i, n in enumerate(lengths.clamp(max=width).tolist()):
+        if n > 0:
+            g = torch.Generator().manual_seed(_mix(draws.seed, call, first_row + i)) if draws is not None else None
+            out[i, :n] = (torch.randn if normal else torch.rand)((n, *rest), generator=g, dtype=dtype)
+    return out.to(_device(device))
 
 
 def rand_rows(lengths: torch.Tensor, width: int, *rest: int, fill: float = 1.0, device=None,

@@ -9,7 +9,6 @@ a lookup that text answers imports no image or audio code.  Another package adds
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from importlib import import_module
 from importlib.metadata import entry_points
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 from ..errors import HeadstartError
-from ..output_folder import MANIFEST_NAME
+from ..output_folder import read_format
 from .objective import Objective
 from .setup import PretrainSetup
 from .task import TaskModality
@@ -162,12 +161,12 @@ def of_format(fmt: Any) -> Optional[Modality]:
 
 
 def prepared_format(path: Path) -> Optional[str]:
-    """The ``format`` a prepared folder's manifest names; None when there is no readable manifest."""
+    """The ``format`` a prepared folder's manifest names; None when there is no readable manifest (the lenient
+    ``output_folder.read_format``: the modality's own reader then says what is wrong)."""
     try:
-        manifest = json.loads((Path(path) / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        fmt = read_format(path)
+    except HeadstartError:
         return None
-    fmt = manifest.get("format") if isinstance(manifest, dict) else None
     return fmt if isinstance(fmt, str) else None
 
 
