@@ -97,6 +97,18 @@ class BiasScreen:
         hi = np.searchsorted(positions, occupations + self.window, side="right")
         return hi > lo
 
+    def state(self) -> dict:
+        """The counters as JSON, to merge the screens of several shards of a corpus."""
+        return {"mentions": self.mentions, "female_words": self.female_words, "male_words": self.male_words}
+
+    def merge(self, state: dict) -> None:
+        self.female_words += state["female_words"]
+        self.male_words += state["male_words"]
+        for word, counts in state["mentions"].items():
+            mine = self.mentions.setdefault(word, [0, 0, 0])
+            for i, count in enumerate(counts):
+                mine[i] += count
+
     def summary(self) -> dict:
         rows = [{"occupation": word, "mentions": m, "near_female": f, "near_male": male,
                  "log_ratio": math.log((f + 1) / (male + 1))}

@@ -28,6 +28,11 @@ class AuditOptions:
     encoding: str = "utf-8"
     hamming: int = 4
     examples: int = 20
+    work: Optional[Path] = None  # text: the stages' folder
+    remove_work: bool = False  # text: the folder is the command's default scratch, removed after success
+    workers: int = 0  # text: tasks run at once on this machine (0: one per CPU)
+    cluster: Optional[str] = None  # text: a Ray cluster's address; None runs on this machine
+    parts: int = 4
 
 
 @click.command("audit", epilog="Example: headstart audit corpus/ --out audit/ --eval ../shared/data/sst2/stsa.binary.test")
@@ -63,8 +68,21 @@ class AuditOptions:
               help="Images: dHash bits that may differ between near-duplicates.")
 @click.option("--examples", type=click.IntRange(min=1), default=20, show_default=True,
               help="Duplicate groups shown in the report.")
+@click.option("--work", type=click.Path(file_okay=False, path_type=Path),
+              help="Text: folder for the audit's disk-based stages (a few KB a document); a rerun with the same "
+                   "folder resumes. Default: OUT/work, removed after a successful run. On a cluster, a folder "
+                   "every machine sees.")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Text: tasks (input files, buckets) run at once; 0 = one per CPU of this machine.")
+@click.option("--cluster", metavar="ADDRESS",
+              help="Text: run the tasks on the Ray cluster at ADDRESS (HOST:PORT, ray://HOST:PORT or auto) "
+                   "instead of this machine; needs `pip install 'headstart[cluster]'`.")
+@click.option("--parts", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Text: buckets each near-duplicate band is split into; peak memory is one bucket, 16 bytes a "
+                   "document / PARTS: raise it for corpora of hundreds of millions of documents.")
 def audit_command(inputs, out, kind, eval_files, eval_format, text_field, label_field, near_dup_threshold, num_perm,
-                  bias_words, bias_window, fmt, field, doc_unit, encoding, hamming, examples) -> None:
+                  bias_words, bias_window, fmt, field, doc_unit, encoding, hamming, examples, work, workers, cluster,
+                  parts) -> None:
     """Audit a corpus before training on it: duplicates, quality, contamination, a bias screen (text);
     duplicates, sizes or lengths and class balance (images, audio).  INPUTS are raw files or folders, or a
     folder from `headstart prepare`.  Writes OUT/audit.json and OUT/audit.html."""
@@ -73,7 +91,8 @@ def audit_command(inputs, out, kind, eval_files, eval_format, text_field, label_
     from headstart.modality import modality
     kind = detect_kind(list(inputs)) if kind == "auto" else kind
     options = AuditOptions(eval_files, eval_format, text_field, label_field, near_dup_threshold, num_perm, bias_words,
-                           bias_window, fmt, field, doc_unit, encoding, hamming, examples)
+                           bias_window, fmt, field, doc_unit, encoding, hamming, examples,
+                           work=work or Path(out) / "work", remove_work=work is None, workers=workers, cluster=cluster, parts=parts)
     result = modality(kind).audit(list(inputs), options)
     result["command"] = "headstart audit " + " ".join(sys.argv[2:])
     paths = write_audit_report(out, result)

@@ -64,6 +64,12 @@ class EvalIndex:
                             "document": document, "ngram": " ".join(words[position: position + length]),
                             "short": length < self.n}
 
+    def merge(self, matches: dict) -> None:
+        """Matches found in a later shard of the corpus (``matches`` as JSON keeps it: example -> match);
+        an example keeps the first place it was found."""
+        for example, match in matches.items():
+            self.matches.setdefault(int(example), match)
+
     def results(self) -> list[dict]:
         """Every matched example, in file order: index, line, text excerpt, where, matching words."""
         rows = []

@@ -24,7 +24,7 @@ from .documents import text_documents
 
 log = logging.getLogger("headstart.audit")
 EXCERPT = 80
-_SHOWN_NAMES = 5  # documents named per duplicate group in the report
+SHOWN_NAMES = 5  # documents named per duplicate group in the report
 
 
 def read_eval_file(path: Path, fmt: str, text_field: str, label_field: str, encoding: str) -> tuple[list[str], list[int]]:
@@ -44,34 +44,86 @@ def read_eval_file(path: Path, fmt: str, text_field: str, label_field: str, enco
     return labeled.texts, labeled.line_numbers
 
 
+class CorpusSignals:
+    """The signals of the audit that every document feeds and that add up over shards of a corpus:
+    counts, the Gopher quality tally, contamination of each evaluation set, the bias screen."""
+
+    def __init__(self, eval_files=(), eval_format: str = "auto", text_field: str = "text", label_field: str = "label",
+                 encoding: str = "utf-8", bias_words: Path | None = None, window: int = DEFAULT_WINDOW):
+        self.ids = WordIds()
+        self.evals = []
+        for path in eval_files:
+            texts, lines = read_eval_file(path, eval_format, text_field, label_field, encoding)
+            self.evals.append(EvalIndex(str(path), texts, self.ids, line_numbers=lines))
+        self.bias = BiasScreen(read_word_lists(bias_words), window, str(bias_words or default_word_file()))
+        self.quality = QualityTally()
+        self.documents = self.words = 0
+
+    def add(self, document) -> np.ndarray:
+        """Count one document; returns its word ids (the near-duplicate shingles are made of them)."""
+        self.documents += 1
+        words = normalized_words(document.text)
+        word_ids = self.ids(words)
+        self.words += len(words)
+        self.quality.add(signals(document.text, words, word_ids))
+        for index in self.evals:
+            index.scan(words, word_ids, document.name)
+        self.bias.add(words)
+        return word_ids
+
+    def state(self) -> dict:
+        return {"documents": self.documents, "words": self.words, "quality": self.quality.state(),
+                "bias": self.bias.state(), "contamination": [index.matches for index in self.evals]}
+
+    def merge(self, state: dict) -> None:
+        self.documents += state["documents"]
+        self.words += state["words"]
+        self.quality.merge(state["quality"])
+        self.bias.merge(state["bias"])
+        for index, matches in zip(self.evals, state["contamination"]):
+            index.merge(matches)
+
+    def check_not_empty(self, inputs) -> None:
+        if self.documents == 0:
+            from headstart.errors import HeadstartError
+            raise HeadstartError(f"no text documents in {', '.join(map(str, inputs))} (every document was empty)")
+
+    def report(self, inputs, options: dict, exact: dict, near: dict, started: float) -> dict:
+        return {"kind": "text", "inputs": [str(p) for p in inputs], "documents": self.documents, "words": self.words,
+                "options": options, "exact_duplicates": exact, "near_duplicates": near,
+                "quality": self.quality.summary(), "contamination": [index.summary() for index in self.evals],
+                "bias": self.bias.summary(), "seconds": round(time.perf_counter() - started, 2)}
+
+
+def report_options(doc_unit, fmt, field, encoding, threshold, num_perm, window) -> dict:
+    return {"doc_unit": doc_unit, "format": fmt, "field": field, "encoding": encoding,
+            "near_dup_threshold": threshold, "num_perm": num_perm, "shingle_words": SHINGLE_WORDS,
+            "contamination_ngram": NGRAM, "bias_window": window}
+
+
+def excerpt(text: str) -> str:
+    return " ".join(text[: EXCERPT * 2].split())[:EXCERPT]
+
+
 def audit_text(inputs: list[Path], *, eval_files: list[Path] = (), eval_format: str = "auto",
                text_field: str = "text", label_field: str = "label", threshold: float = 0.8,
                num_perm: int = 128, bias_words: Path | None = None, window: int = DEFAULT_WINDOW,
                fmt: str = "auto", field: str = "text", doc_unit: str = "file", encoding: str = "utf-8",
-               examples: int = 20) -> dict:
+               examples: int = 20, pairs_out: list | None = None) -> dict:
+    """The audit in one process, every signature in memory (about 5.6 KB a document): the reference that
+    ``audit_pipeline`` (disk-based, bounded memory, the command's way) is checked against.  ``pairs_out``
+    collects the near-duplicate pairs as (earlier name, later name)."""
     started = time.perf_counter()
-    ids = WordIds()
-    evals = []
-    for path in eval_files:
-        texts, lines = read_eval_file(path, eval_format, text_field, label_field, encoding)
-        evals.append(EvalIndex(str(path), texts, ids, line_numbers=lines))
-    bias = BiasScreen(read_word_lists(bias_words), window, str(bias_words or default_word_file()))
-    near, clusters, quality = NearDuplicateIndex(threshold, num_perm), UnionFind(), QualityTally()
+    corpus = CorpusSignals(eval_files, eval_format, text_field, label_field, encoding, bias_words, window)
+    near, clusters = NearDuplicateIndex(threshold, num_perm), UnionFind()
     exact: dict[bytes, int] = {}  # digest -> key of its first copy in the near-dup index
     exact_copies: dict[int, list[str]] = {}  # key -> names of later identical copies
     names: list[str] = []
     excerpts: list[str] = []
-    documents = words_total = pairs = 0
+    pairs = 0
 
     for document in text_documents(inputs, fmt=fmt, field=field, doc_unit=doc_unit, encoding=encoding):
-        documents += 1
-        words = normalized_words(document.text)
-        word_ids = ids(words)
-        words_total += len(words)
-        quality.add(signals(document.text, words, word_ids))
-        for index in evals:
-            index.scan(words, word_ids, document.name)
-        bias.add(words)
+        word_ids = corpus.add(document)
         digest = document_digest(document.text)
         if digest in exact:
             exact_copies.setdefault(exact[digest], []).append(document.name)
@@ -83,54 +135,59 @@ def audit_text(inputs: list[Path], *, eval_files: list[Path] = (), eval_format: 
         key = near.add(minhash)
         exact[digest] = key
         names.append(document.name)
-        excerpts.append(" ".join(document.text[: EXCERPT * 2].split())[:EXCERPT])
+        excerpts.append(excerpt(document.text))
         for other, _ in matches:
             clusters.union(other, key)
             pairs += 1
-        if documents % 10_000 == 0:
-            log.info("audit: %d documents, %d words", documents, words_total)
-
-    if documents == 0:
-        from headstart.errors import HeadstartError
-        raise HeadstartError(f"no text documents in {', '.join(map(str, inputs))} (every document was empty)")
+            if pairs_out is not None:
+                pairs_out.append((names[other], document.name))
+        if corpus.documents % 10_000 == 0:
+            log.info("audit: %d documents, %d words", corpus.documents, corpus.words)
+    corpus.check_not_empty(inputs)
 
     groups = clusters.groups()
     exact_rows = sorted(exact_copies.items(), key=lambda kv: (-len(kv[1]), kv[0]))
-    return {
-        "kind": "text",
-        "inputs": [str(p) for p in inputs],
-        "documents": documents,
-        "words": words_total,
-        "options": {"doc_unit": doc_unit, "format": fmt, "field": field, "encoding": encoding,
-                    "near_dup_threshold": threshold, "num_perm": num_perm, "shingle_words": SHINGLE_WORDS,
-                    "contamination_ngram": NGRAM, "bias_window": window},
-        "exact_duplicates": {
-            "groups": len(exact_copies), "duplicate_documents": sum(map(len, exact_copies.values())),
-            "examples": [{"copies": 1 + len(copies), "documents": [names[key], *copies[:_SHOWN_NAMES - 1]],
-                          "excerpt": excerpts[key]} for key, copies in exact_rows[:examples]]},
-        "near_duplicates": {
-            "pairs": pairs, "clusters": len(groups), "documents_in_clusters": sum(map(len, groups)),
-            "examples": [_cluster_example(group, near, names, excerpts) for group in groups[:examples]]},
-        "quality": quality.summary(),
-        "contamination": [index.summary() for index in evals],
-        "bias": bias.summary(),
-        "seconds": round(time.perf_counter() - started, 2),
-    }
+    return corpus.report(
+        inputs, report_options(doc_unit, fmt, field, encoding, threshold, num_perm, window),
+        exact={"groups": len(exact_copies), "duplicate_documents": sum(map(len, exact_copies.values())),
+               "examples": [{"copies": 1 + len(copies), "documents": [names[key], *copies[:SHOWN_NAMES - 1]],
+                             "excerpt": excerpts[key]} for key, copies in exact_rows[:examples]]},
+        near={"pairs": pairs, "clusters": len(groups), "documents_in_clusters": sum(map(len, groups)),
+              "examples": [cluster_example(group, near.signatures.__getitem__, names.__getitem__,
+                                            excerpts.__getitem__) for group in groups[:examples]]},
+        started=started)
 
 
-def _cluster_example(group: list[int], near: NearDuplicateIndex, names: list[str], excerpts: list[str]) -> dict:
-    """A cluster as the report shows it: each member with its estimated Jaccard to the first member."""
-    first = near.signatures[group[0]]
-    members = [{"document": names[key], "excerpt": excerpts[key],
-                "jaccard_to_first": round(float(np.mean(near.signatures[key] == first)), 3)}
-               for key in group[:_SHOWN_NAMES]]
+def cluster_example(group: list[int], signature, name, excerpt_of) -> dict:
+    """A cluster as the report shows it: each member with its estimated Jaccard to the first member
+    (``signature``, ``name`` and ``excerpt_of`` look a document up by key)."""
+    first = signature(group[0])
+    members = [{"document": name(key), "excerpt": excerpt_of(key),
+                "jaccard_to_first": round(float(np.mean(signature(key) == first)), 3)}
+               for key in group[:SHOWN_NAMES]]
     return {"size": len(group), "members": members}
 
 
 def audit(inputs: list[Path], options) -> dict:
-    """The registered audit of text (``headstart.audit.cli``): every option of the command applies."""
-    return audit_text(inputs, eval_files=list(options.eval_files), eval_format=options.eval_format,
-                      text_field=options.text_field, label_field=options.label_field,
-                      threshold=options.near_dup_threshold, num_perm=options.num_perm, bias_words=options.bias_words,
-                      window=options.bias_window, fmt=options.fmt, field=options.field, doc_unit=options.doc_unit,
-                      encoding=options.encoding, examples=options.examples)
+    """The registered audit of text (``headstart.audit.cli``): every option of the command applies.  It runs
+    as disk-based stages (``audit_pipeline``) in ``options.work``; the folder is removed after a successful
+    run unless the user named it (then a later run with other inputs refuses it, and it can be resumed)."""
+    import shutil
+    from .audit_pipeline import audit_pipeline
+    work = Path(options.work)
+    workers = options.workers or _cpus()
+    result = audit_pipeline(inputs, work=work, workers=workers, cluster=options.cluster, parts=options.parts,
+                            eval_files=list(options.eval_files), eval_format=options.eval_format,
+                            text_field=options.text_field, label_field=options.label_field,
+                            threshold=options.near_dup_threshold, num_perm=options.num_perm,
+                            bias_words=options.bias_words, window=options.bias_window, fmt=options.fmt,
+                            field=options.field, doc_unit=options.doc_unit, encoding=options.encoding,
+                            examples=options.examples)
+    if options.remove_work:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def _cpus() -> int:
+    import os
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -97,12 +97,17 @@ def prepare_text(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tok
                  fold_whitespace: bool = True, min_chars: int = 1, val_fraction: float = 0.1,
                  val_from_end: bool = False, workers: int | None = None,
                  shard_tokens: int = 100_000_000, tokenizer_train_mb: float = 100,
-                 overwrite: bool = False, progress: bool = True, near_dedup: float = 0.0) -> dict[str, Any]:
+                 overwrite: bool = False, progress: bool = True, near_dedup: float = 0.0,
+                 work: str | os.PathLike | None = None, cluster: str | None = None, parts: int = 4) -> dict[str, Any]:
     """Prepare a text corpus for pre-training; returns the manifest (also written to OUT/manifest.json).
 
     ``tokenizer`` is "bpe" (byte-level BPE trained here, ``vocab_size`` ids), "char" (one id per
     character seen) or the path of an existing tokenizer.json.  ``workers=None`` uses every CPU
     available to this process; ``workers=0`` encodes in-process.
+
+    ``work`` runs the encoding as resumable tasks on the data engine (``prepare_pipeline``), a task per
+    input file, on this machine or, with ``cluster`` (a Ray address), on many; the shards are the same
+    bytes either way.
     """
     started = time.perf_counter()
     if workers is None:  # the CPUs this process may run on (a container or taskset can restrict them)
@@ -124,10 +129,13 @@ def prepare_text(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tok
         raise HeadstartError(f"every input file was skipped as unreadable: {', '.join(skipped)}")
     show_progress = progress and sys.stderr.isatty()
 
+    engine = None
+    if work is not None or cluster is not None:
+        engine = _engine_plan(files, options, work, cluster, parts)
     with staged_output(out, overwrite=overwrite) as staging:
-        tok, kind = _make_tokenizer(files, options, show_progress)
+        tok, kind = _make_tokenizer(files, options, show_progress, engine)
         tok.save(str(staging / TOKENIZER_FILE))
-        splits, stats = _encode_corpus(files, tok, options, staging, show_progress)
+        splits, stats = _encode_corpus(files, tok, options, staging, show_progress, engine)
         stats["skipped_files"] = skipped
         stats["seconds"] = round(time.perf_counter() - started, 3)
         stats["mb_per_s"] = round(stats["bytes_read"] / 1e6 / max(stats["seconds"], 1e-9), 3)
@@ -152,6 +160,21 @@ def prepare_text(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tok
         write_manifest(staging, manifest)
     log.debug("wrote %s", out)  # the CLI and the demo print the path in their summaries
     return manifest
+
+
+def _engine_plan(files: list[InputFile], options: PrepareOptions, work, cluster: str | None, parts: int) -> tuple:
+    from headstart.text.prepare_pipeline import PreparePlan
+    if work is None:
+        raise HeadstartError(f"--cluster {cluster}: needs --work, a folder every machine of the cluster sees")
+    if options.near_dedup:
+        raise HeadstartError("--near-dedup keeps a document unless it is near one kept before it, one document "
+                             "at a time: it does not run as tasks; drop --work, or find near-duplicates with "
+                             "`headstart audit` (which does)")
+    if parts < 1:
+        raise HeadstartError(f"--parts {parts}: expected 1 or more")
+    plan = PreparePlan(Path(work), files, options, parts)
+    plan.claim()
+    return plan, cluster
 
 
 def _outside_output(files: list[InputFile], out: Path) -> list[InputFile]:
@@ -217,8 +240,22 @@ def _progress_bar(files: list[InputFile], description: str, show: bool) -> tqdm:
     return tqdm(total=total, desc=description, unit="B", unit_scale=True, disable=not show)
 
 
-def _make_tokenizer(files: list[InputFile], options: PrepareOptions, show_progress: bool) -> tuple[Tokenizer, str]:
-    """Pass 1: build the tokenizer. Returns (tokenizer, kind) with kind "bpe", "word", "char" or "file"."""
+def _make_tokenizer(files: list[InputFile], options: PrepareOptions, show_progress: bool,
+                    engine: tuple | None = None) -> tuple[Tokenizer, str]:
+    """Pass 1: build the tokenizer. Returns (tokenizer, kind) with kind "bpe", "word", "char" or "file".
+    A data-engine job keeps it in its work folder, so a resumed job encodes with the same one."""
+    if engine is None:
+        return _build_tokenizer(files, options, show_progress)
+    kept = engine[0].work / TOKENIZER_FILE
+    if not kept.exists():
+        tok, kind = _build_tokenizer(files, options, show_progress)
+        (engine[0].work / "tokenizer-kind").write_text(kind)  # before the tokenizer, which marks both done
+        tok.save(str(kept.with_suffix(".tmp")))
+        os.replace(kept.with_suffix(".tmp"), kept)
+    return load_tokenizer(kept), (engine[0].work / "tokenizer-kind").read_text()
+
+
+def _build_tokenizer(files: list[InputFile], options: PrepareOptions, show_progress: bool) -> tuple[Tokenizer, str]:
     cleaning = dict(fold_whitespace=options.fold_whitespace, min_chars=options.min_chars)
     if options.tokenizer not in ("bpe", "word", "char"):
         path = Path(options.tokenizer)
@@ -310,9 +347,29 @@ class _SplitRouter:
             )
 
 
+def _encoded_in_process(files: list[InputFile], options: PrepareOptions, processor: dict,
+                        show_progress: bool) -> Iterator[tuple]:
+    """Every document in corpus order, encoded by this process's pool: (drop reason or None, digest,
+    byte offset in the corpus, tokens, cleaned text with --near-dedup)."""
+    with _progress_bar(files, "encoding", show_progress) as bar, \
+            chunk_runner(options.workers, **processor) as run:
+        for offsets, result in run(_document_chunks(files, options, bar)):
+            lengths = iter(result.lengths)  # one per document that survived cleaning
+            texts = iter(result.texts)  # likewise, with near-dedup only
+            start = 0  # where the next surviving document's tokens begin in result.tokens
+            for reason, digest, offset in zip(result.reasons, result.digests, offsets):
+                if reason is not None:
+                    yield reason, None, offset, None, None
+                    continue
+                length = next(lengths)
+                tokens, start = result.tokens[start: start + length], start + length
+                yield None, digest, offset, tokens, next(texts) if processor["keep_texts"] else None
+
+
 def _encode_corpus(files: list[InputFile], tok: Tokenizer, options: PrepareOptions, directory: Path,
-                   show_progress: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Pass 2: encode, dedup, split and write.  Returns (manifest "splits", manifest "stats")."""
+                   show_progress: bool, engine: tuple | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Pass 2: encode, dedup, split and write.  Returns (manifest "splits", manifest "stats").  ``engine``
+    (a ``PreparePlan`` and a cluster address or None) runs the encoding as the data engine's tasks."""
     dtype = token_dtype(tok.get_vocab_size())
     writers = {split: ShardWriter(directory, split, dtype, options.shard_tokens) for split in ("train", "val")}
     router = _SplitRouter(writers["train"], writers["val"], options, sum(file.size for file in files))
@@ -328,29 +385,28 @@ def _encode_corpus(files: list[InputFile], tok: Tokenizer, options: PrepareOptio
     processor = dict(mode="encode", fold_whitespace=options.fold_whitespace, min_chars=options.min_chars,
                      tokenizer_json=tok.to_str(), eos_id=special_token_ids(tok)["eos"],
                      dtype=dtype_name(dtype), keep_texts=near is not None)
-    with _progress_bar(files, "encoding", show_progress) as bar, \
-            chunk_runner(options.workers, **processor) as run:
-        for offsets, result in run(_document_chunks(files, options, bar)):
-            counts["documents_read"] += len(result.reasons)
-            lengths = iter(result.lengths)  # one per document that survived cleaning
-            texts = iter(result.texts)  # likewise, with near-dedup only
-            start = 0  # where the next surviving document's tokens begin in result.tokens
-            for reason, digest, offset in zip(result.reasons, result.digests, offsets):
-                if reason is not None:
-                    counts[reason] += 1
-                    continue
-                length = next(lengths)
-                tokens, start = result.tokens[start: start + length], start + length
-                text = next(texts) if near is not None else None
-                if digest in seen:
-                    counts["duplicate"] += 1
-                    continue
-                seen.add(digest)
-                if near is not None and near.is_duplicate(text):
-                    counts["near_duplicate"] += 1
-                    continue
-                counts["kept"] += 1
-                router.add(digest, offset, tokens)
+    if engine is None:
+        documents = _encoded_in_process(files, options, processor, show_progress)
+    else:  # the data engine's tasks drop exact copies themselves: no digest set here
+        from headstart.text.prepare_pipeline import encode_with_engine
+        seen, (plan, cluster) = None, engine
+        documents = encode_with_engine(plan, options, processor["tokenizer_json"], processor["eos_id"],
+                                       processor["dtype"], cluster)
+    for reason, digest, offset, tokens, text in documents:
+        counts["documents_read"] += 1
+        if reason is not None:
+            counts[reason] += 1
+            continue
+        if seen is not None:
+            if digest in seen:
+                counts["duplicate"] += 1
+                continue
+            seen.add(digest)
+        if near is not None and near.is_duplicate(text):
+            counts["near_duplicate"] += 1
+            continue
+        counts["kept"] += 1
+        router.add(digest, offset, tokens)
 
     if counts["kept"] == 0:
         more = f" and {len(files) - 3} more" if len(files) > 3 else ""

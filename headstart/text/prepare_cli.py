@@ -65,6 +65,16 @@ _DEFAULTS = PrepareOptions()
 @click.option("--near-dedup", type=click.FloatRange(0, 1), default=_DEFAULTS.near_dedup, metavar="THRESHOLD",
               help="Also drop near-duplicates: documents whose word 5-grams have an estimated (MinHash) Jaccard "
                    "similarity >= THRESHOLD (e.g. 0.8) to a document kept earlier. 0 = off.  [default: 0]")
+@click.option("--work", type=click.Path(file_okay=False, path_type=Path),
+              help="Encode as resumable tasks (one per input file) on the data engine, keeping their outputs "
+                   "here: a killed run, rerun with the same arguments, redoes only unfinished files. The shards "
+                   "are byte-identical to a run without --work.")
+@click.option("--cluster", metavar="ADDRESS",
+              help="With --work (a folder every machine sees): run the tasks on the Ray cluster at ADDRESS "
+                   "(HOST:PORT, ray://HOST:PORT or auto); needs `pip install 'headstart[cluster]'`.")
+@click.option("--parts", type=click.IntRange(min=1), default=4, show_default=True,
+              help="With --work: buckets the exact-dedup digests are spread over (memory: 24 bytes a document "
+                   "/ PARTS).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it already holds a prepared folder.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show a progress bar (only on a terminal).")

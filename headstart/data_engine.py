@@ -1,0 +1,179 @@
+"""Data jobs as tasks on datatrove's executors: one laptop by default, a Ray cluster with ``--cluster``.
+
+Why datatrove: it is the engine FineWeb went through, it installs from PyPI as pure Python (no
+service to start), and the same pipeline runs on its local executor (a process pool), on Slurm or on
+Ray.  What headstart takes from it is the part that is hard to get right: tasks run by a pool of
+workers, a completion marker per task so a killed job restarts without redoing finished tasks, and
+per-task logs.  Each headstart task writes its outputs under a temporary name and renames them into
+place before datatrove marks it complete, so a task killed at any point leaves nothing half-written
+that a rerun could mistake for done.
+
+A task is a number 0..tasks-1 whose outputs depend only on that number (an input shard, a bucket),
+never on which worker or machine ran it: that is what makes a job's output the same for 1 worker or 40.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from functools import partial
+from pathlib import Path
+from typing import Callable
+
+from headstart.errors import HeadstartError
+
+
+def _quiet(executor_class):
+    """An executor whose tasks keep datatrove's log to its file, ``WORK/stages/STAGE/logs/task_N.log``:
+    on the console datatrove prints a task's INFO lines and a failed task's traceback, where headstart
+    prints its own progress and one line per error."""
+
+    class Quiet(executor_class):
+        def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1):
+            console, sys.stderr = sys.stderr, _devnull()  # datatrove's console sink binds sys.stderr
+            try:
+                return super()._run_for_rank(rank, local_rank, node_rank)
+            finally:
+                sys.stderr = console
+
+    Quiet.__name__ = executor_class.__name__
+    return Quiet
+
+
+def _local_executor():
+    """datatrove's local executor, its pool swapped: a ``multiprocessing.Pool`` waits forever for a task
+    whose worker was killed (``kill -9``, the out-of-memory killer), where ``ProcessPoolExecutor`` reports
+    it.  Everything else is datatrove's: each task still runs through its ``_run_for_rank`` (logs,
+    completion marker), and finished tasks are skipped the same way."""
+    from datatrove.executor.local import LocalPipelineExecutor
+
+    class Local(_quiet(LocalPipelineExecutor)):
+        def run(self):
+            ranks = self.get_incomplete_ranks(range(self.tasks))
+            if self.workers == 1:
+                for rank in ranks:
+                    self._run_for_rank(rank)
+                return
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+            from concurrent.futures.process import BrokenProcessPool
+            _FORKED.append(self)  # the forked workers find the executor here: nothing to pickle but ranks
+            try:
+                with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                    for future in as_completed([pool.submit(_run_forked, rank) for rank in ranks]):
+                        future.result()
+            except BrokenProcessPool:
+                raise HeadstartError("a worker process died (killed, or out of memory) while it ran a task") from None
+            finally:
+                _FORKED.pop()
+
+    return Local
+
+
+_FORKED: list = []
+
+
+def _run_forked(rank: int) -> None:
+    _FORKED[-1]._run_for_rank(rank)
+
+
+_DEVNULL = []
+
+
+def _devnull():
+    if not _DEVNULL:
+        _DEVNULL.append(open(os.devnull, "w"))
+    return _DEVNULL[0]
+
+
+def _step(task: Callable[[int], None]):
+    """``task`` as a datatrove pipeline step (built lazily: datatrove is imported only by data jobs)."""
+    from datatrove.pipeline.base import PipelineStep
+
+    class HeadstartTask(PipelineStep):
+        name, type = "headstart task", "headstart"
+
+        def __init__(self, function):
+            super().__init__()
+            self.function = function
+
+        def run(self, data, rank: int = 0, world_size: int = 1):
+            self.function(rank)
+            return iter(())
+
+    return HeadstartTask(task)
+
+
+def run_tasks(task: Callable[[int], None], *, tasks: int, work: Path, stage: str, workers: int = 1,
+              cluster: str | None = None) -> None:
+    """Run ``task(0) ... task(tasks - 1)`` with ``workers`` at a time; finished tasks of an earlier,
+    interrupted run of the same stage are skipped.  ``task`` must be picklable (a module-level function,
+    or a ``functools.partial`` of one): it is sent to the worker processes or machines."""
+    if tasks < 1:
+        return
+    logging_dir = str(Path(work) / "stages" / stage)
+    if cluster:
+        executor_class = _quiet(_ray_executor(cluster))
+        options = {"workers": workers}
+    else:
+        executor_class, options = _local_executor(), {"workers": min(workers, tasks)}
+    from loguru import logger
+    logger.remove()  # datatrove's console lines: the stage logs hold them; headstart reports its own
+    executor = executor_class(pipeline=[_step(task)], tasks=tasks, logging_dir=logging_dir, **options)
+    try:
+        executor.run()
+    except Exception as error:  # a task failed in a worker: the cause, then the stage and the way back
+        cause = str(error) if isinstance(error, HeadstartError) else _one_line(error)
+        raise HeadstartError(f"{cause} (stage {stage}: finished tasks are kept in {logging_dir}; rerun the same "
+                             f"command to resume)") from None
+    unfinished = [rank for rank in range(tasks) if not (Path(logging_dir) / "completions" / f"{rank:05d}").exists()]
+    if unfinished:
+        raise HeadstartError(f"{stage}: tasks {unfinished[:5]} did not finish (see {logging_dir}/logs); "
+                             f"rerun the same command to resume")
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[-1] if text else ''}".rstrip(": ")
+
+
+def _ray_executor(address: str):
+    """Connect to the Ray cluster at ``address`` and return datatrove's Ray executor class."""
+    _check_reachable(address)
+    try:
+        import ray
+    except ImportError:
+        raise HeadstartError(f"--cluster {address}: needs Ray on this machine and the cluster's: "
+                             f"pip install 'headstart[cluster]'") from None
+    if not ray.is_initialized():
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+        except Exception as error:
+            raise HeadstartError(f"--cluster {address}: cannot reach a Ray cluster there "
+                                 f"({_one_line(error)})") from None
+    from datatrove.executor.ray import RayPipelineExecutor
+    return RayPipelineExecutor
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds when nothing listens at ``address`` (HOST:PORT or ray://HOST:PORT): Ray itself
+    retries for minutes, printing a warning every few seconds."""
+    import socket
+    if address == "auto":  # Ray's own convention: the cluster this machine belongs to
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise HeadstartError(f"--cluster {address}: expected HOST:PORT (a Ray head node), ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as error:
+        raise HeadstartError(f"--cluster {address}: cannot reach a Ray cluster there "
+                             f"({error.strerror or error})") from None
+
+
+def task_partial(function: Callable, *args, **kwargs) -> Callable[[int], None]:
+    """``function(rank, *args, **kwargs)`` as a picklable task."""
+    return partial(_call, function, args, kwargs)
+
+
+def _call(function: Callable, args: tuple, kwargs: dict, rank: int) -> None:
+    function(rank, *args, **kwargs)
