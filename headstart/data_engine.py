@@ -170,6 +170,14 @@ def _check_reachable(address: str) -> None:
                              f"({error.strerror or error})") from None
 
 
+def cluster_option(condition: str = ""):
+    """The ``--cluster`` option of a data command (``condition``: when it applies, as the help's first words)."""
+    import click
+    return click.option("--cluster", metavar="ADDRESS",
+                        help=f"{condition}run the tasks on the Ray cluster at ADDRESS (HOST:PORT, ray://HOST:PORT or "
+                             f"auto) instead of this machine; needs `pip install 'headstart[cluster]'`.")
+
+
 def task_partial(function: Callable, *args, **kwargs) -> Callable[[int], None]:
     """``function(rank, *args, **kwargs)`` as a picklable task."""
     return partial(_call, function, args, kwargs)

@@ -17,6 +17,7 @@ from headstart.errors import HeadstartError
 from headstart.text import prepare_text
 from headstart.text.select import TopByBudget, select_text
 from headstart.text.select_cli import parse_tokens
+from headstart.text.cleaning import document_digest
 from headstart.text.select_features import TOKEN
 
 from cli_checks import headstart, one_line_error, succeeded  # noqa: F401  (headstart is a fixture)
@@ -167,7 +168,8 @@ def test_the_heap_keeps_exactly_the_top_keys_that_reach_the_budget():
     for start in range(0, 10_000, 1_000):  # streamed in chunks, as the pool is
         part = slice(start, start + 1_000)
         positions = np.arange(start, start + 1_000)
-        top.offer(keys[part], tokens[part], np.zeros(1_000, dtype=int), positions, [f"text {i}" for i in positions])
+        top.offer(keys[part], tokens[part], np.zeros(1_000, dtype=int), positions,
+                  lambda i, start=start: document_digest(f"text {start + i}"))
     order = np.argsort(-keys)
     needed = int(np.searchsorted(np.cumsum(tokens[order]), 2_000)) + 1  # shortest prefix reaching 2,000
     assert sorted(position for _, position in top.locations()) == sorted(order[:needed].tolist())
@@ -244,3 +246,23 @@ def test_the_random_sample_is_written_as_the_control_when_asked(pool, target, tm
     cooking = sum(count for record, count in zip(control, counts) if record["source"] == str(pool[0]))
     assert cooking / sum(counts) == pytest.approx(share(manifest, pool[0], "random_sample_share"), abs=1e-5)
     assert not (tmp_path / "plain").exists() and select(pool, tmp_path / "plain", target)["random_sample_file"] is None
+
+
+def test_select_as_tasks_on_the_data_engine_chooses_the_same_documents(pool, target, tmp_path):
+    """`--work` runs the two passes over the pool as a task per file: the same selection, byte for byte,
+    with 1 worker or 2, and a rerun of a finished job redoes nothing."""
+    extra = write(tmp_path / "pool" / "code" / "more.txt", "\n\n".join(paragraphs(CODE + COOKING, 150, 4)))
+    assert extra.exists()
+    plain = select(pool, tmp_path / "plain", target, write_random_sample=True)
+    for workers in (1, 2):
+        out = tmp_path / f"engine-{workers}"
+        manifest = select(pool, out, target, write_random_sample=True, work=tmp_path / f"work-{workers}",
+                          workers=workers)
+        for name in ("selected.jsonl", "random_sample.jsonl"):
+            assert (out / name).read_bytes() == (tmp_path / "plain" / name).read_bytes()
+        for key in ("selected", "random_sample", "pool", "sources", "kl_divergence"):
+            assert manifest[key] == plain[key], key
+    weights = tmp_path / "work-2" / "stages" / "weights" / "completions"
+    assert sorted(p.name for p in weights.iterdir()) == ["00000", "00001", "00002"]
+    with pytest.raises(HeadstartError, match="min_tokens"):
+        select(pool, tmp_path / "other", target, work=tmp_path / "work-2", min_tokens=50)

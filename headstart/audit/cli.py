@@ -9,6 +9,7 @@ from typing import Optional
 import click
 
 from headstart.audit.sources import audited_kinds
+from headstart.data_engine import cluster_option
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,7 @@ class AuditOptions:
                    "every machine sees.")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
               help="Text: tasks (input files, buckets) run at once; 0 = one per CPU of this machine.")
-@click.option("--cluster", metavar="ADDRESS",
-              help="Text: run the tasks on the Ray cluster at ADDRESS (HOST:PORT, ray://HOST:PORT or auto) "
-                   "instead of this machine; needs `pip install 'headstart[cluster]'`.")
+@cluster_option("Text: ")
 @click.option("--parts", type=click.IntRange(min=1), default=4, show_default=True,
               help="Text: buckets each near-duplicate band is split into; peak memory is one bucket, 16 bytes a "
                    "document / PARTS: raise it for corpora of hundreds of millions of documents.")

@@ -166,28 +166,3 @@ def cluster_example(group: list[int], signature, name, excerpt_of) -> dict:
                 "jaccard_to_first": round(float(np.mean(signature(key) == first)), 3)}
                for key in group[:SHOWN_NAMES]]
     return {"size": len(group), "members": members}
-
-
-def audit(inputs: list[Path], options) -> dict:
-    """The registered audit of text (``headstart.audit.cli``): every option of the command applies.  It runs
-    as disk-based stages (``audit_pipeline``) in ``options.work``; the folder is removed after a successful
-    run unless the user named it (then a later run with other inputs refuses it, and it can be resumed)."""
-    import shutil
-    from .audit_pipeline import audit_pipeline
-    work = Path(options.work)
-    workers = options.workers or _cpus()
-    result = audit_pipeline(inputs, work=work, workers=workers, cluster=options.cluster, parts=options.parts,
-                            eval_files=list(options.eval_files), eval_format=options.eval_format,
-                            text_field=options.text_field, label_field=options.label_field,
-                            threshold=options.near_dup_threshold, num_perm=options.num_perm,
-                            bias_words=options.bias_words, window=options.bias_window, fmt=options.fmt,
-                            field=options.field, doc_unit=options.doc_unit, encoding=options.encoding,
-                            examples=options.examples)
-    if options.remove_work:
-        shutil.rmtree(work, ignore_errors=True)
-    return result
-
-
-def _cpus() -> int:
-    import os
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

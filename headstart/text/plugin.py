@@ -78,7 +78,7 @@ MODALITY = register(Modality(
     reads_task_files=True,
     classifier_io=lazy("headstart.text.classifier_io:IO"),
     demo=lazy("headstart.text.demo:run_text_demo"),  # `headstart demo` (and --gpt)
-    audit=lazy("headstart.text.audit:audit"),
+    audit=lazy("headstart.text.audit_pipeline:audit"),
     documents=lazy("headstart.text.documents:text_documents"),
     commands={"generate": lazy_object("headstart.text.commands:generate_command"),
               "recipe": lazy_object("headstart.text.commands:recipe_command"),

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from headstart.text.prepare import PrepareOptions, prepare_text
+from headstart.data_engine import cluster_option
 
 _DEFAULTS = PrepareOptions()
 
@@ -69,9 +70,7 @@ _DEFAULTS = PrepareOptions()
               help="Encode as resumable tasks (one per input file) on the data engine, keeping their outputs "
                    "here: a killed run, rerun with the same arguments, redoes only unfinished files. The shards "
                    "are byte-identical to a run without --work.")
-@click.option("--cluster", metavar="ADDRESS",
-              help="With --work (a folder every machine sees): run the tasks on the Ray cluster at ADDRESS "
-                   "(HOST:PORT, ray://HOST:PORT or auto); needs `pip install 'headstart[cluster]'`.")
+@cluster_option("With --work (a folder every machine sees): ")
 @click.option("--parts", type=click.IntRange(min=1), default=4, show_default=True,
               help="With --work: buckets the exact-dedup digests are spread over (memory: 24 bytes a document "
                    "/ PARTS).")

@@ -23,24 +23,19 @@ import json
 import logging
 import sys
 import time
-from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime, timezone
-from itertools import islice
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
 from headstart.errors import HeadstartError
 from headstart.output_folder import check_output_folder, headstart_version, staged_output, write_manifest
-from headstart.text.cleaning import clean_text, document_digest, drop_reason
 from headstart.text.prepare import PrepareOptions, _outside_output, _progress_bar, _without_bad_files
-from headstart.text.readers import InputFile, find_input_files, read_documents
+from headstart.text.readers import InputFile, find_input_files
 from headstart.text.select_features import (
-    SMOOTHING, TOKENS_ARE, NgramHasher, kl_divergence, log_importance_weights, log_probabilities, target_counts,
+    SMOOTHING, TOKENS_ARE, NgramHasher, kl_divergence, log_probabilities, target_counts,
 )
-from headstart.text.workers import CHUNK_CHARS, CHUNK_DOCUMENTS
+from headstart.text.select_passes import count_ngrams, pool_chunks, weigh_file
 
 log = logging.getLogger("headstart.text")
 
@@ -69,11 +64,13 @@ class TopByBudget:
         self.duplicates_skipped = 0
 
     def offer(self, keys: np.ndarray, tokens: np.ndarray, files: np.ndarray, positions: np.ndarray,
-              texts: list[str]) -> None:
+              digest_of) -> None:
+        """Offer a batch of documents; ``digest_of(i)`` is the i-th one's text digest (asked only of those
+        whose key could enter)."""
         # A key at or below the floor would be pushed and popped at once: most of a big pool, skipped in numpy.
         floor = self.heap[0][0] if self.tokens >= self.budget else -np.inf
         for i in np.flatnonzero(keys > floor).tolist():
-            digest = document_digest(texts[i])
+            digest = digest_of(i)
             if digest in self.held:
                 self.duplicates_skipped += 1
                 continue
@@ -97,54 +94,20 @@ class TopByBudget:
         return documents, tokens
 
 
-class _Chunk(NamedTuple):
-    texts: list[str]  # cleaned
-    files: np.ndarray  # index into the pool's file list
-    positions: np.ndarray  # the document's index among its file's documents, as the reader yields them
-
-
-def _chunks(files: list[InputFile], options: PrepareOptions, bar, dropped: Counter | None = None,
-            wanted: dict[int, set[int]] | None = None) -> Iterator[_Chunk]:
-    """The pool's non-empty documents, cleaned, ~1 MB at a time; only the ``wanted`` ones if given.
-    ``dropped["empty"]`` counts the documents that were empty after cleaning."""
-    texts, file_ids, positions, chars = [], [], [], 0
-    for file_index, file in enumerate(files):
-        keep = None if wanted is None else wanted.get(file_index)
-        documents = read_documents(file, field=options.field, doc_unit=options.doc_unit, encoding=options.encoding)
-        if keep is not None:  # the wanted documents only; the file is left at its last wanted one
-            documents = islice(documents, max(keep) + 1)
-        for position, document in enumerate(documents if wanted is None or keep else ()):
-            if keep is not None and position not in keep:
-                continue
-            # Whitespace is kept so that selected code keeps its indentation; prepare text folds it later.
-            text = clean_text(document.text, fold_whitespace=False)
-            if drop_reason(text, 1):
-                if dropped is not None:
-                    dropped["empty"] += 1
-                continue
-            texts.append(text)
-            file_ids.append(file_index)
-            positions.append(position)
-            chars += len(text)
-            if len(texts) >= CHUNK_DOCUMENTS or chars >= CHUNK_CHARS:
-                yield _Chunk(texts, np.array(file_ids), np.array(positions))
-                texts, file_ids, positions, chars = [], [], [], 0
-        bar.update(file.size)
-    if texts:
-        yield _Chunk(texts, np.array(file_ids), np.array(positions))
-
-
 def select_text(pool: list, out, *, target, tokens: int, seed: int = 0, fmt: str = "auto", field: str = "text",
                 doc_unit: str = "paragraph", min_tokens: int = MIN_TOKENS, buckets: int = 10_000,
                 encoding: str = "utf-8", target_format: str = "auto", target_field: str = "text",
                 target_encoding: str | None = None, on_bad_file: str = "error", overwrite: bool = False,
-                progress: bool = True, command: str | None = None, write_random_sample: bool = False) -> dict:
+                progress: bool = True, command: str | None = None, write_random_sample: bool = False,
+                work: str | Path | None = None, workers: int = 1, cluster: str | None = None) -> dict:
     """Select about ``tokens`` tokens of ``pool`` most like ``target``; write OUT/selected.jsonl and
     OUT/manifest.json, and return the manifest.  Tokens are ``TOKENS_ARE``; the selection holds at least
     ``tokens`` and fewer than one document more.  A pool smaller than ``tokens`` is an error.  Documents
     shorter than ``min_tokens`` are left out, as if they were not in the pool.  ``write_random_sample``
     also writes OUT/random_sample.jsonl: the random sample of the same size that the KL divergence compares
-    against, to pre-train on as the control."""
+    against, to pre-train on as the control.  ``work`` runs the two passes over the pool as resumable tasks,
+    one per pool file, on the data engine (``select_pipeline``; ``cluster``: on a Ray cluster): the same
+    selection, byte for byte."""
     started = time.perf_counter()
     for name, value, least in (("--tokens", tokens, 1), ("--buckets", buckets, 1), ("--min-tokens", min_tokens, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
@@ -162,17 +125,18 @@ def select_text(pool: list, out, *, target, tokens: int, seed: int = 0, fmt: str
     show = progress and sys.stderr.isatty()
 
     # Pass 1: the pool's n-gram distribution and size.
-    pool_ngrams = np.zeros(buckets, dtype=np.int64)
-    documents, pool_tokens = np.zeros(len(sources), np.int64), np.zeros(len(sources), np.int64)
-    dropped = Counter(empty=0, too_short=0)
-    with _progress_bar(files, "pool n-grams", show) as bar:
-        for chunk in _chunks(files, options, bar, dropped):
-            features = hasher(chunk.texts)
-            long_enough = features.tokens >= min_tokens
-            dropped["too_short"] += int(np.count_nonzero(~long_enough))
-            pool_ngrams += hasher.counts(features, long_enough)
-            np.add.at(documents, source_of[chunk.files[long_enough]], 1)
-            np.add.at(pool_tokens, source_of[chunk.files[long_enough]], features.tokens[long_enough])
+    engine = None
+    if work is not None or cluster is not None:
+        from headstart.text.select_pipeline import SelectionJob
+        engine = SelectionJob(work, files, options, hasher, min_tokens, seed, workers, cluster, target_info)
+    if engine is None:
+        with _progress_bar(files, "pool n-grams", show) as bar:
+            counts = count_ngrams(files, 0, options, hasher, min_tokens, bar)
+    else:
+        counts = engine.count_ngrams()
+    pool_ngrams, dropped = counts.ngrams, counts.dropped
+    documents = np.bincount(source_of, weights=counts.documents, minlength=len(sources)).astype(np.int64)
+    pool_tokens = np.bincount(source_of, weights=counts.tokens, minlength=len(sources)).astype(np.int64)
     if documents.sum() == 0:
         raise HeadstartError(f"no usable documents in the pool {', '.join(map(str, pool))}: of the "
                              f"{dropped.total():,} read, {dropped['empty']:,} were empty and {dropped['too_short']:,} "
@@ -186,17 +150,18 @@ def select_text(pool: list, out, *, target, tokens: int, seed: int = 0, fmt: str
     # Pass 2: Gumbel-top-k on log-weight + noise; the baseline on noise alone, from a stream of its own.
     log_ratio = log_probabilities(target_ngrams) - log_probabilities(pool_ngrams)
     chosen, baseline = TopByBudget(tokens), TopByBudget(tokens)
-    noise, baseline_noise = np.random.default_rng(seed), np.random.default_rng([seed, 1])
-    with _progress_bar(files, "importance weights", show) as bar:
-        for chunk in _chunks(files, options, bar):
-            features, n = hasher(chunk.texts), len(chunk.texts)
-            # A document under --min-tokens gets key -inf, which never enters a heap; the noise is still
-            # drawn for it, so that each document meets the same draw whatever --min-tokens is.
-            long_enough = features.tokens >= min_tokens
-            keys = log_importance_weights(features, log_ratio, n) + noise.gumbel(size=n)
-            batch = (features.tokens, chunk.files, chunk.positions, chunk.texts)
-            chosen.offer(np.where(long_enough, keys, -np.inf), *batch)
-            baseline.offer(np.where(long_enough, baseline_noise.gumbel(size=n), -np.inf), *batch)
+    first_documents = np.concatenate([[0], np.cumsum(counts.non_empty)[:-1]]).astype(np.int64)
+    if engine is None:
+        with _progress_bar(files, "importance weights", show) as bar:
+            for index, file in enumerate(files):
+                for keyed in weigh_file(index, file, options, hasher, log_ratio, seed, int(first_documents[index]),
+                                        min_tokens, bar):
+                    chosen.offer(keyed.keys, keyed.tokens, keyed.files, keyed.positions, keyed.digest_of)
+                    baseline.offer(keyed.baseline_keys, keyed.tokens, keyed.files, keyed.positions, keyed.digest_of)
+    else:
+        for keyed in engine.weigh(log_ratio, first_documents):
+            chosen.offer(keyed.keys, keyed.tokens, keyed.files, keyed.positions, keyed.digest_of)
+            baseline.offer(keyed.baseline_keys, keyed.tokens, keyed.files, keyed.positions, keyed.digest_of)
 
     # Pass 3: write the selection in pool order; count both samples' n-grams for the KL divergence.
     in_selection, in_sample = chosen.locations(), baseline.locations()
@@ -210,7 +175,7 @@ def select_text(pool: list, out, *, target, tokens: int, seed: int = 0, fmt: str
             control = (stack.enter_context(open(staging / RANDOM_SAMPLE_FILE, "w", encoding="utf-8"))
                        if write_random_sample else None)
             bar = stack.enter_context(_progress_bar(files, "writing", show))
-            for chunk in _chunks(files, options, bar, wanted=wanted):
+            for chunk in pool_chunks(files, options, bar, wanted=wanted):
                 locations = list(zip(chunk.files.tolist(), chunk.positions.tolist()))
                 selected = np.array([location in in_selection for location in locations])
                 sampled = np.array([location in in_sample for location in locations])
