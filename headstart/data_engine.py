@@ -178,6 +178,27 @@ def cluster_option(condition: str = ""):
                              f"auto) instead of this machine; needs `pip install 'headstart[cluster]'`.")
 
 
+def task_folder(folder: Path) -> Path:
+    """An empty folder in which a task writes its outputs, beside ``folder``; ``publish`` renames it into
+    place.  Leftovers of earlier attempts at the task (a killed run's, another pid's) are removed first."""
+    import shutil
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    for stale in folder.parent.glob(f"{folder.name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+    tmp.mkdir()
+    return tmp
+
+
+def publish(tmp: Path, folder: Path) -> None:
+    """Move a task's finished outputs into place (what was there, from a run killed after its rename but
+    before its completion mark, is the same and goes)."""
+    import shutil
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+
+
 def task_partial(function: Callable, *args, **kwargs) -> Callable[[int], None]:
     """``function(rank, *args, **kwargs)`` as a picklable task."""
     return partial(_call, function, args, kwargs)

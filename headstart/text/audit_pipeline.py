@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from headstart.audit.near_dup import NearDuplicateIndex
-from headstart.data_engine import run_tasks, task_partial
+from headstart.data_engine import publish, run_tasks, task_folder, task_partial
 from headstart.errors import HeadstartError
 from .audit import SHOWN_NAMES, CorpusSignals, cluster_example, excerpt, report_options
 from .cleaning import document_digest
@@ -131,9 +131,7 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
 def signatures_task(unit: int, plan: AuditPlan, reading: dict, signal_options: dict) -> None:
     """Stage 1 for one input file: its tallies, document table, signatures and bucket records."""
     folder = plan.unit_dir(unit)
-    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = task_folder(folder)
     corpus = CorpusSignals(**signal_options)
     index = NearDuplicateIndex(plan.options["threshold"], plan.options["num_perm"])
     buckets = _BucketFiles(tmp, plan)
@@ -152,8 +150,7 @@ def signatures_task(unit: int, plan: AuditPlan, reading: dict, signal_options: d
         buckets.flush()
         np.asarray(offsets, dtype=np.uint64).tofile(tmp / "offsets.u64")
     (tmp / "tally.json").write_text(json.dumps(corpus.state()))
-    shutil.rmtree(folder, ignore_errors=True)  # a run killed after the rename, before its completion mark
-    os.replace(tmp, folder)
+    publish(tmp, folder)
 
 
 class Signatures:

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from headstart.data_engine import run_tasks, task_partial
+from headstart.data_engine import publish, run_tasks, task_folder, task_partial
 from headstart.errors import HeadstartError
 from .cleaning import DIGEST_SIZE
 from .exact_buckets import append_records, copies, digest_records, document_key, exact_task, write_atomic
@@ -64,9 +63,7 @@ class PreparePlan:
 def encode_task(unit: int, plan: PreparePlan, reading: dict, processor: dict) -> None:
     """Stage 1 for one input file."""
     folder = plan.unit_dirs()[unit]
-    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = task_folder(folder)
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # each task is one of the engine's processes already
     process = ChunkProcessor(**processor)
     files = {name: open(tmp / name, "wb") for name in ("tokens.bin", "reasons.u8", "offsets.u64", "lengths.u64",
@@ -101,8 +98,7 @@ def encode_task(unit: int, plan: PreparePlan, reading: dict, processor: dict) ->
         flush(texts, offsets)
     for handle in files.values():
         handle.close()
-    shutil.rmtree(folder, ignore_errors=True)  # a run killed after the rename, before its completion mark
-    os.replace(tmp, folder)
+    publish(tmp, folder)
 
 
 def encode_with_engine(plan: PreparePlan, options, tokenizer_json: str, eos_id: int, dtype: str,

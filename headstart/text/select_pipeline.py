@@ -11,15 +11,13 @@ spread; the heaps and the last pass, which writes the chosen documents, stay in 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from headstart.data_engine import run_tasks, task_partial
+from headstart.data_engine import publish, run_tasks, task_folder, task_partial
 from headstart.errors import HeadstartError
 from headstart.text.exact_buckets import write_atomic
 from headstart.text.prepare import _progress_bar
@@ -92,33 +90,21 @@ class SelectionJob:
                             lambda i, s=start: digests[(s + i) * 16: (s + i + 1) * 16])
 
 
-def _staged(folder: Path) -> Path:
-    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    return tmp
-
-
-def _publish(tmp: Path, folder: Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)  # a run killed after the rename, before its completion mark
-    os.replace(tmp, folder)
-
-
 def _count_task(index: int, job: SelectionJob) -> None:
     folder = job.folder("ngrams", index)
-    tmp = _staged(folder)
+    tmp = task_folder(folder)
     with _progress_bar([], "", False) as bar:
         counts = count_ngrams([job.files[index]], index, job.options, job.hasher, job.min_tokens, bar)
     counts.ngrams.astype(np.int64).tofile(tmp / "ngrams.i64")
     (tmp / "counts.json").write_text(json.dumps({
         "documents": int(counts.documents[0]), "tokens": int(counts.tokens[0]),
         "non_empty": int(counts.non_empty[0]), "dropped": dict(counts.dropped)}))
-    _publish(tmp, folder)
+    publish(tmp, folder)
 
 
 def _weigh_task(index: int, job: SelectionJob, log_ratio: np.ndarray, first_documents: np.ndarray) -> None:
     folder = job.folder("weights", index)
-    tmp = _staged(folder)
+    tmp = task_folder(folder)
     names = ("keys.f64", "baseline.f64", "tokens.i64", "positions.i64", "digests.bin", "batches.i64")
     out = {name: open(tmp / name, "wb") for name in names}
     with _progress_bar([], "", False) as bar:
@@ -135,4 +121,4 @@ def _weigh_task(index: int, job: SelectionJob, log_ratio: np.ndarray, first_docu
                                               for i in range(len(keyed.keys))))
     for handle in out.values():
         handle.close()
-    _publish(tmp, folder)
+    publish(tmp, folder)
