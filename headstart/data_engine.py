@@ -13,6 +13,7 @@ never on which worker or machine ran it: that is what makes a job's output the s
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from functools import partial
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Callable
 
 from headstart.errors import HeadstartError
+
+log = logging.getLogger("headstart.data")
 
 
 def _quiet(executor_class):
@@ -47,11 +50,22 @@ def _local_executor():
     from datatrove.executor.local import LocalPipelineExecutor
 
     class Local(_quiet(LocalPipelineExecutor)):
+        def progress(self, done: int) -> None:
+            """A line at every tenth of the stage's tasks (each task when there are 10 or fewer)."""
+            step = -(-self.tasks // 10)
+            if done % step == 0 or done == self.tasks:
+                log.info("%s: %d/%d tasks done", self.stage, done, self.tasks)
+
         def run(self):
             ranks = self.get_incomplete_ranks(range(self.tasks))
+            done = self.tasks - len(ranks)
+            if done:
+                log.info("%s: %d of %d tasks already done, skipped", self.stage, done, self.tasks)
             if self.workers == 1:
                 for rank in ranks:
                     self._run_for_rank(rank)
+                    done += 1
+                    self.progress(done)
                 return
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -61,6 +75,8 @@ def _local_executor():
                 with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork")) as pool:
                     for future in as_completed([pool.submit(_run_forked, rank) for rank in ranks]):
                         future.result()
+                        done += 1
+                        self.progress(done)
             except BrokenProcessPool:
                 raise HeadstartError("a worker process died (killed, or out of memory) while it ran a task") from None
             finally:
@@ -119,6 +135,7 @@ def run_tasks(task: Callable[[int], None], *, tasks: int, work: Path, stage: str
     from loguru import logger
     logger.remove()  # datatrove's console lines: the stage logs hold them; headstart reports its own
     executor = executor_class(pipeline=[_step(task)], tasks=tasks, logging_dir=logging_dir, **options)
+    executor.stage = stage
     try:
         executor.run()
     except Exception as error:  # a task failed in a worker: the cause, then the stage and the way back
