@@ -13,10 +13,11 @@ never on which worker or machine ran it: that is what makes a job's output the s
 """
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import os
 import sys
-from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -92,13 +93,9 @@ def _run_forked(rank: int) -> None:
     _FORKED[-1]._run_for_rank(rank)
 
 
-_DEVNULL = []
-
-
+@functools.cache
 def _devnull():
-    if not _DEVNULL:
-        _DEVNULL.append(open(os.devnull, "w"))
-    return _DEVNULL[0]
+    return open(os.devnull, "w")
 
 
 def _step(task: Callable[[int], None]):
@@ -195,6 +192,40 @@ def cluster_option(condition: str = ""):
                              f"auto) instead of this machine; needs `pip install 'headstart[cluster]'`.")
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (a container or taskset can restrict them below the machine's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all: a task killed mid-write leaves no half file under its name."""
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def claim_work(work: Path, plan: dict, job: str) -> None:
+    """Record ``plan`` (what a job reads and every option that shapes its output) in WORK/plan.json, or, when
+    an earlier run left one, check that it is the same job: resuming another job's tasks would mix them.
+    The refusal names what changed (an option's own name when the plan nests options)."""
+    path = Path(work) / "plan.json"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(plan, indent=1).encode())
+        return
+    earlier = json.loads(path.read_text())
+    changed = []
+    for key in sorted(set(earlier) | set(plan)):
+        old, new = earlier.get(key), plan.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            changed += sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        elif old != new:
+            changed.append(key)
+    if changed:
+        raise HeadstartError(f"--work {work}: holds {job} of other inputs or options ({', '.join(changed)}); "
+                             f"give another --work folder or delete it")
+
+
 def task_folder(folder: Path) -> Path:
     """An empty folder in which a task writes its outputs, beside ``folder``; ``publish`` renames it into
     place.  Leftovers of earlier attempts at the task (a killed run's, another pid's) are removed first."""
@@ -218,7 +249,7 @@ def publish(tmp: Path, folder: Path) -> None:
 
 def task_partial(function: Callable, *args, **kwargs) -> Callable[[int], None]:
     """``function(rank, *args, **kwargs)`` as a picklable task."""
-    return partial(_call, function, args, kwargs)
+    return functools.partial(_call, function, args, kwargs)
 
 
 def _call(function: Callable, args: tuple, kwargs: dict, rank: int) -> None:

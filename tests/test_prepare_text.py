@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import headstart.text.prepare as prepare_module
+import headstart.text.workers as chunking
 from headstart.errors import HeadstartError
 from headstart.modality.splits import is_val
 from headstart.text import TokenShards, load_manifest, load_tokenizer, prepare_text
@@ -359,7 +359,7 @@ def test_nul_byte_is_an_error_or_a_skipped_file(tmp_path, caplog):
 # --- workers, output folder, CLI ----------------------------------------------------------------
 
 def test_one_and_two_workers_write_byte_identical_shards(tmp_path, monkeypatch):
-    monkeypatch.setattr(prepare_module, "CHUNK_DOCUMENTS", 256)  # several chunks in flight at once
+    monkeypatch.setattr(chunking, "CHUNK_DOCUMENTS", 256)  # several chunks in flight at once
     paragraphs = [f"{i} " + "lorem ipsum dolor " * (i % 7 + 1) for i in range(1500)]  # ~6 chunks
     corpus = write(tmp_path / "corpus.txt", "\n\n".join(paragraphs + paragraphs[:100]))
     outputs = {}

@@ -35,13 +35,14 @@ from pathlib import Path
 import numpy as np
 
 from headstart.audit.near_dup import NearDuplicateIndex
-from headstart.data_engine import publish, run_tasks, task_folder, task_partial
+from headstart.data_engine import claim_work, publish, run_tasks, task_folder, task_partial, usable_cpus, \
+    write_atomic
 from headstart.errors import HeadstartError
 from .audit import SHOWN_NAMES, CorpusSignals, cluster_example, excerpt, report_options
 from .cleaning import document_digest
 from .documents import text_documents
 from .exact_buckets import append_records, bucket_records, copies, digest_records, document_key, exact_task, \
-    split_key, write_atomic
+    split_key
 from .readers import find_input_files
 
 log = logging.getLogger("headstart.audit")
@@ -70,18 +71,7 @@ class AuditPlan:
         return {"units": self.units, "options": self.options, "parts": self.parts}
 
     def claim(self) -> None:
-        path = self.work / "plan.json"
-        if path.exists():
-            earlier = json.loads(path.read_text())
-            if earlier != self.as_json():
-                changed = sorted(k for k in set(earlier["options"]) | set(self.options)
-                                 if earlier["options"].get(k) != self.options.get(k))
-                what = ", ".join(changed) or ("parts" if earlier["parts"] != self.parts else "inputs")
-                raise HeadstartError(f"--work {self.work}: holds an audit of other inputs or options ({what}); "
-                                     f"give another --work folder or delete it")
-            return
-        self.work.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(self.as_json(), indent=1).encode())
+        claim_work(self.work, self.as_json(), "an audit")
 
     def unit_dir(self, unit: int) -> Path:
         return self.work / "shards" / f"{unit:05d}"
@@ -148,6 +138,7 @@ def signatures_task(unit: int, plan: AuditPlan, reading: dict, signal_options: d
             if minhash is not None:
                 buckets.add(document_key(unit, number), signature, document_digest(document.text))
         buckets.flush()
+        offsets.append(table.tell())  # where each line starts, and the end of the last
         np.asarray(offsets, dtype=np.uint64).tofile(tmp / "offsets.u64")
     (tmp / "tally.json").write_text(json.dumps(corpus.state()))
     publish(tmp, folder)
@@ -171,15 +162,8 @@ class Signatures:
 
     def record(self, key: int) -> dict:
         unit, number = split_key(key)
-        offset = int(np.frombuffer(os.pread(self._file(unit, "offsets.u64"), 8, 8 * number), dtype=np.uint64)[0])
-        table = self._file(unit, "documents.jsonl")
-        line = b""
-        while not line.endswith(b"\n"):
-            block = os.pread(table, 4096, offset + len(line))
-            if not block:
-                break
-            line += block.split(b"\n", 1)[0] + (b"\n" if b"\n" in block else b"")
-        return json.loads(line)
+        start, end = np.frombuffer(os.pread(self._file(unit, "offsets.u64"), 16, 8 * number), dtype=np.uint64)
+        return json.loads(os.pread(self._file(unit, "documents.jsonl"), int(end - start), int(start)))
 
     def close(self) -> None:
         for descriptor in self.files.values():
@@ -212,8 +196,7 @@ def near_task(task: int, plan: AuditPlan) -> None:
     lookup.close()
     out = plan.work / "near"
     out.mkdir(exist_ok=True)
-    np.asarray(found, dtype=np.uint64).reshape(-1, 2).tofile(out / f"{task:05d}.pairs.u64.tmp")
-    os.replace(out / f"{task:05d}.pairs.u64.tmp", out / f"{task:05d}.pairs.u64")
+    write_atomic(out / f"{task:05d}.pairs.u64", np.asarray(found, dtype=np.uint64).reshape(-1, 2).tobytes())
 
 
 def audit_pipeline(inputs: list[Path], *, work: Path, workers: int = 1, cluster: str | None = None, parts: int = 4,
@@ -291,7 +274,7 @@ def audit(inputs: list[Path], options) -> dict:
     as disk-based stages (``audit_pipeline``) in ``options.work``; the folder is removed after a successful
     run unless the user named it (then a later run with other inputs refuses it, and it can be resumed)."""
     work = Path(options.work)
-    workers = options.workers or _cpus()
+    workers = options.workers or usable_cpus()
     result = audit_pipeline(inputs, work=work, workers=workers, cluster=options.cluster, parts=options.parts,
                             eval_files=list(options.eval_files), eval_format=options.eval_format,
                             text_field=options.text_field, label_field=options.label_field,
@@ -303,7 +286,3 @@ def audit(inputs: list[Path], options) -> dict:
         shutil.rmtree(work, ignore_errors=True)
     return result
 
-
-def _cpus() -> int:
-    import os
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

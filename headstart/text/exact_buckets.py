@@ -9,10 +9,11 @@ Its memory is the bucket: 24 bytes a document of the corpus / ``parts``.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
+
+from headstart.data_engine import write_atomic
 
 KEY_BITS = 32  # a document's key: input file number << 32 | its number in the file
 
@@ -44,12 +45,6 @@ def bucket_records(unit_dirs: list[Path], name: str, width: int) -> np.ndarray:
     chunks = [np.fromfile(path, dtype=np.uint64).reshape(-1, width)
               for folder in unit_dirs if (path := folder / name).exists()]
     return np.concatenate(chunks) if chunks else np.empty((0, width), dtype=np.uint64)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def exact_task(part: int, unit_dirs: list[Path], out: Path, examples: int = 0, shown: int = 5) -> None:

@@ -28,11 +28,12 @@ import numpy as np
 from tokenizers import Tokenizer
 from tqdm import tqdm
 
+from headstart.data_engine import usable_cpus
 from headstart.errors import HeadstartError
 from headstart.modality.splits import is_val
 from headstart.output_folder import check_output_folder, staged_output, write_manifest, headstart_version
 from headstart.text.readers import (
-    DOC_UNITS, FORMATS, InputFile, check_encoding, find_input_files, find_problem, read_documents,
+    DOC_UNITS, FORMATS, InputFile, check_encoding, find_input_files, find_problem,
 )
 from headstart.text.shards import (
     MANIFEST_FORMAT, MANIFEST_VERSION, ShardWriter, dtype_name, token_dtype,
@@ -40,7 +41,7 @@ from headstart.text.shards import (
 from headstart.tokenizer import (
     build_char_tokenizer, load_tokenizer, special_token_ids, tokenizer_sha256, train_bpe, train_word_level,
 )
-from headstart.text.workers import CHUNK_CHARS, CHUNK_DOCUMENTS, chunk_runner
+from headstart.text.workers import chunk_runner, document_chunks
 
 log = logging.getLogger("headstart.text")
 
@@ -111,7 +112,7 @@ def prepare_text(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tok
     """
     started = time.perf_counter()
     if workers is None:  # the CPUs this process may run on (a container or taskset can restrict them)
-        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        workers = usable_cpus()
     options = PrepareOptions(
         tokenizer=str(tokenizer), vocab_size=vocab_size, lowercase=lowercase, fmt=fmt, field=field,
         doc_unit=doc_unit,
@@ -209,32 +210,6 @@ def _without_bad_files(files: list[InputFile], options: PrepareOptions) -> tuple
     return good, skipped
 
 
-def _document_chunks(files: list[InputFile], options: PrepareOptions,
-                     bar: tqdm) -> Iterator[tuple[list[str], list[int]]]:
-    """Group the corpus's raw documents into chunks: (texts, start offsets in the whole corpus).
-
-    A document's offset counts bytes across all files in order, which is what --val-from-end splits on.
-    """
-    texts: list[str] = []
-    offsets: list[int] = []
-    chars = 0
-    corpus_offset = 0  # where the current file starts in the concatenated corpus
-    for file in files:
-        for document in read_documents(file, field=options.field, doc_unit=options.doc_unit,
-                                       encoding=options.encoding):
-            texts.append(document.text)
-            offsets.append(corpus_offset + document.offset)
-            chars += len(document.text)
-            if len(texts) >= CHUNK_DOCUMENTS or chars >= CHUNK_CHARS:
-                bar.update(offsets[-1] - bar.n)
-                yield texts, offsets
-                texts, offsets, chars = [], [], 0
-        corpus_offset += file.size
-        bar.update(corpus_offset - bar.n)
-    if texts:
-        yield texts, offsets
-
-
 def _progress_bar(files: list[InputFile], description: str, show: bool) -> tqdm:
     total = sum(file.size for file in files)
     return tqdm(total=total, desc=description, unit="B", unit_scale=True, disable=not show)
@@ -267,7 +242,7 @@ def _build_tokenizer(files: list[InputFile], options: PrepareOptions, show_progr
     with _progress_bar(files, f"{options.tokenizer} tokenizer", show_progress) as bar, \
             chunk_runner(options.workers, mode="charset" if options.tokenizer == "char" else "clean",
                          **cleaning) as run:
-        results = (result for _, result in run(_document_chunks(files, options, bar)))
+        results = (result for _, result in run(document_chunks(files, options, bar)))
         if options.tokenizer == "char":
             characters: set[str] = set()
             for result in results:
@@ -353,7 +328,7 @@ def _encoded_in_process(files: list[InputFile], options: PrepareOptions, process
     byte offset in the corpus, tokens, cleaned text with --near-dedup)."""
     with _progress_bar(files, "encoding", show_progress) as bar, \
             chunk_runner(options.workers, **processor) as run:
-        for offsets, result in run(_document_chunks(files, options, bar)):
+        for offsets, result in run(document_chunks(files, options, bar)):
             lengths = iter(result.lengths)  # one per document that survived cleaning
             texts = iter(result.texts)  # likewise, with near-dedup only
             start = 0  # where the next surviving document's tokens begin in result.tokens

@@ -16,7 +16,6 @@ per document in a set (~100 bytes each).
 """
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -24,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from headstart.data_engine import publish, run_tasks, task_folder, task_partial
+from headstart.data_engine import claim_work, publish, run_tasks, task_folder, task_partial
 from headstart.errors import HeadstartError
 from .cleaning import DIGEST_SIZE
-from .exact_buckets import append_records, copies, digest_records, document_key, exact_task, write_atomic
-from .readers import InputFile, read_documents
-from .workers import CHUNK_CHARS, CHUNK_DOCUMENTS, ChunkProcessor
+from .exact_buckets import append_records, copies, digest_records, document_key, exact_task
+from .readers import InputFile
+from .workers import ChunkProcessor, document_chunks
 
 REASONS = (None, "empty", "too_short")  # a document's drop reason, stored as its index here
 _READ_TOKENS = 1 << 20
@@ -44,23 +43,13 @@ class PreparePlan:
         self.record = {"files": [[str(f.path), f.fmt, f.size] for f in files], "options": shaping, "parts": parts}
 
     def claim(self) -> None:
-        path = self.work / "plan.json"
-        if path.exists():
-            earlier = json.loads(path.read_text())
-            if earlier != self.record:
-                changed = [k for k in ("files", "parts") if earlier.get(k) != self.record[k]]
-                changed += sorted(k for k in self.record["options"] if earlier["options"].get(k) != self.record["options"][k])
-                raise HeadstartError(f"--work {self.work}: holds a prepare job of other inputs or options "
-                                     f"({', '.join(changed)}); give another --work folder or delete it")
-            return
-        self.work.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(self.record, indent=1).encode())
+        claim_work(self.work, self.record, "a prepare job")
 
     def unit_dirs(self) -> list[Path]:
         return [self.work / "encoded" / f"{unit:05d}" for unit in range(len(self.files))]
 
 
-def encode_task(unit: int, plan: PreparePlan, reading: dict, processor: dict) -> None:
+def encode_task(unit: int, plan: PreparePlan, options, processor: dict) -> None:
     """Stage 1 for one input file."""
     folder = plan.unit_dirs()[unit]
     tmp = task_folder(folder)
@@ -86,15 +75,7 @@ def encode_task(unit: int, plan: PreparePlan, reading: dict, processor: dict) ->
                                                          [document_key(unit, number + i) for i in kept]), plan.parts)
         number += len(texts)
 
-    texts, offsets, chars = [], [], 0
-    for document in read_documents(plan.files[unit], **reading):
-        texts.append(document.text)
-        offsets.append(document.offset)
-        chars += len(document.text)
-        if len(texts) >= CHUNK_DOCUMENTS or chars >= CHUNK_CHARS:
-            flush(texts, offsets)
-            texts, offsets, chars = [], [], 0
-    if texts:
+    for texts, offsets in document_chunks([plan.files[unit]], options):  # the chunks prepare's pool encodes
         flush(texts, offsets)
     for handle in files.values():
         handle.close()
@@ -105,11 +86,10 @@ def encode_with_engine(plan: PreparePlan, options, tokenizer_json: str, eos_id: 
                        cluster: str | None) -> Iterator[tuple]:
     """Run stages 1 and 2; then yield every document in corpus order as the in-process encoder does:
     (drop reason or None, digest, byte offset in the corpus, tokens, None)."""
-    reading = {"field": options.field, "doc_unit": options.doc_unit, "encoding": options.encoding}
     processor = {"mode": "encode", "fold_whitespace": options.fold_whitespace, "min_chars": options.min_chars,
                  "tokenizer_json": tokenizer_json, "eos_id": eos_id, "dtype": dtype}
     engine = {"work": plan.work, "workers": max(options.workers, 1), "cluster": cluster}
-    run_tasks(task_partial(encode_task, plan, reading, processor), tasks=len(plan.files), stage="encode", **engine)
+    run_tasks(task_partial(encode_task, plan, options, processor), tasks=len(plan.files), stage="encode", **engine)
     run_tasks(task_partial(exact_task, plan.unit_dirs(), plan.work / "exact"), tasks=plan.parts, stage="exact",
               **engine)
     return _documents(plan, np.dtype(dtype))

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from headstart.data_engine import publish, run_tasks, task_folder, task_partial
+from headstart.data_engine import claim_work, publish, run_tasks, task_folder, task_partial, write_atomic
 from headstart.errors import HeadstartError
-from headstart.text.exact_buckets import write_atomic
 from headstart.text.prepare import _progress_bar
 from headstart.text.select_passes import Keyed, NgramCounts, count_ngrams, weigh_file
 
@@ -38,16 +37,7 @@ class SelectionJob:
                 "options": {k: asdict(options)[k] for k in ("fmt", "field", "doc_unit", "encoding")},
                 "buckets": hasher.buckets, "min_tokens": min_tokens, "seed": seed,
                 "target": {k: target_info.get(k) for k in ("files", "documents", "tokens")}}
-        path = self.work / "plan.json"
-        if path.exists():
-            earlier = json.loads(path.read_text())
-            if earlier != plan:
-                changed = sorted(k for k in plan if earlier.get(k) != plan[k])
-                raise HeadstartError(f"--work {self.work}: holds a selection of other inputs or options "
-                                     f"({', '.join(changed)}); give another --work folder or delete it")
-        else:
-            self.work.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, json.dumps(plan, indent=1).encode())
+        claim_work(self.work, plan, "a selection")
 
     def _engine(self) -> dict:
         return {"work": self.work, "workers": self.workers, "cluster": self.cluster}

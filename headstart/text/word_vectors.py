@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Iterator
@@ -34,6 +33,7 @@ from ..engine.energy import EnergyMeter
 from ..engine.metrics import MetricsLogger
 from ..engine.rng import seed_everything
 from ..engine.signals import StopRequest
+from ..data_engine import usable_cpus
 from ..errors import HeadstartError
 from ..models.word_vectors import WordVectorModel, WordVectorsConfig, sif_weights
 from .shards import TokenShards
@@ -201,7 +201,7 @@ def train_word_vectors(cfg, run_config: dict) -> TrainResult:
     frequencies = {words[i]: int(c) for i, c in enumerate(counts) if c > 0 and not skip[i]}
     if not frequencies:
         raise HeadstartError(f"{cfg.data.path}: the train split holds no words to learn vectors of")
-    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = usable_cpus()
     model = build_gensim_model(cfg.objective.name, arch, knobs, frequencies, train_cfg.seed, train_cfg.lr,
                                train_cfg.min_lr, workers)
     corpus, documents = _Corpus(shards, words, skip), shards.documents

@@ -25,6 +25,7 @@ import numpy as np
 from headstart.errors import HeadstartError
 from headstart.text.cached_encoder import CachedEncoder
 from headstart.text.cleaning import clean_text, document_digest, drop_reason
+from headstart.text.readers import read_documents
 from headstart.tokenizer import tokenizer_from_json
 
 # A chunk ends at whichever comes first.  CHUNK_CHARS bounds memory: ~1 MB of text is big enough to
@@ -33,6 +34,35 @@ from headstart.tokenizer import tokenizer_from_json
 # 2 workers (median of 5 alternating pairs), by sending and collecting 8 times fewer chunks.
 CHUNK_DOCUMENTS = 2048
 CHUNK_CHARS = 1 << 20
+
+
+def document_chunks(files: list, options, bar=None) -> Iterator[tuple[list[str], list[int]]]:
+    """Group the corpus's raw documents into chunks: (texts, start offsets in the whole corpus).
+
+    A document's offset counts bytes across all files in order, which is what --val-from-end splits on.
+    ``options`` gives ``field``, ``doc_unit`` and ``encoding`` (``PrepareOptions``); ``bar`` (tqdm), if
+    given, follows the bytes read.
+    """
+    texts: list[str] = []
+    offsets: list[int] = []
+    chars = 0
+    corpus_offset = 0  # where the current file starts in the concatenated corpus
+    for file in files:
+        for document in read_documents(file, field=options.field, doc_unit=options.doc_unit,
+                                       encoding=options.encoding):
+            texts.append(document.text)
+            offsets.append(corpus_offset + document.offset)
+            chars += len(document.text)
+            if len(texts) >= CHUNK_DOCUMENTS or chars >= CHUNK_CHARS:
+                if bar is not None:
+                    bar.update(offsets[-1] - bar.n)
+                yield texts, offsets
+                texts, offsets, chars = [], [], 0
+        corpus_offset += file.size
+        if bar is not None:
+            bar.update(corpus_offset - bar.n)
+    if texts:
+        yield texts, offsets
 
 
 @dataclass
