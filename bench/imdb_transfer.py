@@ -9,10 +9,13 @@ unlabeled reviews pre-training reads: 19,706.
 1. prepare   `headstart prepare text unsup.jsonl --tokenizer word --vocab-size 100000 --lowercase`;
 2. pretrain  skip-gram, 300 dimensions, 10 passes (gensim; time printed);
 3. compare   pre-trained: logistic regression on the SIF-weighted mean of the frozen vectors, C chosen by
-             5-fold cross-validation inside the budget (`strategy: {name: linear_probe, solver: lbfgs}`);
+             5-fold cross-validation inside the budget (`strategy: {name: linear_probe, solver: lbfgs}`),
+             plus the baseline's n-gram model (`ngrams: true`: its logits added);
              scratch: the same bag of embeddings trained in full, lr 1e-2, up to 30 epochs, early stopping
-             on a fifth of the budget, then refitted on all N for the chosen epochs;
+             on a fifth of the budget, then refitted on all N for the chosen epochs, plus the n-gram model;
+             vectors-only: the pre-trained arm without the n-gram model;
              baseline: TF-IDF of word 1-2-grams + logistic regression, C cross-validated inside the budget.
+             With ngrams, pre-trained minus baseline is what the pre-trained vectors add to n-grams.
 
     python bench/imdb_transfer.py [--work /tmp/headstart-imdb] [--budgets 100 500 1000] [--seeds 0 1 2]
 """
@@ -45,10 +48,12 @@ def main() -> None:
     pre = pretrain_vectors(args.work)
     print(f"\npre-training: skip-gram on IMDb unsup, {pre['seconds'] / 60:.1f} min wall (preparation excluded); "
           f"held-out loss {pre['final_eval']}")
-    results = run_compare(args.work / "compare-imdb", {
-        **COMPARE, "pretrained": pre["run"], "budgets": args.budgets, "seeds": args.seeds,
+    compare_dir = args.work / "compare-imdb-ngrams"
+    results = run_compare(compare_dir, {
+        **COMPARE, "pretrained": pre["run"], "budgets": args.budgets, "seeds": args.seeds, "ngrams": True,
+        "also": {"vectors-only": pre["run"]}, "recipes": {**COMPARE["recipes"], "vectors-only": {"ngrams": False}},
         "task": {"train": str(IMDB / "train.jsonl"), "test": str(scored)}})
-    print_outcome(scored, results, args.work / "compare-imdb", "imdb_transfer.py")
+    print_outcome(scored, results, compare_dir, "imdb_transfer.py")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ class ArmRecipe(BaseModel):
     pooling: Optional[Literal["first", "mean", "last", "max", "mean_max", "cnn"]] = None
     refit: Optional[bool] = None
     select: Optional[Literal["best", "last"]] = None
+    ngrams: Optional[bool] = None
 
 
 class CompareConfig(BaseModel):
@@ -75,6 +76,9 @@ class CompareConfig(BaseModel):
     pooling: Literal["auto", "first", "mean", "last", "max", "mean_max", "cnn"] = "auto"
     dropout: Optional[float] = Field(default=None, ge=0, lt=1,
                                      description="backbone dropout while fine-tuning; null: the checkpoint's")
+    ngrams: bool = Field(default=False, description="text: every deep arm adds the logits of the baseline's "
+                         "TF-IDF + logistic regression, fitted on the arm's labels (finetune's ngrams); the "
+                         "difference to the baseline is then what the arm adds to n-grams")
     train: dict = Field(default_factory=dict, description="fine-tuning settings, shared by both arms")
     lr_search: list[float] = Field(
         default_factory=list, description="learning rates tried for every arm, budget and seed; the one with "
@@ -184,6 +188,7 @@ def _run_config(cfg: CompareConfig, arm: str, budget: Optional[int], seed: int, 
         "run_dir": run_dir, "init": cfg.also.get(arm, cfg.pretrained), "scratch": base == "scratch",
         "task": task, "strategy": (recipe.strategy or cfg.strategy).model_dump(),
         "pooling": recipe.pooling or cfg.pooling, "dropout": cfg.dropout, "epochs": recipe.epochs or cfg.epochs,
+        "ngrams": cfg.ngrams if recipe.ngrams is None else recipe.ngrams,
         **({"select": recipe.select} if recipe.select is not None else {}),
         "train": train, **({"semi_supervised": cfg.semi_supervised.model_dump()} if arm.endswith(SEMI) else {})},
         source)
@@ -278,6 +283,7 @@ def recipe_note(cfg: CompareConfig, arm: str) -> str:
         parts += [f"learning rate {'searched over ' + ', '.join(f'{lr:g}' for lr in rates) if rates else f'{run.train.lr:g}'}",
                   f"{run.epochs:g} epochs" if run.epochs else f"{run.train.steps} steps"]
     parts.append("refitted on every label of the budget" if run.task.refit else "")
+    parts.append("plus the TF-IDF n-gram model's logits" if run.ngrams else "")
     return "its own recipe: " + ", ".join(p for p in parts if p)
 
 
@@ -480,6 +486,8 @@ def compare(config: Union[CompareConfig, str, Path], overrides=(), command: str 
                        if any(cfg.lr_candidates(arm) != [None] for arm in fine_tuned) else {})},
         "arm_notes": {**({"baseline": f"{modality.baseline_name}: {PROBE_PROTOCOL[modality.baseline_protocol]}"}
                          if cfg.baseline else {}),
+                      **{arm: "as configured, plus the logits of the baseline's TF-IDF + logistic regression fitted "
+                              "on the same labels (ngrams: true)" for arm in fine_tuned if cfg.ngrams},
                       **{arm: f"fine-tuned from {path}, exactly as pretrained" for arm, path in cfg.also.items()
                          if arm not in cfg.recipes},
                       **{arm: recipe_note(cfg, arm) for arm in cfg.recipes}},

@@ -53,6 +53,9 @@ def export_onnx(source, out) -> Path:
         raise HeadstartError("--format onnx needs the onnx package: pip install 'headstart[onnx]' "
                              "(onnxruntime, in the same extra, checks the export)")
     classifier = load_classifier(source)
+    if classifier.meta.get("head", {}).get("ngrams"):
+        raise HeadstartError(f"{classifier.folder}: fine-tuned with ngrams: true, whose TF-IDF side runs in "
+                             f"scikit-learn, not in the network; ONNX export takes classifiers without it")
     traced, checked = (_batch(classifier, examples) for examples in _examples(classifier))
     names = [key for key in traced if key != "labels"]
     unknown = sorted(set(names) - set(DYNAMIC_AXES))

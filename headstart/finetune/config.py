@@ -131,6 +131,9 @@ class FinetuneConfig(Strict):
                                             "labels, accuracy saturates long before training is done)")
     semi_supervised: Optional[SemiSupervisedConfig] = Field(default=None, description="also learn from an "
                                                             "unlabeled pool (see SemiSupervisedConfig)")
+    ngrams: bool = Field(default=False, description="text: add the logits of TF-IDF word 1-2-grams + logistic "
+                         "regression (the baseline's model, C cross-validated on the same labels) to the "
+                         "classifier's, an ensemble that beats either with few labels")
     train: TrainConfig
 
     @model_validator(mode="before")

@@ -19,6 +19,7 @@ import torch
 from ..engine.checkpoint import Checkpointer, save_fitted, write_json_atomic
 from ..engine.energy import EnergyMeter
 from ..engine.metrics import MetricsLogger
+from ..objectives.classification import full_linear_solution
 from ..transfer.probes import weakest_of_the_best
 from .task import TaskData
 
@@ -72,14 +73,7 @@ def fit_probe(objective, backbone, labeled: TaskData, batch_size: int, seed: int
 
 
 def _set_head(head, weight: np.ndarray, bias: np.ndarray, classes: np.ndarray, num_classes: int) -> None:
-    """scikit-learn's binary solution is one row (the second class's logit, the first's is 0); its
-    multinomial one is a row per class present.  A class with no label keeps a logit far below the rest."""
-    full_w = np.zeros((num_classes, weight.shape[1]), dtype=np.float32)
-    full_b = np.full(num_classes, -1e4, dtype=np.float32)
-    if len(classes) == 2 and weight.shape[0] == 1:
-        full_w[classes[1]], full_b[classes[1]], full_b[classes[0]] = weight[0], bias[0], 0.0
-    else:
-        full_w[classes], full_b[classes] = weight, bias
+    full_w, full_b = full_linear_solution(weight, bias, classes, num_classes)
     with torch.no_grad():
         head.weight.copy_(torch.from_numpy(full_w))
         head.bias.copy_(torch.from_numpy(full_b))

@@ -47,6 +47,8 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=Non
         raise HeadstartError(f"--resume: no checkpoint in {cfg.run_dir / 'checkpoints'} yet; run without --resume")
     seed_everything(cfg.train.seed)
     modality = task_modality(cfg.task)
+    if cfg.ngrams and not modality.ngram_side:
+        raise HeadstartError(f"ngrams: n-gram features are for text tasks; this task is {modality.name}")
     train, val, test = split_task(cfg, modality)
     device = resolve_device(cfg.train.device, here.local_rank)  # the trainer's device: this process's GPU
     num_classes = len(train.label_names)
@@ -79,6 +81,9 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=Non
                                   pool, pseudo_labels=len(train) - summary["labels"])
         summary.update(refit=refit, seconds=result.seconds + refit["seconds"], best_checkpoint=refit["checkpoint"])
         summary["cost"] = _added_costs(result.cost, refit.pop("cost"))
+    if cfg.ngrams:  # every label the classifier learned from, validation ones too, as the baseline sees them
+        summary["ngrams"] = backbone.fit_ngrams(objective, budget_labels(train, val) if cfg.task.val is None
+                                                else train, cfg.train.seed)
     test_src = backbone.batches(test, cfg.train.batch_size) if test is not None else None
     summary["test"] = evaluate_classifier(objective, test_src.in_order(), device, num_classes) if test_src else None
     return _publish(cfg, modality, backbone, objective, summary)
@@ -119,6 +124,7 @@ def _solved_probe(cfg: FinetuneConfig, modality, train, val, test, num_classes: 
     log.info("linear probe of %s on %d labels (%d classes)%s", backbone.source, len(labeled), num_classes,
              f", {backbone.describe()}" if backbone.describe() else "")
     checkpoint, fit, seconds, cost = fit_probe_run(cfg, backbone, objective, labeled, cfg.run_dir, run_config)
+    ngrams = {"ngrams": backbone.fit_ngrams(objective, labeled, cfg.train.seed)} if cfg.ngrams else {}
     score = lambda data: evaluate_classifier(objective, backbone.batches(data, cfg.train.batch_size).in_order(),  # noqa: E731
                                              device, num_classes)
     summary = {"init": backbone.source, "strategy": "linear_probe (lbfgs)", "lr": None, "labels": len(labeled),
@@ -127,7 +133,7 @@ def _solved_probe(cfg: FinetuneConfig, modality, train, val, test, num_classes: 
                "val": ({"accuracy": fit["cv_accuracy"], "protocol": f"{fit['folds']}-fold cross-validation"}
                        if cfg.task.val is None else score(val)),
                "steps": 1, "seconds": seconds, "cost": cost, "best_checkpoint": str(checkpoint), "interrupted": False,
-               "test": score(test) if test is not None else None, **(extra or {})}
+               "test": score(test) if test is not None else None, **ngrams, **(extra or {})}
     if extra:  # self-training: the probe also saw the pseudo-labels; the labels are the budget's
         summary["labels"] = extra["labels"] + (len(val) if cfg.task.val is None else 0)
     return _publish(cfg, modality, backbone, objective, summary)

@@ -33,6 +33,9 @@ def export_classifier(source, out) -> Path:
     out = Path(out)
     check_new_directory(out)
     classifier = load_classifier(source)
+    if classifier.objective.sparse_head is not None:
+        raise HeadstartError(f"{classifier.folder}: fine-tuned with ngrams: true, whose TF-IDF side has no "
+                             f"transformers equivalent; export a classifier fine-tuned without it")
     model = classifier.objective.model
     if isinstance(model, TextTransformer):
         files, architecture, notes = _text_files(classifier)

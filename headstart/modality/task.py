@@ -135,6 +135,7 @@ class TaskModality(ABC):
     name: str
     baseline_name: str  # the classical baseline, as the report names it
     baseline_protocol: str  # its key in ``transfer.probes.PROBE_PROTOCOL``
+    ngram_side: bool = False  # whether its backbones can add the n-gram baseline's logits (``ngrams: true``)
 
     @abstractmethod
     def read(self, ref: DataRef, task: TaskConfig, key: str) -> TaskData:

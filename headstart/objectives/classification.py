@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -76,7 +77,7 @@ class Classification(nn.Module):
     """Batch ``{"inputs", "padding_mask" (optional, True = real), "labels"}`` -> cross-entropy."""
 
     def __init__(self, model: nn.Module, num_classes: int, pooling: str = "mean", dropout: float = 0.1,
-                 feature_norm: bool = False):
+                 feature_norm: bool = False, sparse_features: int = 0):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -91,6 +92,23 @@ class Classification(nn.Module):
         self.head = Linear(width, num_classes)
         nn.init.zeros_(self.head.weight)  # start from uniform predictions: no random bias towards a class
         nn.init.zeros_(self.head.bias)
+        # A second, linear model over sparse per-example features the modality supplies (text: TF-IDF n-grams,
+        # ``ngrams: true``), its logits added to the head's; fitted in closed form, never by gradient.
+        self.sparse_head = self._sparse_linear(sparse_features, num_classes) if sparse_features else None
+
+    @staticmethod
+    def _sparse_linear(width: int, num_classes: int) -> nn.Linear:
+        layer = nn.Linear(width, num_classes)
+        layer.requires_grad_(False)
+        return layer
+
+    def attach_sparse_head(self, weight, bias, classes) -> None:
+        """Set the sparse head from a fitted scikit-learn linear model (``coef_``, ``intercept_``, ``classes_``)."""
+        full_w, full_b = full_linear_solution(weight, bias, classes, self.head.out_features)
+        self.sparse_head = self._sparse_linear(full_w.shape[1], full_b.shape[0])
+        with torch.no_grad():
+            self.sparse_head.weight.copy_(torch.from_numpy(full_w))
+            self.sparse_head.bias.copy_(torch.from_numpy(full_b))
 
     def features(self, batch: dict) -> torch.Tensor:
         mask = batch.get("padding_mask")
@@ -108,9 +126,29 @@ class Classification(nn.Module):
         return {"subwords": {"positions": batch["subword_positions"], "buckets": batch["subword_buckets"]}}
 
     def logits(self, batch: dict) -> torch.Tensor:
-        return self.head(self.dropout(self.norm(self.features(batch)))).float()
+        logits = self.head(self.dropout(self.norm(self.features(batch)))).float()
+        if self.sparse_head is None:
+            return logits
+        if "sparse_features" not in batch:  # the sum is the classifier: without its second half it would be another
+            raise ValueError("this classifier adds a sparse head's logits; its batches must carry sparse_features")
+        sparse = batch["sparse_features"]
+        return logits + torch.sparse.mm(sparse, self.sparse_head.weight.t().to(sparse.dtype)) + self.sparse_head.bias
 
     consistency: Optional[Consistency] = None  # semi-supervised fine-tuning sets it (objectives/consistency.py)
 
     def forward(self, batch: dict) -> ObjectiveOutput:
         return supervised_plus_consistency(self, batch, self.logits)
+
+
+def full_linear_solution(weight, bias, classes, num_classes: int):
+    """(num_classes, D) weights and (num_classes,) biases from a scikit-learn linear classifier's solution.
+    Its binary solution is one row (the second class's logit; the first's is 0), its multinomial one a row per
+    class present; a class with no label keeps a logit far below the rest."""
+    weight, bias = np.asarray(weight), np.asarray(bias)
+    full_w = np.zeros((num_classes, weight.shape[1]), dtype=np.float32)
+    full_b = np.full(num_classes, -1e4, dtype=np.float32)
+    if len(classes) == 2 and weight.shape[0] == 1:
+        full_w[classes[1]], full_b[classes[1]], full_b[classes[0]] = weight[0], bias[0], 0.0
+    else:
+        full_w[classes], full_b[classes] = weight, bias
+    return full_w, full_b

@@ -12,6 +12,7 @@ from ..models.word_vectors import WordVectorModel, WordVectorsConfig
 from .finetune_task import TextBackbone
 from .input_texts import FORMATS, read_texts
 from .labeled import LabeledTexts
+from .ngram_features import NGRAMS_FILE, NgramFeatures
 from .readers import check_encoding, open_binary
 from ..tokenizer import load_tokenizer
 from .word_vector_task import WordVectorBackbone
@@ -24,7 +25,9 @@ class IO(ClassifierIO):
         if not word_vectors:
             model = {"kind": "transformer", **model}
         max_length = cfg.task.max_length if word_vectors else backbone.max_length
-        return ({"model": model, "head": {"pooling": backbone.pooling, "feature_norm": word_vectors},
+        head = {"pooling": backbone.pooling, "feature_norm": word_vectors,
+                **({"ngrams": NGRAMS_FILE} if backbone.ngrams is not None else {})}
+        return ({"model": model, "head": head,
                  "inputs": {"tokenizer": "tokenizer.json", "max_length": max_length}},
                 backbone.checkpoint_files(cfg.run_dir))
 
@@ -33,9 +36,13 @@ class IO(ClassifierIO):
         tokenizer = load_tokenizer(folder / meta["inputs"]["tokenizer"])
         cfg = inference_config(folder, pooling=meta["head"]["pooling"], max_length=meta["inputs"]["max_length"])
         if record.get("kind") == "word_vectors":
-            return WordVectorBackbone(WordVectorModel(WordVectorsConfig(**record)), tokenizer, str(folder), cfg)
-        record.pop("kind", None)
-        return TextBackbone(TextTransformer(TransformerConfig(**record)), tokenizer, str(folder), cfg)
+            backbone = WordVectorBackbone(WordVectorModel(WordVectorsConfig(**record)), tokenizer, str(folder), cfg)
+        else:
+            record.pop("kind", None)
+            backbone = TextBackbone(TextTransformer(TransformerConfig(**record)), tokenizer, str(folder), cfg)
+        if meta["head"].get("ngrams"):  # the n-gram side's vectorizer; its weights are the sparse head's
+            backbone.ngrams = NgramFeatures.load(folder / meta["head"]["ngrams"])
+        return backbone
 
     def from_python(self, meta: dict, inputs: Sequence) -> Iterator[InputItem]:
         for i, text in enumerate(inputs):

@@ -18,6 +18,7 @@ from ..objectives import Classification
 from ..transfer.probes import tfidf_logreg
 from .input_texts import read_texts
 from .labeled import LabeledTexts, align_labels, read_labeled
+from .ngram_features import NgramSide, with_ngrams
 from .noise import text_views
 from .pretrained import load_text_model, load_word_vectors, text_model_kind
 from .task_batches import TextClassificationBatches, encode_texts
@@ -26,7 +27,7 @@ from ..tokenizer import load_tokenizer, special_token_ids
 log = logging.getLogger("headstart")
 
 
-class TextBackbone(TaskBackbone):
+class TextBackbone(NgramSide, TaskBackbone):
     def __init__(self, model: TextTransformer, tokenizer, source: str, cfg: FinetuneConfig):
         model = with_dropout(model, cfg.dropout)
         self.model, self.tokenizer, self.source, self.cfg = model, tokenizer, source, cfg
@@ -38,16 +39,16 @@ class TextBackbone(TaskBackbone):
         path = run_dir / "tokenizer.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         self.tokenizer.save(str(path))
-        return {"tokenizer.json": path}
+        return {"tokenizer.json": path, **self.ngram_files(run_dir)}
 
     def objective(self, num_classes: int) -> nn.Module:
-        return Classification(self.model, num_classes, self.pooling)
+        return Classification(self.model, num_classes, self.pooling, sparse_features=self.sparse_width())
 
-    def batches(self, data: LabeledTexts, batch_size: int, seed: int = 0) -> TextClassificationBatches:
+    def batches(self, data: LabeledTexts, batch_size: int, seed: int = 0):
         special = special_token_ids(self.tokenizer)
-        return TextClassificationBatches(encode_texts(self.tokenizer, data.texts, self.max_length), data.labels,
-                                         batch_size=batch_size, pad_id=special["pad"], fallback_id=special["eos"],
-                                         seed=seed)
+        return with_ngrams(self.ngrams, TextClassificationBatches(
+            encode_texts(self.tokenizer, data.texts, self.max_length), data.labels, batch_size=batch_size,
+            pad_id=special["pad"], fallback_id=special["eos"], seed=seed), data)
 
     def with_fresh_weights(self) -> "TextBackbone":
         return TextBackbone(TextTransformer(self.model.cfg), self.tokenizer,
@@ -64,6 +65,7 @@ class TextTask(TaskModality):
     name = "text"
     baseline_name = "TF-IDF + logistic regression"
     baseline_protocol = "tfidf_logreg"
+    ngram_side = True
 
     def read(self, ref: DataRef, task: TaskConfig, key: str) -> LabeledTexts:
         if ref.split is not None:

@@ -13,12 +13,13 @@ from ..modality import TaskBackbone, with_dropout
 from ..models.word_vectors import WordVectorModel
 from ..objectives import Classification
 from .labeled import LabeledTexts
+from .ngram_features import NgramSide, with_ngrams
 from .noise import text_views
 from ..tokenizer import special_token_ids
 from .word_bags import WordBagBatches, WordBagEncoder
 
 
-class WordVectorBackbone(TaskBackbone):
+class WordVectorBackbone(NgramSide, TaskBackbone):
     def __init__(self, model: WordVectorModel, tokenizer, source: str, cfg: FinetuneConfig):
         self.model, self.tokenizer, self.source, self.cfg = with_dropout(model, cfg.dropout), tokenizer, source, cfg
         self.pooling = "mean" if cfg.pooling == "auto" else cfg.pooling
@@ -29,10 +30,11 @@ class WordVectorBackbone(TaskBackbone):
         path = run_dir / "tokenizer.json"  # every fine-tuning checkpoint loads on its own
         path.parent.mkdir(parents=True, exist_ok=True)
         self.tokenizer.save(str(path))
-        return {"tokenizer.json": path}
+        return {"tokenizer.json": path, **self.ngram_files(run_dir)}
 
     def objective(self, num_classes: int, pooling: str | None = None) -> nn.Module:
-        return Classification(self.model, num_classes, pooling or self.pooling, feature_norm=True)
+        return Classification(self.model, num_classes, pooling or self.pooling, feature_norm=True,
+                              sparse_features=self.sparse_width())
 
     @torch.no_grad()
     def features(self, data: LabeledTexts, num_classes: int) -> np.ndarray:
@@ -41,10 +43,11 @@ class WordVectorBackbone(TaskBackbone):
         objective = self.objective(num_classes, "mean" if self.pooling == "cnn" else None).eval()
         return np.concatenate([objective.features(b).float().numpy() for b in self.batches(data, 64).in_order()])
 
-    def batches(self, data: LabeledTexts, batch_size: int, seed: int = 0) -> WordBagBatches:
+    def batches(self, data: LabeledTexts, batch_size: int, seed: int = 0):
         special = special_token_ids(self.tokenizer)
-        return WordBagBatches(self.encoder.encode(data.texts, self.cfg.task.max_length), data.labels,
-                              batch_size=batch_size, pad_id=special["pad"], fallback_id=special["unk"], seed=seed)
+        return with_ngrams(self.ngrams, WordBagBatches(self.encoder.encode(data.texts, self.cfg.task.max_length),
+                                                       data.labels, batch_size=batch_size, pad_id=special["pad"],
+                                                       fallback_id=special["unk"], seed=seed), data)
 
     def with_fresh_weights(self) -> "WordVectorBackbone":
         return WordVectorBackbone(WordVectorModel(self.model.cfg), self.tokenizer,
