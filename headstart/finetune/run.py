@@ -84,6 +84,7 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=Non
     if cfg.ngrams:  # every label the classifier learned from, validation ones too, as the baseline sees them
         summary["ngrams"] = backbone.fit_ngrams(objective, budget_labels(train, val) if cfg.task.val is None
                                                 else train, cfg.train.seed)
+        summary["seconds"] += summary["ngrams"]["seconds"]  # the run's time: both halves of the classifier
     test_src = backbone.batches(test, cfg.train.batch_size) if test is not None else None
     summary["test"] = evaluate_classifier(objective, test_src.in_order(), device, num_classes) if test_src else None
     return _publish(cfg, modality, backbone, objective, summary)
@@ -125,6 +126,7 @@ def _solved_probe(cfg: FinetuneConfig, modality, train, val, test, num_classes: 
              f", {backbone.describe()}" if backbone.describe() else "")
     checkpoint, fit, seconds, cost = fit_probe_run(cfg, backbone, objective, labeled, cfg.run_dir, run_config)
     ngrams = {"ngrams": backbone.fit_ngrams(objective, labeled, cfg.train.seed)} if cfg.ngrams else {}
+    seconds += ngrams["ngrams"]["seconds"] if ngrams else 0.0
     score = lambda data: evaluate_classifier(objective, backbone.batches(data, cfg.train.batch_size).in_order(),  # noqa: E731
                                              device, num_classes)
     summary = {"init": backbone.source, "strategy": "linear_probe (lbfgs)", "lr": None, "labels": len(labeled),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -95,6 +96,7 @@ def with_ngrams(ngrams: Optional[NgramFeatures], batches: LabeledBatches, data: 
 def fit_ngram_side(objective, labeled: LabeledTexts, seed: int) -> tuple[NgramFeatures, dict]:
     """Fit TF-IDF + logistic regression on ``labeled`` (every label the classifier learned from) and attach it
     to ``objective`` as its sparse head; returns the features and a record for results.json."""
+    started = time.perf_counter()
     labels = np.asarray(labeled.labels)
     if len(np.unique(labels)) < 2:
         raise HeadstartError(f"ngrams: the n-gram side needs labels of at least 2 classes; "
@@ -104,7 +106,8 @@ def fit_ngram_side(objective, labeled: LabeledTexts, seed: int) -> tuple[NgramFe
     features = NgramFeatures(vectorizer)
     log.info("ngrams: TF-IDF + logistic regression on %d labels (%d terms, C %g) added to the classifier's logits",
              len(labeled), len(features), model.C)
-    return features, {"terms": len(features), "C": float(model.C), "labels": len(labeled)}
+    return features, {"terms": len(features), "C": float(model.C), "labels": len(labeled),
+                      "seconds": time.perf_counter() - started}
 
 
 class NgramSide:

@@ -1,0 +1,88 @@
+"""Development measurement behind ``ngrams: true`` (BENCHMARKS.md, "IMDb, vectors plus n-grams"): on the 5,000
+tuning reviews (never scored), the frozen skip-gram vectors' probe, TF-IDF + LR, their logits summed, and
+one logistic regression over both feature sets, at N labels (N/2 a class, seeds 0-2).
+
+A standalone script, not headstart's code path: the SIF-weighted mean is computed here with numpy from the
+checkpoint's tables (as ``WordVectorModel`` pools), so the four variants share one feature pass.
+
+    python bench/imdb_fusion_dev.py --work /tmp/headstart-imdb --budget 500   # after bench/imdb_transfer.py
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from imdb_vectors import IMDB, need_shared  # noqa: E402
+
+
+def read(path: Path) -> tuple[list[str], np.ndarray]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+    return [r["text"] for r in rows], np.array([{"neg": 0, "pos": 1}[r["label"]] for r in rows])
+
+
+def sif_means(texts: list[str], run: Path) -> np.ndarray:
+    from safetensors.numpy import load_file
+    from tokenizers import Tokenizer
+    checkpoint = sorted((run / "checkpoints").glob("step_*"))[-1]
+    tables = load_file(str(checkpoint / "model.safetensors"))
+    vectors = next(v for k, v in tables.items() if k.endswith("words.weight"))
+    weights = next(v for k, v in tables.items() if k.endswith("word_weights"))
+    tokenizer = Tokenizer.from_file(str(checkpoint / "tokenizer.json"))
+    out = np.zeros((len(texts), vectors.shape[1]), np.float32)
+    for i, encoding in enumerate(tokenizer.encode_batch(texts)):
+        ids = np.asarray(encoding.ids or [0])
+        out[i] = (vectors[ids] * weights[ids, None]).sum(0) / max(float(weights[ids].sum()), 1e-9)
+    return out
+
+
+def searched(X, y, grid, seed, solver="lbfgs"):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    return GridSearchCV(LogisticRegression(max_iter=5000, solver=solver, random_state=seed), {"C": grid},
+                        scoring="neg_log_loss", cv=StratifiedKFold(5, shuffle=True, random_state=seed)).fit(X, y).best_estimator_
+
+
+def main() -> None:
+    from scipy import sparse
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", type=Path, default=Path("/tmp/headstart-imdb"))
+    ap.add_argument("--budget", type=int, default=500)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    args = ap.parse_args()
+    need_shared()
+    warnings.filterwarnings("ignore")
+    train_texts, train_y = read(IMDB / "train.jsonl")
+    test_texts, test_y = read(args.work / "imdb-test-tuning.jsonl")
+    V_train, V_test = (sif_means(t, args.work / "imdb-skipgram") for t in (train_texts, test_texts))
+    for seed in args.seeds:
+        rng = np.random.default_rng(seed)
+        pick = np.concatenate([rng.choice(np.flatnonzero(train_y == c), args.budget // 2, replace=False) for c in (0, 1)])
+        y = train_y[pick]
+        mean, std = V_train[pick].mean(0), V_train[pick].std(0) + 1e-6
+        Xv, Xv_test = (V_train[pick] - mean) / std, (V_test - mean) / std
+        vectors = searched(Xv, y, list(np.logspace(-3, 3, 13)), seed)
+        tfidf = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
+        Xt = tfidf.fit_transform([train_texts[i] for i in pick])
+        Xt_test = tfidf.transform(test_texts)
+        ngrams = searched(Xt, y, [0.1, 1, 10, 100, 1000, 10000], seed, "saga")
+        summed = vectors.decision_function(Xv_test) + ngrams.decision_function(Xt_test)
+        line = [f"seed {seed}: vectors {np.mean(vectors.predict(Xv_test) == test_y):.4f}",
+                f"tf-idf {np.mean(ngrams.predict(Xt_test) == test_y):.4f}", f"sum {np.mean((summed > 0) == test_y):.4f}"]
+        for scale in (0.02, 0.05, 0.1):  # one model over both: the vectors' scale against TF-IDF's unit rows
+            both = sparse.hstack([Xt, sparse.csr_matrix(Xv * scale)]).tocsr()
+            model = searched(both, y, [0.1, 1, 10, 100, 1000], seed, "saga")
+            both_test = sparse.hstack([Xt_test, sparse.csr_matrix(Xv_test * scale)]).tocsr()
+            line.append(f"one model (x{scale}) {np.mean(model.predict(both_test) == test_y):.4f}")
+        print(" | ".join(line), flush=True)
+    print("reproduce: python bench/imdb_fusion_dev.py " + " ".join(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
