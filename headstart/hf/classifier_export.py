@@ -33,7 +33,7 @@ def export_classifier(source, out) -> Path:
     out = Path(out)
     check_new_directory(out)
     classifier = load_classifier(source)
-    if classifier.objective.sparse_head is not None:
+    if classifier.meta.get("head", {}).get("ngrams"):
         raise HeadstartError(f"{classifier.folder}: fine-tuned with ngrams: true, whose TF-IDF side has no "
                              f"transformers equivalent; export a classifier fine-tuned without it")
     model = classifier.objective.model
