@@ -27,7 +27,7 @@ from imdb_vectors import IMDB, need_shared  # noqa: E402
 
 def read(path: Path) -> tuple[list[str], np.ndarray]:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
-    return [r["text"] for r in rows], np.array([{"neg": 0, "pos": 1}[r["label"]] for r in rows])
+    return [r["text"] for r in rows], np.array([{"neg": 0, "pos": 1}.get(r.get("label"), -1) for r in rows])
 
 
 def sif_means(texts: list[str], run: Path) -> np.ndarray:

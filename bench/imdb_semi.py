@@ -13,7 +13,11 @@ for a student trained the same way.  Four arms and the baseline on the same labe
   epochs, its training set being the labels plus thousands of pseudo-labels);
 * baseline: TF-IDF + logistic regression on the N labels.
 
+``--ngrams``: every deep arm with ``ngrams: true`` (its logits plus the TF-IDF baseline's model, fitted on
+its labels; a self-training student's n-gram side is fitted on the labels and the pseudo-labels).
+
     python bench/imdb_semi.py [--work /tmp/headstart-imdb] [--budgets 100] [--seeds 0 1 2] [--max-pool 10000]
+                              [--ngrams]
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--max-pool", type=int, default=10_000)
     ap.add_argument("--method", default="self_training", choices=["self_training", "consistency"])
+    ap.add_argument("--ngrams", action="store_true")
     args = ap.parse_args()
     need_shared()
     quiet_logs()
@@ -44,12 +49,13 @@ def main() -> None:
     else:  # consistency trains by gradient: the pre-trained arm's head by the engine, on the frozen vectors
         recipes = {**COMPARE["recipes"], "pretrained+semi": {"strategy": {"name": "linear_probe"}, "epochs": 30,
                                                              "refit": True}}
-    results = run_compare(args.work / f"compare-imdb-{args.method}", {
-        **COMPARE, "recipes": recipes, "pretrained": pre["run"], "budgets": args.budgets, "seeds": args.seeds,
+    compare_dir = args.work / f"compare-imdb-{args.method}{'-ngrams' if args.ngrams else ''}"
+    results = run_compare(compare_dir, {
+        **COMPARE, "recipes": recipes, "ngrams": args.ngrams, "pretrained": pre["run"], "budgets": args.budgets, "seeds": args.seeds,
         "task": {"train": str(IMDB / "train.jsonl"), "test": str(scored)},
         "semi_supervised": {"method": args.method, "unlabeled": str(IMDB / "unsup.jsonl"), "field": "text",
                             "max_pool": args.max_pool}})
-    print_outcome(scored, results, args.work / f"compare-imdb-{args.method}", "imdb_semi.py")
+    print_outcome(scored, results, compare_dir, "imdb_semi.py")
 
 
 if __name__ == "__main__":
