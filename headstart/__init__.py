@@ -47,7 +47,7 @@ _API = {
     "FinetuneConfig": "headstart.finetune.config",
     "compare": "headstart.compare",
     "load_compare_config": "headstart.compare",
-    "CompareConfig": "headstart.compare",
+    "CompareConfig": "headstart.compare_config",
     "rank_checkpoints": "headstart.rank",
     "generate": "headstart.text.generate",
     "load_text_model": "headstart.text.pretrained",
