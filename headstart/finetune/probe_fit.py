@@ -19,7 +19,7 @@ import torch
 from ..engine.checkpoint import Checkpointer, save_fitted, write_json_atomic
 from ..engine.energy import EnergyMeter
 from ..engine.metrics import MetricsLogger
-from ..objectives.classification import full_linear_solution
+from ..objectives.classification import load_linear_solution
 from ..transfer.probes import weakest_of_the_best
 from .task import TaskData
 
@@ -67,16 +67,9 @@ def fit_probe(objective, backbone, labeled: TaskData, batch_size: int, seed: int
             accuracy = float(search.cv_results_["mean_test_accuracy"][best])
         else:  # a class with a single label: nothing to cross-validate on
             model, C, accuracy = model.fit(standardised, y), 1.0, float("nan")
-    _set_head(objective.head, model.coef_ / std, model.intercept_ - (model.coef_ * mean / std).sum(1),
-              classes=model.classes_, num_classes=objective.head.out_features)
+    load_linear_solution(objective.head, model.coef_ / std, model.intercept_ - (model.coef_ * mean / std).sum(1),
+                         model.classes_)
     return {"C": C, "cv_accuracy": accuracy, "folds": folds}
-
-
-def _set_head(head, weight: np.ndarray, bias: np.ndarray, classes: np.ndarray, num_classes: int) -> None:
-    full_w, full_b = full_linear_solution(weight, bias, classes, num_classes)
-    with torch.no_grad():
-        head.weight.copy_(torch.from_numpy(full_w))
-        head.bias.copy_(torch.from_numpy(full_b))
 
 
 def fit_probe_run(cfg, backbone, objective, labeled: TaskData, run_dir, run_config: dict):

@@ -81,13 +81,18 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=Non
                                   pool, pseudo_labels=len(train) - summary["labels"])
         summary.update(refit=refit, seconds=result.seconds + refit["seconds"], best_checkpoint=refit["checkpoint"])
         summary["cost"] = _added_costs(result.cost, refit.pop("cost"))
-    if cfg.ngrams:  # every label the classifier learned from, validation ones too, as the baseline sees them
-        summary["ngrams"] = backbone.fit_ngrams(objective, budget_labels(train, val) if cfg.task.val is None
-                                                else train, cfg.train.seed)
-        summary["seconds"] += summary["ngrams"]["seconds"]  # the run's time: both halves of the classifier
+    _add_ngram_side(cfg, backbone, objective, budget_labels(train, val) if cfg.task.val is None else train, summary)
     test_src = backbone.batches(test, cfg.train.batch_size) if test is not None else None
     summary["test"] = evaluate_classifier(objective, test_src.in_order(), device, num_classes) if test_src else None
     return _publish(cfg, modality, backbone, objective, summary)
+
+
+def _add_ngram_side(cfg: FinetuneConfig, backbone, objective, labeled, summary: dict) -> None:
+    """``ngrams: true``: fit the TF-IDF half on every label the classifier learned from (validation ones too, as
+    the baseline sees them), before anything is scored; its seconds count in the run's."""
+    if cfg.ngrams:
+        summary["ngrams"] = backbone.fit_ngrams(objective, labeled, cfg.train.seed)
+        summary["seconds"] += summary["ngrams"]["seconds"]
 
 
 def _check_distributable(cfg: FinetuneConfig) -> None:
@@ -125,17 +130,17 @@ def _solved_probe(cfg: FinetuneConfig, modality, train, val, test, num_classes: 
     log.info("linear probe of %s on %d labels (%d classes)%s", backbone.source, len(labeled), num_classes,
              f", {backbone.describe()}" if backbone.describe() else "")
     checkpoint, fit, seconds, cost = fit_probe_run(cfg, backbone, objective, labeled, cfg.run_dir, run_config)
-    ngrams = {"ngrams": backbone.fit_ngrams(objective, labeled, cfg.train.seed)} if cfg.ngrams else {}
-    seconds += ngrams["ngrams"]["seconds"] if ngrams else 0.0
     score = lambda data: evaluate_classifier(objective, backbone.batches(data, cfg.train.batch_size).in_order(),  # noqa: E731
                                              device, num_classes)
     summary = {"init": backbone.source, "strategy": "linear_probe (lbfgs)", "lr": None, "labels": len(labeled),
                "validation_labels": 0 if cfg.task.val is None else len(val), "validation_counted": cfg.task.val is None,
                "label_names": train.label_names, "best_step": 1, "probe": fit,
-               "val": ({"accuracy": fit["cv_accuracy"], "protocol": f"{fit['folds']}-fold cross-validation"}
-                       if cfg.task.val is None else score(val)),
                "steps": 1, "seconds": seconds, "cost": cost, "best_checkpoint": str(checkpoint), "interrupted": False,
-               "test": score(test) if test is not None else None, **ngrams, **(extra or {})}
+               **(extra or {})}
+    _add_ngram_side(cfg, backbone, objective, labeled, summary)  # an explicit task.val is scored with both halves
+    summary["val"] = ({"accuracy": fit["cv_accuracy"], "protocol": f"{fit['folds']}-fold cross-validation"}
+                      if cfg.task.val is None else score(val))
+    summary["test"] = score(test) if test is not None else None
     if extra:  # self-training: the probe also saw the pseudo-labels; the labels are the budget's
         summary["labels"] = extra["labels"] + (len(val) if cfg.task.val is None else 0)
     return _publish(cfg, modality, backbone, objective, summary)

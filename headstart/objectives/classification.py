@@ -104,11 +104,8 @@ class Classification(nn.Module):
 
     def attach_sparse_head(self, weight, bias, classes) -> None:
         """Set the sparse head from a fitted scikit-learn linear model (``coef_``, ``intercept_``, ``classes_``)."""
-        full_w, full_b = full_linear_solution(weight, bias, classes, self.head.out_features)
-        self.sparse_head = self._sparse_linear(full_w.shape[1], full_b.shape[0])
-        with torch.no_grad():
-            self.sparse_head.weight.copy_(torch.from_numpy(full_w))
-            self.sparse_head.bias.copy_(torch.from_numpy(full_b))
+        self.sparse_head = self._sparse_linear(np.asarray(weight).shape[1], self.head.out_features)
+        load_linear_solution(self.sparse_head, weight, bias, classes)
 
     def features(self, batch: dict) -> torch.Tensor:
         mask = batch.get("padding_mask")
@@ -140,15 +137,17 @@ class Classification(nn.Module):
         return supervised_plus_consistency(self, batch, self.logits)
 
 
-def full_linear_solution(weight, bias, classes, num_classes: int):
-    """(num_classes, D) weights and (num_classes,) biases from a scikit-learn linear classifier's solution.
-    Its binary solution is one row (the second class's logit; the first's is 0), its multinomial one a row per
-    class present; a class with no label keeps a logit far below the rest."""
+def load_linear_solution(layer: nn.Linear, weight, bias, classes) -> None:
+    """Copy a scikit-learn linear classifier's solution into ``layer`` (one row per class).  Its binary solution
+    is one row (the second class's logit; the first's is 0), its multinomial one a row per class present; a
+    class with no label keeps a logit far below the rest."""
     weight, bias = np.asarray(weight), np.asarray(bias)
-    full_w = np.zeros((num_classes, weight.shape[1]), dtype=np.float32)
-    full_b = np.full(num_classes, -1e4, dtype=np.float32)
+    full_w = np.zeros((layer.out_features, weight.shape[1]), dtype=np.float32)
+    full_b = np.full(layer.out_features, -1e4, dtype=np.float32)
     if len(classes) == 2 and weight.shape[0] == 1:
         full_w[classes[1]], full_b[classes[1]], full_b[classes[0]] = weight[0], bias[0], 0.0
     else:
         full_w[classes], full_b[classes] = weight, bias
-    return full_w, full_b
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(full_w))
+        layer.bias.copy_(torch.from_numpy(full_b))

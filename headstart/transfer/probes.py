@@ -155,12 +155,10 @@ def fit_tfidf_logreg(train_texts: list[str], train_y: np.ndarray, seed: int = 0)
         # little and costs a lot.
         # Scored by log loss, as the word-vector probe is (finetune/probe_fit.py): on folds of 20 labels
         # accuracy moves in steps of 5 points and picks C by noise.
-        search = GridSearchCV(classifier, {"C": list(TFIDF_CS)}, scoring="neg_log_loss",
-                              refit=weakest_of_the_best, cv=StratifiedKFold(folds, shuffle=True, random_state=seed))
-        _fit_noting_convergence(search, train_features, train_y, "tfidf_logreg")
-        return vectorizer, search.best_estimator_
+        classifier = GridSearchCV(classifier, {"C": list(TFIDF_CS)}, scoring="neg_log_loss",
+                                  refit=weakest_of_the_best, cv=StratifiedKFold(folds, shuffle=True, random_state=seed))
     _fit_noting_convergence(classifier, train_features, train_y, "tfidf_logreg")
-    return vectorizer, classifier
+    return vectorizer, getattr(classifier, "best_estimator_", classifier)
 
 
 def weakest_of_the_best(cv_results: dict, key: str = "mean_test_score") -> int:
