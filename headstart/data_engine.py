@@ -184,12 +184,21 @@ def _check_reachable(address: str) -> None:
                              f"({error.strerror or error})") from None
 
 
-def cluster_option(condition: str = ""):
-    """The ``--cluster`` option of a data command (``condition``: when it applies, as the help's first words)."""
+def engine_options(work_help: str, cluster_condition: str, workers_help: str | None = None,
+                   workers_default: int = 1, workers_min: int = 1):
+    """A data command's ``--work``, ``--workers`` (when ``workers_help``) and ``--cluster`` options, in that order
+    (``cluster_condition``: when --cluster applies, as its help's first words)."""
     import click
-    return click.option("--cluster", metavar="ADDRESS",
-                        help=f"{condition}run the tasks on the Ray cluster at ADDRESS (HOST:PORT, ray://HOST:PORT or "
-                             f"auto) instead of this machine; needs `pip install 'headstart[cluster]'`.")
+
+    def options(command):
+        command = click.option("--cluster", metavar="ADDRESS", help=(
+            f"{cluster_condition}run the tasks on the Ray cluster at ADDRESS (HOST:PORT, ray://HOST:PORT or auto) "
+            f"instead of this machine; needs `pip install 'headstart[cluster]'`."))(command)
+        if workers_help is not None:
+            command = click.option("--workers", type=click.IntRange(min=workers_min), default=workers_default,
+                                   show_default=True, help=workers_help)(command)
+        return click.option("--work", type=click.Path(file_okay=False, path_type=Path), help=work_help)(command)
+    return options
 
 
 def usable_cpus() -> int:

@@ -9,7 +9,7 @@ from typing import Optional
 import click
 
 from headstart.audit.sources import audited_kinds
-from headstart.data_engine import cluster_option
+from headstart.data_engine import engine_options
 
 
 @dataclass(frozen=True)
@@ -69,13 +69,10 @@ class AuditOptions:
               help="Images: dHash bits that may differ between near-duplicates.")
 @click.option("--examples", type=click.IntRange(min=1), default=20, show_default=True,
               help="Duplicate groups shown in the report.")
-@click.option("--work", type=click.Path(file_okay=False, path_type=Path),
-              help="Text: folder for the audit's disk-based stages (a few KB a document); a rerun with the same "
-                   "folder resumes. Default: OUT/work, removed after a successful run. On a cluster, a folder "
-                   "every machine sees.")
-@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Text: tasks (input files, buckets) run at once; 0 = one per CPU of this machine.")
-@cluster_option("Text: ")
+@engine_options("Text: folder for the audit's disk-based stages (a few KB a document); a rerun with the same folder "
+                "resumes. Default: OUT/work, removed after a successful run. On a cluster, a folder every machine "
+                "sees.", "Text: ", workers_help="Text: tasks (input files, buckets) run at once; 0 = one per CPU of "
+                "this machine.", workers_default=0, workers_min=0)
 @click.option("--parts", type=click.IntRange(min=1), default=4, show_default=True,
               help="Text: buckets each near-duplicate band is split into; peak memory is one bucket, 16 bytes a "
                    "document / PARTS: raise it for corpora of hundreds of millions of documents.")

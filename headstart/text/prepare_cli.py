@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from headstart.text.prepare import PrepareOptions, prepare_text
-from headstart.data_engine import cluster_option
+from headstart.data_engine import engine_options
 
 _DEFAULTS = PrepareOptions()
 
@@ -66,11 +66,9 @@ _DEFAULTS = PrepareOptions()
 @click.option("--near-dedup", type=click.FloatRange(0, 1), default=_DEFAULTS.near_dedup, metavar="THRESHOLD",
               help="Also drop near-duplicates: documents whose word 5-grams have an estimated (MinHash) Jaccard "
                    "similarity >= THRESHOLD (e.g. 0.8) to a document kept earlier. 0 = off.  [default: 0]")
-@click.option("--work", type=click.Path(file_okay=False, path_type=Path),
-              help="Encode as resumable tasks (one per input file) on the data engine, keeping their outputs "
-                   "here: a killed run, rerun with the same arguments, redoes only unfinished files. The shards "
-                   "are byte-identical to a run without --work.")
-@cluster_option("With --work (a folder every machine sees): ")
+@engine_options("Encode as resumable tasks (one per input file) on the data engine, keeping their outputs here: a "
+                "killed run, rerun with the same arguments, redoes only unfinished files. The shards are "
+                "byte-identical to a run without --work.", "With --work (a folder every machine sees): ")
 @click.option("--parts", type=click.IntRange(min=1), default=4, show_default=True,
               help="With --work: buckets the exact-dedup digests are spread over (memory: 24 bytes a document "
                    "/ PARTS).")

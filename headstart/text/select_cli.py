@@ -14,7 +14,7 @@ import click
 
 from headstart.errors import HeadstartError
 from headstart.text.select_features import TARGET_FORMATS
-from headstart.data_engine import cluster_option
+from headstart.data_engine import engine_options
 
 _SUFFIXES = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9}
 
@@ -67,13 +67,10 @@ def parse_tokens(value: str) -> int:
 @click.option("--write-random-sample", is_flag=True,
               help="Also write OUT/random_sample.jsonl: a uniform random sample of the pool, as many tokens, to "
                    "pre-train on as the control the selection must beat.")
-@click.option("--work", type=click.Path(file_okay=False, path_type=Path),
-              help="Read and weigh the pool as resumable tasks (one per pool file) on the data engine, keeping "
-                   "their results here: the same selection, byte for byte; a killed run, rerun, redoes only "
-                   "unfinished files.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="With --work: tasks run at once on this machine.")
-@cluster_option("With --work (a folder every machine sees): ")
+@engine_options("Read and weigh the pool as resumable tasks (one per pool file) on the data engine, keeping their "
+                "results here: the same selection, byte for byte; a killed run, rerun, redoes only unfinished files.",
+                "With --work (a folder every machine sees): ",
+                workers_help="With --work: tasks run at once on this machine.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show progress bars (only on a terminal).")
 def select_command(pool: tuple[Path, ...], target: Path, out: Path, tokens: str, **options) -> None:
