@@ -52,14 +52,32 @@ def searched(X, y, grid, seed, solver="lbfgs"):
                         scoring="neg_log_loss", cv=StratifiedKFold(5, shuffle=True, random_state=seed)).fit(X, y).best_estimator_
 
 
-def summed_model(texts: list[str], V: np.ndarray, y: np.ndarray, seed: int):
-    """The vectors' probe and TF-IDF + LR fitted on the same examples: (texts, vectors) -> summed logit margin."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    mean, std = V.mean(0), V.std(0) + 1e-6
-    vectors = searched((V - mean) / std, y, list(np.logspace(-3, 3, 13)), seed)
-    tfidf = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
-    ngrams = searched(tfidf.fit_transform(texts), y, [0.1, 1, 10, 100, 1000, 10000], seed, "saga")
-    return lambda t, VV: vectors.decision_function((VV - mean) / std) + ngrams.decision_function(tfidf.transform(t))
+def draw(train_y: np.ndarray, budget: int, seed: int) -> np.ndarray:
+    """``budget`` training reviews, half a class."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.choice(np.flatnonzero(train_y == c), budget // 2, replace=False) for c in (0, 1)])
+
+
+class TwoHalves:
+    """The vectors' probe (on standardised SIF means) and TF-IDF + LR, fitted on the same examples."""
+
+    def __init__(self, texts: list[str], V: np.ndarray, y: np.ndarray, seed: int):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        self.mean, self.std = V.mean(0), V.std(0) + 1e-6
+        self.vectors = searched(self.standardised(V), y, list(np.logspace(-3, 3, 13)), seed)
+        self.tfidf = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
+        self.ngrams = searched(self.tfidf.fit_transform(texts), y, [0.1, 1, 10, 100, 1000, 10000], seed, "saga")
+
+    def standardised(self, V: np.ndarray) -> np.ndarray:
+        return (V - self.mean) / self.std
+
+    def margins(self, texts: list[str], V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each half's logit margin (positive: "pos")."""
+        return (self.vectors.decision_function(self.standardised(V)),
+                self.ngrams.decision_function(self.tfidf.transform(texts)))
+
+    def summed(self, texts: list[str], V: np.ndarray) -> np.ndarray:
+        return sum(self.margins(texts, V))
 
 
 def self_training(args, train_texts, train_y, V_train, test_texts, test_y, V_test) -> None:
@@ -67,24 +85,40 @@ def self_training(args, train_texts, train_y, V_train, test_texts, test_y, V_tes
     pool = [pool[i] for i in np.sort(np.random.default_rng(7).choice(len(pool), args.pool, replace=False))]
     V_pool = sif_means(pool, args.work / "imdb-skipgram")
     for seed in args.seeds:
-        rng = np.random.default_rng(seed)
-        pick = np.concatenate([rng.choice(np.flatnonzero(train_y == c), args.budget // 2, replace=False) for c in (0, 1)])
+        pick = draw(train_y, args.budget, seed)
         texts, y = [train_texts[i] for i in pick], train_y[pick]
-        model = summed_model(texts, V_train[pick], y, seed)
-        line = [f"seed {seed}: teacher {np.mean((model(test_texts, V_test) > 0) == test_y):.4f}"]
+        model = TwoHalves(texts, V_train[pick], y, seed)
+        line = [f"seed {seed}: teacher {np.mean((model.summed(test_texts, V_test) > 0) == test_y):.4f}"]
         for share in args.self_training:
-            order = np.argsort(model(pool, V_pool))
+            order = np.argsort(model.summed(pool, V_pool))
             k = int(share * len(pool) / 2)
             chosen = np.concatenate([order[:k], order[::-1][:k]])
-            model = summed_model(texts + [pool[i] for i in chosen], np.vstack([V_train[pick], V_pool[chosen]]),
-                                 np.r_[y, np.zeros(k, int), np.ones(k, int)], seed)
-            line.append(f"student on {share:.0%} of the pool {np.mean((model(test_texts, V_test) > 0) == test_y):.4f}")
+            model = TwoHalves(texts + [pool[i] for i in chosen], np.vstack([V_train[pick], V_pool[chosen]]),
+                              np.r_[y, np.zeros(k, int), np.ones(k, int)], seed)
+            line.append(f"student on {share:.0%} of the pool {np.mean((model.summed(test_texts, V_test) > 0) == test_y):.4f}")
+        print(" | ".join(line), flush=True)
+
+
+def ensembles(args, train_texts, train_y, V_train, test_texts, test_y, V_test) -> None:
+    from scipy import sparse
+    for seed in args.seeds:
+        pick = draw(train_y, args.budget, seed)
+        texts, y = [train_texts[i] for i in pick], train_y[pick]
+        model = TwoHalves(texts, V_train[pick], y, seed)
+        vectors, ngrams = model.margins(test_texts, V_test)
+        line = [f"seed {seed}: vectors {np.mean((vectors > 0) == test_y):.4f}",
+                f"tf-idf {np.mean((ngrams > 0) == test_y):.4f}", f"sum {np.mean((vectors + ngrams > 0) == test_y):.4f}"]
+        Xv, Xv_test = model.standardised(V_train[pick]), model.standardised(V_test)
+        Xt, Xt_test = model.tfidf.transform(texts), model.tfidf.transform(test_texts)
+        for scale in (0.02, 0.05, 0.1):  # one model over both: the vectors' scale against TF-IDF's unit rows
+            both = sparse.hstack([Xt, sparse.csr_matrix(Xv * scale)]).tocsr()
+            one = searched(both, y, [0.1, 1, 10, 100, 1000], seed, "saga")
+            both_test = sparse.hstack([Xt_test, sparse.csr_matrix(Xv_test * scale)]).tocsr()
+            line.append(f"one model (x{scale}) {np.mean(one.predict(both_test) == test_y):.4f}")
         print(" | ".join(line), flush=True)
 
 
 def main() -> None:
-    from scipy import sparse
-    from sklearn.feature_extraction.text import TfidfVectorizer
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=Path("/tmp/headstart-imdb"))
     ap.add_argument("--budget", type=int, default=500)
@@ -97,29 +131,8 @@ def main() -> None:
     train_texts, train_y = read(IMDB / "train.jsonl")
     test_texts, test_y = read(args.work / "imdb-test-tuning.jsonl")
     V_train, V_test = (sif_means(t, args.work / "imdb-skipgram") for t in (train_texts, test_texts))
-    if args.self_training:
-        self_training(args, train_texts, train_y, V_train, test_texts, test_y, V_test)
-        return
-    for seed in args.seeds:
-        rng = np.random.default_rng(seed)
-        pick = np.concatenate([rng.choice(np.flatnonzero(train_y == c), args.budget // 2, replace=False) for c in (0, 1)])
-        y = train_y[pick]
-        mean, std = V_train[pick].mean(0), V_train[pick].std(0) + 1e-6
-        Xv, Xv_test = (V_train[pick] - mean) / std, (V_test - mean) / std
-        vectors = searched(Xv, y, list(np.logspace(-3, 3, 13)), seed)
-        tfidf = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
-        Xt = tfidf.fit_transform([train_texts[i] for i in pick])
-        Xt_test = tfidf.transform(test_texts)
-        ngrams = searched(Xt, y, [0.1, 1, 10, 100, 1000, 10000], seed, "saga")
-        summed = vectors.decision_function(Xv_test) + ngrams.decision_function(Xt_test)
-        line = [f"seed {seed}: vectors {np.mean(vectors.predict(Xv_test) == test_y):.4f}",
-                f"tf-idf {np.mean(ngrams.predict(Xt_test) == test_y):.4f}", f"sum {np.mean((summed > 0) == test_y):.4f}"]
-        for scale in (0.02, 0.05, 0.1):  # one model over both: the vectors' scale against TF-IDF's unit rows
-            both = sparse.hstack([Xt, sparse.csr_matrix(Xv * scale)]).tocsr()
-            model = searched(both, y, [0.1, 1, 10, 100, 1000], seed, "saga")
-            both_test = sparse.hstack([Xt_test, sparse.csr_matrix(Xv_test * scale)]).tocsr()
-            line.append(f"one model (x{scale}) {np.mean(model.predict(both_test) == test_y):.4f}")
-        print(" | ".join(line), flush=True)
+    study = self_training if args.self_training else ensembles
+    study(args, train_texts, train_y, V_train, test_texts, test_y, V_test)
     print("reproduce: python bench/imdb_fusion_dev.py " + " ".join(sys.argv[1:]))
 
 
