@@ -8,13 +8,16 @@ new speakers, unlabeled, are what a deployment has; pre-training and semi-superv
 2. pretrain  BEST-RQ on audio-tiny (``fsdd_transfer.py``'s recipe) over the training speakers' clips and
              the unseen speakers' takes 0-24, all without labels.
 3. compare   pre-trained, scratch, and both again with ``semi_supervised`` on the unseen speakers' takes
-             0-24 (consistency training by default: the clean clip teaches a pitch-, speed- and
-             SpecAugment-noised copy), logistic regression on pooled log-mels; 3 seeds; every arm
-             searches the learning rate on validation drawn from the 50 labels.
+             0-24 (consistency training: the clean clip teaches a pitch-, speed- and SpecAugment-noised
+             copy; or self-training: a teacher's pseudo-labels, by default propagated over the pool's
+             k-NN graph in the pre-trained encoder's features and balanced across digits, teach a
+             student), logistic regression on pooled log-mels; 3 seeds; every arm searches the learning
+             rate on validation drawn from the 50 labels.
 
 Goal: pre-trained (+ semi-supervised where it helps) >= scratch + 15 points, paired interval excluding 0.
 
     python bench/fsdd_semi.py [--work /tmp/headstart-fsdd-semi] [--semi consistency|self_training]
+                              [--pseudo-labels graph|teacher] [--rounds 1] [--unseen SPEAKER SPEAKER]
                               [--seeds 0 1 2] [--finetune-steps 300]
 
 Steps already done in --work (prepared folders, the pre-training run, finished fine-tuning runs) are reused.
@@ -37,11 +40,17 @@ UNLABELED_TAKES = range(0, 25)  # each unseen speaker's takes 0-24: unlabeled; 2
 SEMI_TRAIN = {"steps": 600, "patience": 8}
 
 
-def write_splits(work: Path) -> tuple[dict[str, Path], list[str]]:
+def write_splits(work: Path, unseen: list[str] | None = None) -> tuple[dict[str, Path], list[str]]:
     from headstart.audio.prepare import prepare_audio
 
     files = sorted(RECORDINGS.glob("*.wav"))
     train_speakers, test_speakers = speakers_split(files)
+    if unseen:  # a replication on other speakers
+        speakers = sorted({f.stem.split("_")[1] for f in files})
+        unknown = [s for s in unseen if s not in speakers]
+        if unknown:
+            raise SystemExit(f"--unseen: no speaker {unknown[0]!r} in {RECORDINGS} ({', '.join(speakers)})")
+        train_speakers, test_speakers = [s for s in speakers if s not in unseen], sorted(unseen)
     folders = {name: work / name for name in ("pretrain-data", "task-pool", "unlabeled", "task-held-out")}
     if all((f / "manifest.json").exists() for f in folders.values()):
         return folders, test_speakers
@@ -74,14 +83,24 @@ def compare_once(args, folders: dict[str, Path], pre: dict) -> dict:
     from headstart.compare import CompareConfig, compare
 
     semi_train = {"train": SEMI_TRAIN} if args.semi == "consistency" else {}
+    semi = {"method": args.semi, "unlabeled": str(folders["unlabeled"]), "ratio": 3}
+    if args.semi == "self_training":
+        semi.update(pseudo_labels=args.pseudo_labels, rounds=args.rounds)
     cfg = CompareConfig.model_validate({
-        "run_dir": str(args.work / f"compare-{args.semi}"), "pretrained": pre["checkpoint"],
+        "run_dir": str(args.work / compare_name(args)), "pretrained": pre["checkpoint"],
         "task": {"train": str(folders["task-pool"]), "test": str(folders["task-held-out"])},
         "budgets": [args.budget], "seeds": args.seeds, "train": FINETUNE, "lr_search": LR_SEARCH,
         "probe_examples": args.budget,
         "recipes": {"pretrained+semi": semi_train, "scratch+semi": semi_train},
-        "semi_supervised": {"method": args.semi, "unlabeled": str(folders["unlabeled"]), "ratio": 3}})
+        "semi_supervised": semi})
     return compare(cfg, command=" ".join(sys.argv))["results"]
+
+
+def compare_name(args) -> str:
+    if args.semi == "consistency":
+        return "compare-consistency"
+    return f"compare-self_training" + ("" if args.pseudo_labels == "teacher" else f"-{args.pseudo_labels}") + (
+        f"-r{args.rounds}" if args.rounds > 1 else "")
 
 
 def main() -> None:
@@ -91,6 +110,12 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=50, help="labels (5 per digit), validation included")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--semi", choices=["consistency", "self_training"], default="consistency")
+    ap.add_argument("--pseudo-labels", choices=["teacher", "graph"], default="graph",
+                    help="self_training: the teacher's predictions, or those propagated over the pool's k-NN graph "
+                         "and balanced across digits")
+    ap.add_argument("--rounds", type=int, default=1, help="self_training: teacher-student rounds")
+    ap.add_argument("--unseen", nargs=2, metavar="SPEAKER", help="the 2 unseen speakers (default: those "
+                    "fsdd_transfer.py drew); another pair replicates the result on voices never looked at")
     ap.add_argument("--finetune-steps", type=int, default=FINETUNE["steps"], help="lower it for a smoke test")
     args = ap.parse_args()
     shorten_finetune(args.finetune_steps)
@@ -100,7 +125,7 @@ def main() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args.work.mkdir(parents=True, exist_ok=True)
-    folders, test_speakers = write_splits(args.work)
+    folders, test_speakers = write_splits(args.work, args.unseen)
     pre = pretrain_once(args.work, folders["pretrain-data"], args.steps)
     results = compare_once(args, folders, pre)
     per_seed = {arm: results["arms"][arm][args.budget] for arm in results["arms"]}
@@ -108,7 +133,7 @@ def main() -> None:
     best = max(("pretrained", "pretrained+semi"), key=lambda arm: arms[arm].mean)
     deltas = {f"{a} - {b}": paired_delta(per_seed[a], per_seed[b])
               for a, b in ((best, "scratch"), ("pretrained+semi", "pretrained"), ("scratch+semi", "scratch"))}
-    (args.work / f"summary-{args.semi}.json").write_text(json.dumps({
+    (args.work / f"summary-{compare_name(args).removeprefix('compare-')}.json").write_text(json.dumps({
         "test_speakers": test_speakers, "pretrain": pre, "per_seed": per_seed, "deltas": deltas,
         "arms": {arm: dataclasses.asdict(ci) for arm, ci in arms.items()}, "probes": results["probes"]}, indent=1))
 
@@ -124,7 +149,7 @@ def main() -> None:
     d = deltas[f"{best} - scratch"]
     met = d["significant"] and d["mean"] >= 0.15
     print(f"goal (best pre-trained arm >= scratch + 15 points, interval excluding 0): {'met' if met else 'NOT met'}")
-    print(f"\nreport: {args.work / f'compare-{args.semi}' / 'report' / 'report.html'}")
+    print(f"\nreport: {args.work / compare_name(args) / 'report' / 'report.html'}")
     print("reproduce: python bench/fsdd_semi.py " + " ".join(sys.argv[1:]))
 
 

@@ -180,7 +180,7 @@ def test_a_probe_teacher_can_teach_a_student_that_trains_its_features(tmp_path, 
 
 
 def test_only_self_training_has_a_student():
-    with pytest.raises(ValueError, match="only self_training has a student, not fixmatch"):
+    with pytest.raises(ValueError, match="student: only self_training has it, not fixmatch"):
         SemiSupervisedConfig.model_validate({"method": "fixmatch", "unlabeled": "pool.txt", "student": {"epochs": 2}})
 
 

@@ -95,12 +95,33 @@ class SemiSupervisedConfig(Strict):
                                     "(a seeded random subset)")
     student: Optional[StudentConfig] = Field(default=None, description="self_training: how the student trains, "
                                              "where not as the teacher")
+    pseudo_labels: Literal["teacher", "graph"] = Field(
+        default="teacher", description="self_training: the teacher's own predictions, or graph: the teacher's "
+        "scores propagated over a k-nearest-neighbour graph of the pool (features of the backbone fine-tuning "
+        "starts from) and balanced to the labels' class shares (finetune/graph_labels.py)")
+    keep: Optional[float] = Field(default=None, gt=0, le=1, description="self_training: keep this fraction of "
+                                  "the pool, its most confident examples in equal numbers per class, instead of "
+                                  "a confidence threshold; default: 0.5 with graph pseudo-labels, else threshold")
+    neighbours: int = Field(default=10, ge=1, description="graph pseudo-labels: neighbours of each pool example")
+    alpha: float = Field(default=0.9, gt=0, lt=1, description="graph pseudo-labels: how far scores spread (Zhou "
+                         "et al.'s alpha; near 1: over the whole graph, near 0: the teacher's own)")
+    rounds: int = Field(default=1, ge=1, description="self_training: teacher-student rounds; each student is the "
+                        "next round's teacher (Noisy Student iterates)")
 
     @model_validator(mode="after")
     def _student_only_for_self_training(self):
-        if self.student is not None and self.method != "self_training":
-            raise ValueError(f"student: only self_training has a student, not {self.method}")
+        if self.method != "self_training":
+            given = [key for key, default in (("student", None), ("keep", None), ("rounds", 1), ("pseudo_labels", "teacher"))
+                     if getattr(self, key) != default]
+            if given:
+                raise ValueError(f"{given[0]}: only self_training has it, not {self.method}")
+        if self.keep is not None and self.threshold is not None:
+            raise ValueError("keep and threshold: give one (keep a fraction of the pool, or a confidence threshold)")
         return self
+
+    def kept_fraction(self) -> Optional[float]:
+        """Self-training keeps this fraction of the pool (None: the examples above the threshold)."""
+        return self.keep if self.keep is not None else (0.5 if self.pseudo_labels == "graph" else None)
 
     def rule(self) -> tuple[float, Optional[float]]:
         """(threshold, temperature) with the method's defaults filled in."""

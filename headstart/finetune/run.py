@@ -21,7 +21,8 @@ from ..errors import HeadstartError
 from .config import FinetuneConfig
 from .evaluate import evaluate_classifier
 from .probe_fit import fit_probe_run
-from .semi_supervised import WithUnlabeled, consistency_rule, read_pool, student_config, with_pseudo_labels
+from .semi_supervised import (WithUnlabeled, consistency_rule, pool_features, read_pool, student_config,
+                              with_pseudo_labels)
 from .strategies import apply_strategy
 from .task import budget_labels, split_task, task_modality
 
@@ -56,10 +57,15 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=Non
     if semi is not None:
         pool = read_pool(cfg, modality, train.label_names)
         if semi.method == "self_training":  # a teacher on the labels, then a student on labels + its pseudo-labels
-            teacher = finetune(cfg.model_copy(update={"run_dir": cfg.run_dir / "teacher", "semi_supervised": None}))
+            # With rounds > 1 the teacher is itself the student of one round fewer (Noisy Student iterates).
+            earlier = semi.model_copy(update={"rounds": semi.rounds - 1}) if semi.rounds > 1 else None
+            teacher = finetune(cfg.model_copy(update={"run_dir": cfg.run_dir / "teacher", "semi_supervised": earlier}))
             labels = len(train)
-            train, record = with_pseudo_labels(train, pool, cfg.run_dir / "teacher", cfg)
-            extra = {"labels": labels, "self_training": {**record, "teacher_test": teacher["test"]}}
+            features = pool_features(cfg, modality, pool, num_classes) if semi.pseudo_labels == "graph" else None
+            train, record = with_pseudo_labels(train, pool, cfg.run_dir / "teacher", cfg, features)
+            extra = {"labels": labels, "self_training": {**record, "round": semi.rounds, "teacher_test": teacher["test"],
+                                                         "teacher_seconds": teacher["seconds"]},
+                     "teacher_cost": teacher.get("cost")}
             pool, cfg = None, student_config(cfg)
             seed_everything(cfg.train.seed)
     if cfg.strategy.name == "linear_probe" and cfg.strategy.solver == "lbfgs":
@@ -108,7 +114,10 @@ def _check_distributable(cfg: FinetuneConfig) -> None:
 
 def _publish(cfg: FinetuneConfig, modality, backbone, objective, summary: dict) -> dict:
     """The first process saves the classifier and results.json; the others wait for it (a self-training student
-    reads its teacher's files next)."""
+    reads its teacher's files next).  A student's seconds and cost include its teachers' (every round's)."""
+    if "self_training" in summary:
+        summary["seconds"] += summary["self_training"]["teacher_seconds"]
+        summary["cost"] = _added_costs(summary.get("cost"), summary.pop("teacher_cost", None))
     if world().is_main:
         summary["classifier"] = _save_classifier(cfg, modality, backbone, objective, summary)
         write_json_atomic(cfg.run_dir / "results.json", summary)

@@ -14,13 +14,16 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
 
 from ..errors import HeadstartError
 from ..objectives.consistency import UNLABELED, Consistency
+from ..engine.rng import seed_everything
 from .config import DataRef, FinetuneConfig, TaskConfig
+from .graph_labels import graph_pseudo_probabilities
 
 log = logging.getLogger("headstart")
 
@@ -81,21 +84,34 @@ def consistency_rule(cfg: FinetuneConfig, backbone) -> Consistency:
     return Consistency(weak=weak, strong=strong, threshold=threshold, temperature=temperature, weight=semi.weight)
 
 
-def with_pseudo_labels(train, pool, teacher_dir: Path, cfg: FinetuneConfig):
-    """``train`` plus the pool examples the teacher labels with confidence >= the threshold, balanced: each
-    class keeps at most as many as the class with fewest (its most confident ones), as Noisy Student does,
-    so a teacher's bias towards one class is not taught twice.  Returns (data, a record for results.json)."""
+def with_pseudo_labels(train, pool, teacher_dir: Path, cfg: FinetuneConfig, pool_features=None):
+    """``train`` plus pool examples with the teacher's pseudo-labels, balanced: each class keeps as many as the
+    others (its most confident ones), as Noisy Student does, so a teacher's bias towards one class is not taught
+    twice.  Kept: the examples above the confidence threshold (each class as many as the class with fewest), or
+    ``keep`` of the pool.  With ``pseudo_labels: graph`` the teacher's scores are first propagated over the
+    k-NN graph of ``pool_features`` and balanced (``graph_labels``).  Returns (data, a record for results.json)."""
     from ..classifier import load_classifier  # the classifier package builds on fine-tuning
-    teacher = load_classifier(teacher_dir)
-    hidden, probs = teacher.score(pool)
-    threshold, _ = cfg.semi_supervised.rule()
+    semi = cfg.semi_supervised
+    hidden, probs = load_classifier(teacher_dir).score(pool)
+    record = {}
+    if semi.pseudo_labels == "graph":
+        teacher_accuracy = _accuracy_where_known(probs.argmax(1), hidden)
+        if teacher_accuracy is not None:
+            record["teacher_pool_accuracy"] = teacher_accuracy
+        probs = graph_pseudo_probabilities(pool_features, probs, _class_shares(train.labels, probs.shape[1]),
+                                           semi.neighbours, semi.alpha)
     confidence, guess = probs.max(1), probs.argmax(1)
+    fraction = semi.kept_fraction()
+    threshold = semi.rule()[0] if fraction is None else 0.0
     confident = confidence >= threshold
     counts = [int(np.sum(confident & (guess == c))) for c in range(probs.shape[1])]
-    keep_per_class = min(counts)
-    if keep_per_class == 0:
+    keep_per_class = min(counts) if fraction is None else min(min(counts), max(1, int(fraction * len(pool) / probs.shape[1])))
+    if min(counts) == 0:
         raise HeadstartError(f"self-training: the teacher is confident (>= {threshold}) about no pool example of "
-                             f"class {train.label_names[counts.index(0)]!r}; lower semi_supervised.threshold")
+                             f"class {train.label_names[counts.index(0)]!r}; lower semi_supervised.threshold"
+                             if fraction is None else
+                             f"self-training: the teacher labels no pool example {train.label_names[counts.index(0)]!r}"
+                             f"; the pool may hold none, or the teacher never predicts that class")
     chosen = np.concatenate([
         np.flatnonzero(confident & (guess == c))[np.argsort(-confidence[confident & (guess == c)], kind="stable")]
         [:keep_per_class] for c in range(probs.shape[1])])
@@ -103,15 +119,35 @@ def with_pseudo_labels(train, pool, teacher_dir: Path, cfg: FinetuneConfig):
     pseudo = pool.subset(chosen.tolist())
     labels = guess[chosen].astype(np.int64)
     pseudo.labels = labels if isinstance(train.labels, np.ndarray) else labels.tolist()
-    record = {"pseudo_labels": int(len(chosen)), "pool": int(len(pool)), "threshold": threshold,
-              "confident": counts, "per_class": keep_per_class}
-    known = hidden[chosen] >= 0
-    if known.any():  # a benchmark's pool with its own labels: reported, never trained on
-        record["pseudo_accuracy"] = float(np.mean(labels[known] == hidden[chosen][known]))
-    log.info("self-training: %d pseudo-labels (%d a class) from %d pool examples at confidence >= %g%s",
-             len(chosen), keep_per_class, len(pool), threshold,
+    record.update({"pseudo_labels": int(len(chosen)), "pool": int(len(pool)), "labeled_by": semi.pseudo_labels,
+                   **({"threshold": threshold} if fraction is None else {"keep": fraction}),
+                   "confident": counts, "per_class": keep_per_class})
+    # A benchmark's pool with its own labels: reported, never trained on.
+    record.update({key: value for key, value in (("pseudo_accuracy", _accuracy_where_known(labels, hidden[chosen])),
+                                                  ("all_pool_accuracy", _accuracy_where_known(guess, hidden)))
+                   if value is not None})
+    log.info("self-training: %d pseudo-labels (%d a class) from %d pool examples (%s)%s", len(chosen),
+             keep_per_class, len(pool), f"confidence >= {threshold:g}" if fraction is None else f"keep {fraction:g}",
              f"; their accuracy {record['pseudo_accuracy']:.3f}" if "pseudo_accuracy" in record else "")
     return train.concat(pseudo), record
+
+
+def pool_features(cfg: FinetuneConfig, modality, pool, num_classes: int) -> np.ndarray:
+    """Features of the pool under the backbone fine-tuning starts from (pre-trained weights, or the scratch
+    arm's random ones drawn from the run's seed): what graph pseudo-labels link neighbours by."""
+    seed_everything(cfg.train.seed)
+    return modality.backbone(cfg).features(pool, num_classes)
+
+
+def _class_shares(labels, num_classes: int) -> np.ndarray:
+    """The classes' shares of the labels (the pool is assumed to hold them as the labels do), never 0."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes).astype(np.float64) + 1.0
+    return counts / counts.sum()
+
+
+def _accuracy_where_known(guess: np.ndarray, hidden: np.ndarray) -> Optional[float]:
+    known = hidden >= 0
+    return float(np.mean(guess[known] == hidden[known])) if known.any() else None
 
 
 def student_config(cfg: FinetuneConfig) -> FinetuneConfig:
