@@ -99,7 +99,7 @@ def compare_once(args, folders: dict[str, Path], pre: dict) -> dict:
 def compare_name(args) -> str:
     if args.semi == "consistency":
         return "compare-consistency"
-    return f"compare-self_training" + ("" if args.pseudo_labels == "teacher" else f"-{args.pseudo_labels}") + (
+    return "compare-self_training" + ("" if args.pseudo_labels == "teacher" else f"-{args.pseudo_labels}") + (
         f"-r{args.rounds}" if args.rounds > 1 else "")
 
 
