@@ -11,6 +11,7 @@ import yaml
 from headstart.finetune.config import SemiSupervisedConfig
 from headstart.finetune.graph_labels import balance, graph_pseudo_probabilities, knn_graph
 from headstart.finetune.run import finetune
+from headstart.finetune.semi_supervised import quota_allocation
 
 from test_semi_supervised import text_config
 from test_word_vectors import skipgram_run, word_data  # noqa: F401  (fixture)
@@ -52,6 +53,15 @@ def test_balance_gives_each_class_its_share():
     shares = np.array([0.5, 0.3, 0.2])
     balanced = balance(scores, shares)
     assert np.allclose(balanced.mean(0), shares, atol=1e-3) and np.allclose(balanced.sum(1), 1.0)
+
+
+def test_every_class_gets_its_quota_even_one_the_teacher_never_ranks_first():
+    probs = np.array([[0.7, 0.2, 0.1], [0.6, 0.1, 0.3], [0.1, 0.8, 0.1], [0.5, 0.4, 0.1], [0.45, 0.45, 0.1],
+                      [0.4, 0.35, 0.25]])
+    chosen, labels = quota_allocation(probs, per_class=2)
+    # The surest pairs go first: 2 -> 1 (0.8), 0 -> 0 (0.7), 1 -> 0 (0.6, before class 2's 0.3 for it); class 0
+    # is then full, so 4 -> 1 (0.45); class 2, nobody's first choice, still gets two: 5 (0.25) and 3 (0.1).
+    assert dict(zip(chosen.tolist(), labels.tolist())) == {0: 0, 1: 0, 2: 1, 3: 2, 4: 1, 5: 2}
 
 
 def test_the_graph_links_each_example_to_its_nearest_neighbours_symmetrically():

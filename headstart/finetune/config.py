@@ -99,10 +99,10 @@ class SemiSupervisedConfig(Strict):
         default="teacher", description="self_training: the teacher's own predictions, or graph: the teacher's "
         "scores propagated over a k-nearest-neighbour graph of the pool (features of the backbone fine-tuning "
         "starts from) and balanced to the labels' class shares (finetune/graph_labels.py)")
-    keep: Optional[float] = Field(default=None, gt=0, le=1, description="self_training: keep at most this fraction "
-                                  "of the pool, its most confident examples in equal numbers per class (fewer when "
-                                  "the teacher gives some class fewer), instead of a confidence threshold; "
-                                  "default: 0.5 with graph pseudo-labels, else threshold")
+    keep: Optional[float] = Field(default=None, gt=0, le=1, description="self_training: keep this fraction of the "
+                                  "pool, equally many examples per class, each class those it is most probable for "
+                                  "(quota_allocation), instead of a confidence threshold; default: 0.5 with graph "
+                                  "pseudo-labels, else threshold")
     neighbours: int = Field(default=10, ge=1, description="graph pseudo-labels: neighbours of each pool example")
     alpha: float = Field(default=0.9, gt=0, lt=1, description="graph pseudo-labels: how far scores spread (Zhou "
                          "et al.'s alpha; near 1: over the whole graph, near 0: the teacher's own)")

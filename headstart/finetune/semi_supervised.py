@@ -86,50 +86,73 @@ def consistency_rule(cfg: FinetuneConfig, backbone) -> Consistency:
 
 def with_pseudo_labels(train, pool, teacher_dir: Path, cfg: FinetuneConfig, pool_features=None):
     """``train`` plus pool examples with the teacher's pseudo-labels, balanced: each class keeps as many as the
-    others (its most confident ones), as Noisy Student does, so a teacher's bias towards one class is not taught
-    twice.  Kept: the examples above the confidence threshold (each class as many as the class with fewest), or
-    ``keep`` of the pool.  With ``pseudo_labels: graph`` the teacher's scores are first propagated over the
-    k-NN graph of ``pool_features`` and balanced (``graph_labels``).  Returns (data, a record for results.json)."""
+    others, as Noisy Student does, so a teacher's bias towards one class is not taught twice.  Kept: the
+    examples above the confidence threshold (each class as many as the class with fewest), or ``keep`` of the
+    pool (``quota_allocation``).  With ``pseudo_labels: graph`` the teacher's scores are first propagated over
+    the k-NN graph of ``pool_features`` and balanced (``graph_labels``).  Returns (data, a record for
+    results.json)."""
     from ..classifier import load_classifier  # the classifier package builds on fine-tuning
     semi = cfg.semi_supervised
     hidden, probs = load_classifier(teacher_dir).score(pool)
-    record = {}
+    record: dict = {"pool": int(len(pool)), "labeled_by": semi.pseudo_labels}
     if semi.pseudo_labels == "graph":
-        teacher_accuracy = _accuracy_where_known(probs.argmax(1), hidden)
-        if teacher_accuracy is not None:
-            record["teacher_pool_accuracy"] = teacher_accuracy
+        record["teacher_pool_accuracy"] = _accuracy_where_known(probs.argmax(1), hidden)
         probs = graph_pseudo_probabilities(pool_features, probs, _class_shares(train.labels, probs.shape[1]),
                                            semi.neighbours, semi.alpha)
-    confidence, guess = probs.max(1), probs.argmax(1)
     fraction = semi.kept_fraction()
-    threshold = semi.rule()[0] if fraction is None else 0.0
-    confident = confidence >= threshold
-    counts = [int(np.sum(confident & (guess == c))) for c in range(probs.shape[1])]
-    keep_per_class = min(counts) if fraction is None else min(min(counts), max(1, int(fraction * len(pool) / probs.shape[1])))
-    if min(counts) == 0:
-        raise HeadstartError(f"self-training: the teacher is confident (>= {threshold}) about no pool example of "
-                             f"class {train.label_names[counts.index(0)]!r}; lower semi_supervised.threshold"
-                             if fraction is None else
-                             f"self-training: the teacher labels no pool example {train.label_names[counts.index(0)]!r}"
-                             f"; the pool may hold none, or the teacher never predicts that class")
-    chosen = np.concatenate([
-        np.flatnonzero(confident & (guess == c))[np.argsort(-confidence[confident & (guess == c)], kind="stable")]
-        [:keep_per_class] for c in range(probs.shape[1])])
-    chosen.sort()
+    if fraction is None:
+        chosen, labels, per_class = _above_threshold(probs, semi.rule()[0], train.label_names)
+        record["threshold"] = semi.rule()[0]
+    else:
+        per_class = max(1, int(fraction * len(pool) / probs.shape[1]))
+        chosen, labels = quota_allocation(probs, per_class)
+        record["keep"] = fraction
     pseudo = pool.subset(chosen.tolist())
-    labels = guess[chosen].astype(np.int64)
     pseudo.labels = labels if isinstance(train.labels, np.ndarray) else labels.tolist()
-    record.update({"pseudo_labels": int(len(chosen)), "pool": int(len(pool)), "labeled_by": semi.pseudo_labels,
-                   **({"threshold": threshold} if fraction is None else {"keep": fraction}),
-                   "confident": counts, "per_class": keep_per_class})
     # A benchmark's pool with its own labels: reported, never trained on.
-    record.update({key: value for key, value in (("pseudo_accuracy", _accuracy_where_known(labels, hidden[chosen])),
-                                                  ("all_pool_accuracy", _accuracy_where_known(guess, hidden)))
-                   if value is not None})
-    log.info("self-training: %d pseudo-labels (%d a class) from %d pool examples (%s)%s", len(chosen),
-             keep_per_class, len(pool), f"confidence >= {threshold:g}" if fraction is None else f"keep {fraction:g}",
+    record.update(pseudo_labels=int(len(chosen)), per_class=per_class,
+                  pseudo_accuracy=_accuracy_where_known(labels, hidden[chosen]),
+                  all_pool_accuracy=_accuracy_where_known(probs.argmax(1), hidden))
+    record = {key: value for key, value in record.items() if value is not None}
+    log.info("self-training: %d pseudo-labels (%d a class) from %d pool examples (%s)%s", len(chosen), per_class,
+             len(pool), f"keep {fraction:g}" if fraction is not None else f"confidence >= {record['threshold']:g}",
              f"; their accuracy {record['pseudo_accuracy']:.3f}" if "pseudo_accuracy" in record else "")
     return train.concat(pseudo), record
+
+
+def _above_threshold(probs: np.ndarray, threshold: float, label_names: list[str]):
+    """(pool indices, their labels, per class): the most confident predictions of each class above the
+    threshold, as many a class as the class with fewest."""
+    confidence, guess = probs.max(1), probs.argmax(1)
+    confident = confidence >= threshold
+    counts = [int(np.sum(confident & (guess == c))) for c in range(probs.shape[1])]
+    if min(counts) == 0:
+        raise HeadstartError(f"self-training: the teacher is confident (>= {threshold}) about no pool example of "
+                             f"class {label_names[counts.index(0)]!r}; lower semi_supervised.threshold, or give keep")
+    chosen = np.sort(np.concatenate([
+        np.flatnonzero(confident & (guess == c))[np.argsort(-confidence[confident & (guess == c)], kind="stable")]
+        [:min(counts)] for c in range(probs.shape[1])]))
+    return chosen, guess[chosen].astype(np.int64), min(counts)
+
+
+def quota_allocation(probs: np.ndarray, per_class: int) -> tuple[np.ndarray, np.ndarray]:
+    """(pool indices, their labels): ``per_class`` examples for every class, each class taking the examples it
+    is most probable for, the surest (example, class) pairs first, each example at most once.  A class the
+    teacher seldom ranks first still gets its quota from the examples it scores highest, so a balanced
+    allocation stays balanced (the rule a threshold cannot give)."""
+    n, classes = probs.shape
+    per_class = min(per_class, n // classes)
+    order = np.argsort(-probs, axis=None, kind="stable")  # (example, class) pairs, most probable first
+    taken, filled = np.zeros(n, dtype=bool), np.zeros(classes, dtype=np.int64)
+    labels = np.full(n, -1, dtype=np.int64)
+    for example, cls in zip(*np.unravel_index(order, probs.shape)):
+        if not taken[example] and filled[cls] < per_class:
+            taken[example], labels[example] = True, cls
+            filled[cls] += 1
+            if filled.sum() == per_class * classes:
+                break
+    chosen = np.flatnonzero(taken)
+    return chosen, labels[chosen]
 
 
 def pool_features(cfg: FinetuneConfig, modality, pool, num_classes: int) -> np.ndarray:
