@@ -156,6 +156,25 @@ def test_a_stopped_and_resumed_consistency_run_equals_an_uninterrupted_one(tmp_p
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_stopped_and_resumed_self_training_run_equals_an_uninterrupted_one(tmp_path, skipgram_run):  # noqa: F811
+    """Stopped in its student, then --resume: the finished teacher is reused, the student continues, bit for bit."""
+    from safetensors.torch import load_file
+
+    def config(name):
+        cfg = text_config(tmp_path, skipgram_run, method="self_training", pseudo_labels="graph")
+        return cfg.model_copy(update={"run_dir": tmp_path / name, "epochs": None, "train": cfg.train.model_copy(
+            update={"steps": 8, "eval_every": 4, "checkpoint_every": 2, "patience": None})})
+
+    whole = finetune(config("whole"))
+    assert finetune(config("stopped"), stop_at=4)["interrupted"]
+    resumed = finetune(config("stopped"), resume=True)
+    assert resumed["steps"] == whole["steps"] == 8 and resumed["test"] == whole["test"]
+    assert resumed["self_training"]["pseudo_labels"] == whole["self_training"]["pseudo_labels"] > 0
+    a = load_file(str(tmp_path / "whole" / "classifier" / "model.safetensors"))
+    b = load_file(str(tmp_path / "stopped" / "classifier" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_self_training_works_with_the_closed_form_probe(tmp_path, skipgram_run):  # noqa: F811
     cfg = text_config(tmp_path, skipgram_run, method="self_training", threshold=0.5)
     results = finetune(cfg.model_copy(update={"strategy": cfg.strategy.model_copy(

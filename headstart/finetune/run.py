@@ -5,6 +5,7 @@ reads the labeled splits, builds the backbone and its batches; the engine does t
 """
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Optional, Union
@@ -44,7 +45,7 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=Non
     latest = Checkpointer(cfg.run_dir / "checkpoints").latest()
     if latest is not None and not resume:
         raise HeadstartError(f"{cfg.run_dir} already holds checkpoints; choose a new run_dir, or continue it with --resume")
-    if resume and latest is None:
+    if resume and latest is None and not (cfg.run_dir / "teacher").is_dir():  # self-training stopped in its teacher
         raise HeadstartError(f"--resume: no checkpoint in {cfg.run_dir / 'checkpoints'} yet; run without --resume")
     seed_everything(cfg.train.seed)
     modality = task_modality(cfg.task)
@@ -59,7 +60,8 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=Non
         if semi.method == "self_training":  # a teacher on the labels, then a student on labels + its pseudo-labels
             # With rounds > 1 the teacher is itself the student of one round fewer (Noisy Student iterates).
             earlier = semi.model_copy(update={"rounds": semi.rounds - 1}) if semi.rounds > 1 else None
-            teacher = finetune(cfg.model_copy(update={"run_dir": cfg.run_dir / "teacher", "semi_supervised": earlier}))
+            teacher = _teacher(cfg.model_copy(update={"run_dir": cfg.run_dir / "teacher", "semi_supervised": earlier}),
+                               resume)
             labels = len(train)
             features = pool_features(cfg, modality, pool, num_classes) if semi.pseudo_labels == "graph" else None
             train, record = with_pseudo_labels(train, pool, cfg.run_dir / "teacher", cfg, features)
@@ -91,6 +93,15 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=Non
     test_src = backbone.batches(test, cfg.train.batch_size) if test is not None else None
     summary["test"] = evaluate_classifier(objective, test_src.in_order(), device, num_classes) if test_src else None
     return _publish(cfg, modality, backbone, objective, summary)
+
+
+def _teacher(cfg: FinetuneConfig, resume: bool) -> dict:
+    """Self-training's teacher: fine-tuned, or on --resume the one a stopped run already finished (or continued
+    from its last checkpoint)."""
+    done = cfg.run_dir / "results.json"
+    if resume and done.exists():
+        return json.loads(done.read_text())
+    return finetune(cfg, resume=resume and Checkpointer(cfg.run_dir / "checkpoints").latest() is not None)
 
 
 def _add_ngram_side(cfg: FinetuneConfig, backbone, objective, labeled, summary: dict) -> None:
