@@ -138,12 +138,17 @@ def test_compare_runs_four_arms_when_given_a_pool(tmp_path, skipgram_run):  # no
     assert semi_run["semi_supervised"]["method"] == "consistency" and semi_run["labels"] + semi_run["validation_labels"] == 12
 
 
-def test_a_stopped_and_resumed_consistency_run_equals_an_uninterrupted_one(tmp_path, skipgram_run):  # noqa: F811
-    """The unlabeled batches, the token noise and dropout all resume where they stopped: bit for bit."""
+@pytest.mark.parametrize("semi", [
+    # the unlabeled batches, the token noise and dropout all resume where they stopped
+    {"method": "consistency", "threshold": 0.5},
+    # stopped in its student: the finished teacher is reused, the student continues
+    {"method": "self_training", "pseudo_labels": "graph"},
+], ids=["consistency", "self_training"])
+def test_a_stopped_and_resumed_run_equals_an_uninterrupted_one(tmp_path, skipgram_run, semi):  # noqa: F811
     from safetensors.torch import load_file
 
     def config(name):
-        cfg = text_config(tmp_path, skipgram_run, method="consistency", threshold=0.5)
+        cfg = text_config(tmp_path, skipgram_run, **semi)
         return cfg.model_copy(update={"run_dir": tmp_path / name, "epochs": None, "train": cfg.train.model_copy(
             update={"steps": 8, "eval_every": 4, "checkpoint_every": 2, "patience": None})})
 
@@ -151,28 +156,10 @@ def test_a_stopped_and_resumed_consistency_run_equals_an_uninterrupted_one(tmp_p
     assert finetune(config("stopped"), stop_at=4)["interrupted"]
     resumed = finetune(config("stopped"), resume=True)
     assert resumed["steps"] == whole["steps"] == 8 and resumed["test"] == whole["test"]
+    assert resumed.get("self_training", {}).get("pseudo_labels") == whole.get("self_training", {}).get("pseudo_labels")
     a = load_file(str(tmp_path / "whole" / "classifier" / "model.safetensors"))
     b = load_file(str(tmp_path / "stopped" / "classifier" / "model.safetensors"))
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
-def test_a_stopped_and_resumed_self_training_run_equals_an_uninterrupted_one(tmp_path, skipgram_run):  # noqa: F811
-    """Stopped in its student, then --resume: the finished teacher is reused, the student continues, bit for bit."""
-    from safetensors.torch import load_file
-
-    def config(name):
-        cfg = text_config(tmp_path, skipgram_run, method="self_training", pseudo_labels="graph")
-        return cfg.model_copy(update={"run_dir": tmp_path / name, "epochs": None, "train": cfg.train.model_copy(
-            update={"steps": 8, "eval_every": 4, "checkpoint_every": 2, "patience": None})})
-
-    whole = finetune(config("whole"))
-    assert finetune(config("stopped"), stop_at=4)["interrupted"]
-    resumed = finetune(config("stopped"), resume=True)
-    assert resumed["steps"] == whole["steps"] == 8 and resumed["test"] == whole["test"]
-    assert resumed["self_training"]["pseudo_labels"] == whole["self_training"]["pseudo_labels"] > 0
-    a = load_file(str(tmp_path / "whole" / "classifier" / "model.safetensors"))
-    b = load_file(str(tmp_path / "stopped" / "classifier" / "model.safetensors"))
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # bit for bit
 
 
 def test_self_training_works_with_the_closed_form_probe(tmp_path, skipgram_run):  # noqa: F811
