@@ -16,7 +16,8 @@ from ..engine.metrics import read_metrics
 
 NOTE = ("Mask rate: the share of unlabeled examples in a batch whose prediction was confident enough to teach "
         "(consistency training, FixMatch). Pseudo-labels: the pool examples self-training's teacher labelled "
-        "confidently, balanced across classes, that its student trained on. Pseudo-label accuracy is measured "
+        "most confidently (with graph pseudo-labels, its scores first spread over the pool's neighbourhood "
+        "graph), balanced across classes, that its student trained on. Pseudo-label accuracy is measured "
         "against the pool's own labels where it has them; they are never trained on. No pool example counts "
         "as a label.")
 
