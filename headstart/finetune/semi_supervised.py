@@ -104,7 +104,10 @@ def with_pseudo_labels(train, pool, teacher_dir: Path, cfg: FinetuneConfig, pool
         chosen, labels, per_class = _above_threshold(probs, semi.rule()[0], train.label_names)
         record["threshold"] = semi.rule()[0]
     else:
-        per_class = max(1, int(fraction * len(pool) / probs.shape[1]))
+        per_class = min(max(1, int(fraction * len(pool) / probs.shape[1])), len(pool) // probs.shape[1])
+        if per_class == 0:
+            raise HeadstartError(f"self-training: a pool of {len(pool)} examples cannot give each of "
+                                 f"{probs.shape[1]} classes one pseudo-label")
         chosen, labels = quota_allocation(probs, per_class)
         record["keep"] = fraction
     pseudo = pool.subset(chosen.tolist())
