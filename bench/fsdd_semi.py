@@ -100,25 +100,21 @@ def neighbourhoods(folders: dict[str, Path], pre: dict) -> dict[str, dict[int, f
     """How often a pool clip's nearest neighbours (cosine, mean-pooled encoder features) say the same digit,
     under the pre-trained encoder and under a random one: what graph pseudo-labels rest on.  The pool's own
     labels are read for this report only."""
-    import numpy as np
-    from sklearn.neighbors import NearestNeighbors
-
     from headstart.engine.rng import seed_everything
     from headstart.finetune.config import DataRef, FinetuneConfig
+    from headstart.finetune.graph_labels import neighbour_agreement
     from headstart.finetune.task import task_modality
 
     cfg = FinetuneConfig.model_validate({"run_dir": "/nonexistent", "init": pre["checkpoint"],
                                          "task": {"train": str(folders["task-pool"])}, "train": FINETUNE})
     modality = task_modality(cfg.task)
     pool = modality.read_pool(DataRef(path=folders["unlabeled"]), cfg.task, "text", [str(d) for d in range(10)])
-    truth = np.asarray(pool.labels)
     seed_everything(0)
     pretrained = modality.backbone(cfg)
     out = {}
     for name, backbone in (("pre-trained", pretrained), ("random", pretrained.with_fresh_weights())):
         features = backbone.features(pool, 10)
-        _, index = NearestNeighbors(n_neighbors=11, metric="cosine").fit(features).kneighbors(features)
-        out[name] = {k: float(np.mean(truth[index[:, 1:k + 1]] == truth[:, None])) for k in (1, 10)}
+        out[name] = {k: neighbour_agreement(features, pool.labels, k) for k in (1, 10)}
     return out
 
 

@@ -24,13 +24,6 @@ def kept_accuracy(probs: np.ndarray, truth: np.ndarray, fraction: float) -> floa
     return float(np.mean(labels == truth[chosen]))
 
 
-def purity(features: np.ndarray, truth: np.ndarray, k: int) -> float:
-    from sklearn.neighbors import NearestNeighbors
-
-    _, index = NearestNeighbors(n_neighbors=k + 1, metric="cosine").fit(features).kneighbors(features)
-    return float(np.mean(truth[index[:, 1:]] == truth[:, None]))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=Path("/tmp/headstart-imdb"))
@@ -54,7 +47,8 @@ def main() -> None:
         truth, teacher = load_classifier(run / "teacher").score(pool)
         features = pool_features(cfg, modality, pool, len(train.label_names))
         print(f"seed {seed}: neighbours (cosine) sharing a review's sentiment: "
-              f"nearest {purity(features, truth, 1):.1%}, 10 nearest {purity(features, truth, 10):.1%}")
+              f"nearest {graph_labels.neighbour_agreement(features, truth, 1):.1%}, "
+              f"10 nearest {graph_labels.neighbour_agreement(features, truth, 10):.1%}")
         rows = {"teacher": teacher}
         for k in (10, 30):
             graph = graph_labels.knn_graph(features, k)

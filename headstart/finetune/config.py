@@ -112,8 +112,8 @@ class SemiSupervisedConfig(Strict):
     @model_validator(mode="after")
     def _student_only_for_self_training(self):
         if self.method != "self_training":
-            given = [key for key, default in (("student", None), ("keep", None), ("rounds", 1), ("pseudo_labels", "teacher"))
-                     if getattr(self, key) != default]
+            given = [key for key in ("student", "keep", "rounds", "pseudo_labels")
+                     if getattr(self, key) != type(self).model_fields[key].default]
             if given:
                 raise ValueError(f"{given[0]}: only self_training has it, not {self.method}")
         if self.keep is not None and self.threshold is not None:

@@ -30,16 +30,27 @@ SINKHORN_ITERATIONS = 100
 def knn_graph(features: np.ndarray, neighbours: int) -> sp.csr_matrix:
     """Symmetric affinity matrix: each example linked to its ``neighbours`` nearest by cosine similarity,
     weighted by the similarity cubed (negative similarities count as 0)."""
-    from sklearn.neighbors import NearestNeighbors
-
     n = len(features)
     k = min(neighbours, n - 1)
-    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-    distances, index = NearestNeighbors(n_neighbors=k + 1, metric="cosine").fit(unit).kneighbors(unit)
-    distances, index = distances[:, 1:], index[:, 1:]  # each example is its own nearest neighbour
+    distances, index = _nearest(features, k)
     weights = np.clip(1.0 - distances, 0.0, None) ** SIMILARITY_POWER
     graph = sp.csr_matrix((weights.ravel(), (np.repeat(np.arange(n), k), index.ravel())), shape=(n, n))
     return (graph + graph.T).tocsr()
+
+
+def _nearest(features: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(cosine distances, indices) of each example's ``k`` nearest others (itself left out)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    distances, index = NearestNeighbors(n_neighbors=k + 1, metric="cosine").fit(features).kneighbors(features)
+    return distances[:, 1:], index[:, 1:]  # each example is its own nearest neighbour
+
+
+def neighbour_agreement(features: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """How often an example's ``k`` nearest neighbours share its label: how well a graph on these features
+    can carry labels (a diagnostic for pools that have labels of their own)."""
+    labels = np.asarray(labels)
+    return float(np.mean(labels[_nearest(features, k)[1]] == labels[:, None]))
 
 
 def propagate(graph: sp.csr_matrix, scores: np.ndarray, alpha: float) -> np.ndarray:

@@ -22,8 +22,7 @@ from ..errors import HeadstartError
 from .config import FinetuneConfig
 from .evaluate import evaluate_classifier
 from .probe_fit import fit_probe_run
-from .semi_supervised import (WithUnlabeled, consistency_rule, pool_features, read_pool, student_config,
-                              with_pseudo_labels)
+from .semi_supervised import WithUnlabeled, consistency_rule, read_pool, student_config, with_pseudo_labels
 from .strategies import apply_strategy
 from .task import budget_labels, split_task, task_modality
 
@@ -63,8 +62,7 @@ def finetune(config: Union[FinetuneConfig, str, Path], overrides=(), on_eval=Non
             teacher = _teacher(cfg.model_copy(update={"run_dir": cfg.run_dir / "teacher", "semi_supervised": earlier}),
                                resume)
             labels = len(train)
-            features = pool_features(cfg, modality, pool, num_classes) if semi.pseudo_labels == "graph" else None
-            train, record = with_pseudo_labels(train, pool, cfg.run_dir / "teacher", cfg, features)
+            train, record = with_pseudo_labels(train, pool, cfg.run_dir / "teacher", cfg, modality)
             extra = {"labels": labels, "self_training": {**record, "round": semi.rounds, "teacher_test": teacher["test"],
                                                          "teacher_seconds": teacher["seconds"]},
                      "teacher_cost": teacher.get("cost")}

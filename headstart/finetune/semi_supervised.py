@@ -84,12 +84,12 @@ def consistency_rule(cfg: FinetuneConfig, backbone) -> Consistency:
     return Consistency(weak=weak, strong=strong, threshold=threshold, temperature=temperature, weight=semi.weight)
 
 
-def with_pseudo_labels(train, pool, teacher_dir: Path, cfg: FinetuneConfig, pool_features=None):
+def with_pseudo_labels(train, pool, teacher_dir: Path, cfg: FinetuneConfig, modality):
     """``train`` plus pool examples with the teacher's pseudo-labels, balanced: each class keeps as many as the
     others, as Noisy Student does, so a teacher's bias towards one class is not taught twice.  Kept: the
     examples above the confidence threshold (each class as many as the class with fewest), or ``keep`` of the
     pool (``quota_allocation``).  With ``pseudo_labels: graph`` the teacher's scores are first propagated over
-    the k-NN graph of ``pool_features`` and balanced (``graph_labels``).  Returns (data, a record for
+    the pool's k-NN graph (``pool_features``) and balanced (``graph_labels``).  Returns (data, a record for
     results.json)."""
     from ..classifier import load_classifier  # the classifier package builds on fine-tuning
     semi = cfg.semi_supervised
@@ -97,8 +97,8 @@ def with_pseudo_labels(train, pool, teacher_dir: Path, cfg: FinetuneConfig, pool
     record: dict = {"pool": int(len(pool)), "labeled_by": semi.pseudo_labels}
     if semi.pseudo_labels == "graph":
         record["teacher_pool_accuracy"] = _accuracy_where_known(probs.argmax(1), hidden)
-        probs = graph_pseudo_probabilities(pool_features, probs, _class_shares(train.labels, probs.shape[1]),
-                                           semi.neighbours, semi.alpha)
+        probs = graph_pseudo_probabilities(pool_features(cfg, modality, pool, probs.shape[1]), probs,
+                                           _class_shares(train.labels, probs.shape[1]), semi.neighbours, semi.alpha)
     fraction = semi.kept_fraction()
     if fraction is None:
         chosen, labels, per_class = _above_threshold(probs, semi.rule()[0], train.label_names)
@@ -139,20 +139,21 @@ def _above_threshold(probs: np.ndarray, threshold: float, label_names: list[str]
 
 
 def quota_allocation(probs: np.ndarray, per_class: int) -> tuple[np.ndarray, np.ndarray]:
-    """(pool indices, their labels): ``per_class`` examples for every class, each class taking the examples it
-    is most probable for, the surest (example, class) pairs first, each example at most once.  A class the
-    teacher seldom ranks first still gets its quota from the examples it scores highest, so a balanced
-    allocation stays balanced (the rule a threshold cannot give)."""
+    """(pool indices, their labels): ``per_class`` examples for every class (``per_class`` x classes <= pool),
+    each class taking the examples it is most probable for, the surest (example, class) pairs first, each
+    example at most once.  A class the teacher seldom ranks first still gets its quota from the examples it
+    scores highest, so a balanced allocation stays balanced (the rule a threshold cannot give)."""
     n, classes = probs.shape
-    per_class = min(per_class, n // classes)
     order = np.argsort(-probs, axis=None, kind="stable")  # (example, class) pairs, most probable first
     taken, filled = np.zeros(n, dtype=bool), np.zeros(classes, dtype=np.int64)
     labels = np.full(n, -1, dtype=np.int64)
+    missing = per_class * classes
     for example, cls in zip(*np.unravel_index(order, probs.shape)):
         if not taken[example] and filled[cls] < per_class:
             taken[example], labels[example] = True, cls
             filled[cls] += 1
-            if filled.sum() == per_class * classes:
+            missing -= 1
+            if missing == 0:
                 break
     chosen = np.flatnonzero(taken)
     return chosen, labels[chosen]
