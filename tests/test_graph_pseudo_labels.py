@@ -12,6 +12,7 @@ from headstart.finetune.config import SemiSupervisedConfig
 from headstart.finetune.graph_labels import balance, graph_pseudo_probabilities, knn_graph
 from headstart.finetune.run import finetune
 from headstart.finetune.semi_supervised import quota_allocation
+from headstart.transfer import semi_report
 
 from test_semi_supervised import text_config
 from test_word_vectors import skipgram_run, word_data  # noqa: F401  (fixture)
@@ -85,6 +86,19 @@ def test_self_training_with_graph_pseudo_labels_keeps_half_the_pool_and_iterates
     # What a student costs counts its teachers: round 2's seconds hold round 1's, which hold its teacher's.
     first_seconds = json.loads((tmp_path / "ft" / "teacher" / "results.json").read_text())["seconds"]
     assert record["teacher_seconds"] == first_seconds and results["seconds"] > first_seconds > 0
+
+
+def test_the_report_sets_the_pseudo_labels_beside_the_teachers_own_first_choices(tmp_path):
+    # A benchmark's pool with labels of its own: the report shows how often the teacher was right over the
+    # whole pool and how often the pseudo-labels it kept were, so what the graph and keep rule added is visible.
+    runs = {("pretrained+semi", 50, seed): ({"self_training": {"pool": 500, "pseudo_labels": 250,
+                                                               "teacher_pool_accuracy": teacher,
+                                                               "pseudo_accuracy": kept}}, tmp_path)
+            for seed, (teacher, kept) in enumerate([(0.40, 0.60), (0.50, 0.80)])}
+    header, rows = semi_report.rows(semi_report.semi_study(runs, [50], [0, 1]))
+    row = dict(zip(header, rows[0]))
+    assert row["teacher's pool accuracy (%)"] == "45.0" and row["pseudo-label accuracy (%)"] == "70.0"
+    assert row["pseudo-labels kept"] == "250" and row["mask rate, last fifth (%)"] == "—"
 
 
 @pytest.mark.parametrize("settings, message", [

@@ -94,9 +94,9 @@ def with_pseudo_labels(train, pool, teacher_dir: Path, cfg: FinetuneConfig, moda
     from ..classifier import load_classifier  # the classifier package builds on fine-tuning
     semi = cfg.semi_supervised
     hidden, probs = load_classifier(teacher_dir).score(pool)
-    record: dict = {"pool": int(len(pool)), "labeled_by": semi.pseudo_labels}
+    record: dict = {"pool": int(len(pool)), "labeled_by": semi.pseudo_labels,
+                    "teacher_pool_accuracy": _accuracy_where_known(probs.argmax(1), hidden)}
     if semi.pseudo_labels == "graph":
-        record["teacher_pool_accuracy"] = _accuracy_where_known(probs.argmax(1), hidden)
         probs = graph_pseudo_probabilities(pool_features(cfg, modality, pool, probs.shape[1]), probs,
                                            _class_shares(train.labels, probs.shape[1]), semi.neighbours, semi.alpha)
     fraction = semi.kept_fraction()

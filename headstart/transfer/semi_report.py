@@ -2,8 +2,9 @@
 
 A failing semi-supervised run shows first in its pseudo-labels: how many unlabeled examples were confident
 enough to teach (the mask rate, or self-training's kept pseudo-labels) and, when the pool has labels of its
-own (a benchmark's), how often those pseudo-labels were right.  Per +semi arm and budget, means over seeds;
-and, for consistency training, both over the steps of the largest budget's first seed.
+own (a benchmark's), how often those pseudo-labels were right and, for self-training, how often its teacher's
+own first choices were (what the keeping rule and the graph added is the difference).  Per +semi arm and budget,
+means over seeds; and, for consistency training, both over the steps of the largest budget's first seed.
 """
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ NOTE = ("Mask rate: the share of unlabeled examples in a batch whose prediction 
         "(consistency training, FixMatch). Pseudo-labels: the pool examples self-training's teacher labelled "
         "most confidently (with graph pseudo-labels, its scores first spread over the pool's neighbourhood "
         "graph), balanced across classes, that its student trained on. Pseudo-label accuracy is measured "
-        "against the pool's own labels where it has them; they are never trained on. No pool example counts "
-        "as a label.")
+        "against the pool's own labels where it has them; they are never trained on. Teacher's pool accuracy: how "
+        "often self-training's teacher's first choice is right over the whole pool, before any is kept. No pool "
+        "example counts as a label.")
 
 
 def semi_study(runs: dict, budgets: list[int], seeds: list[int]) -> Optional[dict]:
@@ -32,7 +34,7 @@ def semi_study(runs: dict, budgets: list[int], seeds: list[int]) -> Optional[dic
         for budget in budgets:
             rows = [_figures(*runs[arm, budget, seed]) for seed in seeds if (arm, budget, seed) in runs]
             table[f"{arm}|{budget}"] = {key: _mean([row.get(key) for row in rows])
-                                        for key in ("pool", "pseudo_labels", "mask_rate", "pseudo_accuracy")}
+                                        for key in ("pool", "pseudo_labels", "mask_rate", "teacher_accuracy", "pseudo_accuracy")}
     curves = {}
     for arm in arms:
         key = (arm, budgets[-1], seeds[0])
@@ -48,7 +50,7 @@ def _figures(result: dict, run_dir) -> dict:
     if "self_training" in result:
         record = result["self_training"]
         return {"pool": record["pool"], "pseudo_labels": record["pseudo_labels"],
-                "pseudo_accuracy": record.get("pseudo_accuracy")}
+                "teacher_accuracy": record.get("teacher_pool_accuracy"), "pseudo_accuracy": record.get("pseudo_accuracy")}
     semi = result.get("semi_supervised") or {}
     logged = [row for row in read_metrics(Path(run_dir), "train") if "mask_rate" in row]
     last = logged[-max(1, len(logged) // 5):]  # the last fifth of training: where the pool ended up
@@ -62,13 +64,14 @@ def _mean(values) -> Optional[float]:
 
 
 def rows(study: dict) -> tuple[list[str], list[list[str]]]:
-    header = ["arm", "labels", "pool", "pseudo-labels kept", "mask rate, last fifth (%)", "pseudo-label accuracy (%)"]
+    header = ["arm", "labels", "pool", "pseudo-labels kept", "mask rate, last fifth (%)", "teacher's pool accuracy (%)",
+              "pseudo-label accuracy (%)"]
     out = []
     for arm in study["arms"]:
         for budget in study["budgets"]:
             f = study["table"][f"{arm}|{budget}"]
             out.append([arm, f"{budget:,}", _count(f["pool"]), _count(f["pseudo_labels"]), _pct(f["mask_rate"]),
-                        _pct(f["pseudo_accuracy"])])
+                        _pct(f["teacher_accuracy"]), _pct(f["pseudo_accuracy"])])
     return header, out
 
 
