@@ -8,7 +8,8 @@ differ; here three: the skip-gram vectors' SIF means (headstart's pre-trained ar
 Le & Mikolov 2014; gensim's Doc2Vec on the 50,000 unlabeled reviews) and TF-IDF uni+bigrams fitted on the pool.
 Each view's logistic regression starts on the N labels; in every round each one re-trains on the labels plus
 the pool reviews where the other two agree (half a class, balanced), and the prediction is the sum of the
-three standardised margins.
+three standardised margins.  It also prints how often a tuning review's nearest neighbours share its
+sentiment in each view.
 
 A standalone script, not headstart's code path; scored on the 5,000 tuning reviews (never the scored ones).
 
@@ -28,6 +29,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from imdb_fusion_dev import draw, read, searched, sif_means  # noqa: E402
 from imdb_vectors import IMDB, need_shared  # noqa: E402
+
+from headstart.finetune.graph_labels import neighbour_agreement  # noqa: E402
 
 WORDS = re.compile(r"[a-z0-9']+|[!?.,]")
 
@@ -123,6 +126,10 @@ def main() -> None:
     labeled = np.unique(np.concatenate(list(drawn.values())))
     V = views(args, unsup, pool_rows, [train_texts[i] for i in labeled], test_texts)
     print(f"features in {time.time() - started:.0f} s", flush=True)
+    # Whether a graph could carry the labels: how often a tuning review's neighbours share its sentiment.
+    for name, view in zip(("SIF", "PV", "TF-IDF"), V):
+        print(f"{name}: nearest neighbour, 10 nearest share the sentiment "
+              f"{neighbour_agreement(view[2], test_y, 1):.3f}, {neighbour_agreement(view[2], test_y, 10):.3f}")
     for seed, picked in drawn.items():
         print(tri_training(args, V, test_y, np.searchsorted(labeled, picked), train_y[picked], seed),
               flush=True)

@@ -99,10 +99,11 @@ def with_pseudo_labels(train, pool, teacher_dir: Path, cfg: FinetuneConfig, moda
     if semi.pseudo_labels == "graph":
         probs = graph_pseudo_probabilities(pool_features(cfg, modality, pool, probs.shape[1]), probs,
                                            _class_shares(train.labels, probs.shape[1]), semi.neighbours, semi.alpha)
+        record["graph_pool_accuracy"] = _accuracy_where_known(probs.argmax(1), hidden)
     fraction = semi.kept_fraction()
     if fraction is None:
-        chosen, labels, per_class = _above_threshold(probs, semi.rule()[0], train.label_names)
         record["threshold"] = semi.rule()[0]
+        chosen, labels, per_class = _above_threshold(probs, record["threshold"], train.label_names)
     else:
         per_class = min(max(1, int(fraction * len(pool) / probs.shape[1])), len(pool) // probs.shape[1])
         if per_class == 0:
@@ -114,8 +115,7 @@ def with_pseudo_labels(train, pool, teacher_dir: Path, cfg: FinetuneConfig, moda
     pseudo.labels = labels if isinstance(train.labels, np.ndarray) else labels.tolist()
     # A benchmark's pool with its own labels: reported, never trained on.
     record.update(pseudo_labels=int(len(chosen)), per_class=per_class,
-                  pseudo_accuracy=_accuracy_where_known(labels, hidden[chosen]),
-                  all_pool_accuracy=_accuracy_where_known(probs.argmax(1), hidden))
+                  pseudo_accuracy=_accuracy_where_known(labels, hidden[chosen]))
     record = {key: value for key, value in record.items() if value is not None}
     log.info("self-training: %d pseudo-labels (%d a class) from %d pool examples (%s)%s", len(chosen), per_class,
              len(pool), f"keep {fraction:g}" if fraction is not None else f"confidence >= {record['threshold']:g}",
